@@ -1,0 +1,2 @@
+// Placeholder until this program lands.
+return 0;
