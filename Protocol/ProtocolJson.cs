@@ -21,6 +21,9 @@ public static class ProtocolJson
             WriteIndented = false,
             // Unknown members are an error: a typo in a request must not be silently ignored.
             UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+            // A missing required field or a null where none is allowed is an error naming the field, not a null later.
+            RespectNullableAnnotations = true,
+            RespectRequiredConstructorParameters = true,
         };
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower, allowIntegerValues: false));
         options.MakeReadOnly(populateMissingResolver: true);

@@ -1,0 +1,28 @@
+using Orleans.Concurrency;
+using Mep.Contracts.Model;
+
+namespace Mep.Contracts;
+
+/// <summary>
+/// The multi-user endpoint (MEP), keyed by endpoint id: authorises callers, maps their identity to a local account,
+/// validates and renders their user endpoint config, and routes tasks to the user endpoint that config selects.
+/// </summary>
+[Alias("mep.endpoint")]
+public interface IEndpointGrain : IGrainWithStringKey
+{
+    /// <summary>Accepts a batch of tasks; returns only once every task is durable. Throws <see cref="ProblemException"/>.</summary>
+    [Alias("submit")]
+    Task<SubmitReceipt> Submit(CallerIdentity caller, SubmitBatch batch);
+
+    /// <summary>The endpoint as this caller may see it: only the caller's own user endpoints.</summary>
+    [Alias("describe"), AlwaysInterleave]
+    Task<EndpointDescription> Describe(CallerIdentity caller);
+
+    /// <summary>A user endpoint reports that it has (or no longer has) work or a process, so restarts can find it.</summary>
+    [Alias("set-active"), OneWay]
+    Task SetActive(string userEndpointId, bool active);
+
+    /// <summary>Wakes every user endpoint that was active, so each reconciles with what really runs (after a restart).</summary>
+    [Alias("reconcile")]
+    Task Reconcile();
+}

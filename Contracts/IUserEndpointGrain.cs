@@ -1,0 +1,37 @@
+using Orleans.Concurrency;
+using Mep.Contracts.Model;
+
+namespace Mep.Contracts;
+
+/// <summary>
+/// One user endpoint (UEP), keyed by its id: owns the UEP process's lifecycle and the UEP's durable task queue.
+/// Not reentrant: lifecycle steps never interleave; status reads do.
+/// </summary>
+[Alias("mep.user-endpoint")]
+public interface IUserEndpointGrain : IGrainWithStringKey
+{
+    /// <summary>Makes the tasks durable in this UEP's queue and schedules their dispatch. Returns when durable.</summary>
+    [Alias("enqueue")]
+    Task Enqueue(UserEndpointSpec spec, IReadOnlyList<QueuedTask> tasks);
+
+    /// <summary>Records a task's result (idempotent: a second report of the same task changes nothing).</summary>
+    [Alias("on-result")]
+    Task OnResult(Guid taskId, TaskOutcome outcome);
+
+    [Alias("on-signal")]
+    Task OnSignal(UserEndpointSignal signal);
+
+    [Alias("on-exited")]
+    Task OnProcessExited(ProcessExit exit);
+
+    /// <summary>Compares the recorded lifecycle with what the launcher really runs, and restarts dispatch if needed.</summary>
+    [Alias("reconcile")]
+    Task Reconcile();
+
+    /// <summary>Asks the UEP process to stop; pending tasks stay queued.</summary>
+    [Alias("stop")]
+    Task Stop();
+
+    [Alias("snapshot"), AlwaysInterleave]
+    Task<UserEndpointSnapshot> GetSnapshot();
+}

@@ -1,0 +1,198 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Mep.Contracts;
+using Mep.Contracts.Model;
+using Mep.Grains.Endpoints;
+using Mep.Grains.UserConfig;
+using Mep.Protocol.Shell;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Mep.Grains.Endpoint;
+
+[GenerateSerializer, Alias("mep.endpoint-state")]
+public sealed class EndpointState
+{
+    /// <summary>Identity id → that identity's user endpoint ids on this endpoint.</summary>
+    [Id(0)]
+    public Dictionary<string, HashSet<string>> UserEndpoints { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>User endpoints with queued work or a live process: the ones to wake after a restart.</summary>
+    [Id(1)]
+    public HashSet<string> Active { get; set; } = [];
+}
+
+/// <summary>
+/// The MEP of one endpoint: everything between an authenticated request and a user endpoint's queue. It holds no
+/// tasks itself; a submission is durable once the user endpoint grain has written it.
+/// </summary>
+public sealed class EndpointGrain(
+    [PersistentState("endpoint", StorageNames.Mep)] IPersistentState<EndpointState> state,
+    EndpointCatalog catalog,
+    IOptions<MepOptions> options,
+    ILogger<EndpointGrain> logger) : Grain, IEndpointGrain
+{
+    private string EndpointId => this.GetPrimaryKeyString();
+
+    public async Task<SubmitReceipt> Submit(CallerIdentity caller, SubmitBatch batch)
+    {
+        var endpoint = Endpoint();
+        if (batch.Tasks.Count == 0)
+        {
+            throw ProblemException.BadRequest("tasks: at least one task is required");
+        }
+
+        if (batch.Tasks.Count > options.Value.MaxTasksPerSubmit)
+        {
+            throw ProblemException.BadRequest($"tasks: at most {options.Value.MaxTasksPerSubmit} tasks per request");
+        }
+
+        var username = MapIdentity(endpoint, caller);
+        var (userConfig, canonical, rendered) = PrepareConfig(endpoint, batch.UserEndpointConfigJson);
+        var uepId = UserEndpointId.Derive(endpoint.EndpointId, caller.IdentityId, canonical);
+        var queued = await BuildTasks(endpoint, batch.Tasks);
+
+        var spec = new UserEndpointSpec(endpoint.EndpointId, caller.IdentityId, username, canonical, rendered.ToJsonString());
+        await GrainFactory.GetGrain<IUserEndpointGrain>(uepId).Enqueue(spec, queued);
+
+        // The queue entry above is the durable acceptance; these records serve lookups by task id.
+        await Task.WhenAll(queued.Select(t => GrainFactory.GetGrain<ITaskGrain>(t.TaskId).Create(
+            new TaskRecord(t.TaskId, t.FunctionId, caller.IdentityId, endpoint.EndpointId, uepId, t.SubmittedAt, null))));
+
+        if (!state.State.UserEndpoints.TryGetValue(caller.IdentityId, out var mine))
+        {
+            mine = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            state.State.UserEndpoints[caller.IdentityId] = mine;
+        }
+
+        if (mine.Add(uepId) | state.State.Active.Add(uepId))
+        {
+            await state.WriteStateAsync();
+        }
+
+        logger.LogInformation(
+            "Accepted {Count} tasks for {Identity} as {LocalUser} on user endpoint {UepId} ({Config})",
+            queued.Count, caller.Username, username, uepId, userConfig.ToJsonString());
+        return new SubmitReceipt(uepId, queued.Select(t => t.TaskId).ToList());
+    }
+
+    public async Task<EndpointDescription> Describe(CallerIdentity caller)
+    {
+        var endpoint = Endpoint();
+        var username = endpoint.IdentityMapper.Map(caller);
+        var snapshots = new List<UserEndpointSnapshot>();
+        if (state.State.UserEndpoints.TryGetValue(caller.IdentityId, out var mine))
+        {
+            foreach (var id in mine.Order(StringComparer.Ordinal))
+            {
+                snapshots.Add(await GrainFactory.GetGrain<IUserEndpointGrain>(id).GetSnapshot());
+            }
+        }
+
+        return new EndpointDescription(endpoint.EndpointId, endpoint.DisplayName, username, snapshots);
+    }
+
+    public async Task SetActive(string userEndpointId, bool active)
+    {
+        var changed = active ? state.State.Active.Add(userEndpointId) : state.State.Active.Remove(userEndpointId);
+        if (changed)
+        {
+            await state.WriteStateAsync();
+        }
+    }
+
+    public async Task Reconcile()
+    {
+        foreach (var id in state.State.Active.ToList())
+        {
+            try
+            {
+                await GrainFactory.GetGrain<IUserEndpointGrain>(id).Reconcile();
+            }
+            catch (Exception e)
+            {
+                logger.LogWarning(e, "Reconciling user endpoint {UepId} failed; it retries on its next event", id);
+            }
+        }
+    }
+
+    private EndpointDefinition Endpoint() =>
+        catalog.Find(EndpointId) ?? throw ProblemException.NotFound($"endpoint {EndpointId} is not served here");
+
+    private static string MapIdentity(EndpointDefinition endpoint, CallerIdentity caller) =>
+        endpoint.IdentityMapper.Map(caller)
+        ?? throw ProblemException.Forbidden($"identity {caller.Username} does not map to a local account on endpoint {endpoint.EndpointId}");
+
+    private static (JsonObject Config, string Canonical, JsonObject Rendered) PrepareConfig(EndpointDefinition endpoint, string? json)
+    {
+        JsonObject config;
+        try
+        {
+            config = json is null ? [] : JsonNode.Parse(json) as JsonObject
+                ?? throw ProblemException.BadRequest("user_endpoint_config: must be a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw ProblemException.BadRequest($"user_endpoint_config: not valid JSON: {e.Message}");
+        }
+
+        var errors = endpoint.Schema.Validate(config);
+        if (errors.Count > 0)
+        {
+            throw ProblemException.BadRequest(string.Join("; ", errors));
+        }
+
+        try
+        {
+            var rendered = YamlToJson.Convert(endpoint.Template.Render(config));
+            return (config, CanonicalJson.Write(config), rendered);
+        }
+        catch (TemplateRenderException e)
+        {
+            throw ProblemException.BadRequest($"user_endpoint_config: the endpoint's template cannot be rendered with it: {e.Message}");
+        }
+    }
+
+    private async Task<List<QueuedTask>> BuildTasks(EndpointDefinition endpoint, IReadOnlyList<SubmittedTask> requests)
+    {
+        var functions = new Dictionary<Guid, FunctionDefinition>();
+        foreach (var functionId in requests.Select(r => r.FunctionId).Distinct())
+        {
+            var function = await GrainFactory.GetGrain<IFunctionGrain>(functionId).Get()
+                ?? throw ProblemException.NotFound($"function {functionId} not found");
+            if (!endpoint.AllowsFunction(functionId))
+            {
+                throw ProblemException.Forbidden($"function {functionId} is not allowed on endpoint {endpoint.EndpointId}");
+            }
+
+            functions[functionId] = function;
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        var tasks = new List<QueuedTask>(requests.Count);
+        for (var i = 0; i < requests.Count; i++)
+        {
+            var request = requests[i];
+            var function = functions[request.FunctionId];
+            var args = request.Args;
+            try
+            {
+                ShellCommand.Render(function.Command, args);
+            }
+            catch (FormatException e)
+            {
+                throw ProblemException.BadRequest($"tasks[{i}].args: {e.Message}");
+            }
+
+            var walltime = request.WalltimeSeconds ?? function.WalltimeSeconds;
+            if (walltime <= 0 || walltime > endpoint.MaxWalltime.TotalSeconds)
+            {
+                throw ProblemException.BadRequest($"tasks[{i}].walltime_seconds: must be between 0 and {endpoint.MaxWalltime.TotalSeconds} on this endpoint");
+            }
+
+            tasks.Add(new QueuedTask(Guid.CreateVersion7(now), function.FunctionId, function.Command, args, walltime, endpoint.OutputLimitBytes, now));
+        }
+
+        return tasks;
+    }
+}

@@ -1,0 +1,107 @@
+using Mep.Grains.Identity;
+using Mep.Grains.UserConfig;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using YamlDotNet.Serialization;
+
+namespace Mep.Grains.Endpoints;
+
+/// <summary>
+/// The endpoints this silo serves, loaded from their directories once at start. A broken endpoint directory stops the
+/// silo with a message naming the file and field: an admin should learn of a typo at start, not from a user's 500.
+/// </summary>
+public sealed class EndpointCatalog
+{
+    private readonly Dictionary<string, EndpointDefinition> _endpoints;
+
+    public EndpointCatalog(IOptions<MepOptions> options, ILogger<EndpointCatalog> logger)
+        : this(options.Value.Endpoints, logger)
+    {
+    }
+
+    public EndpointCatalog(IEnumerable<string> directories, ILogger logger)
+    {
+        _endpoints = new Dictionary<string, EndpointDefinition>(StringComparer.OrdinalIgnoreCase);
+        foreach (var directory in directories)
+        {
+            var endpoint = Load(directory);
+            if (!_endpoints.TryAdd(endpoint.EndpointId, endpoint))
+            {
+                throw new InvalidOperationException($"{directory}: endpoint_id {endpoint.EndpointId} is already served from {_endpoints[endpoint.EndpointId].Directory}");
+            }
+
+            logger.LogInformation("Serving endpoint {EndpointId} ({DisplayName}) from {Directory}", endpoint.EndpointId, endpoint.DisplayName, directory);
+        }
+    }
+
+    public IReadOnlyCollection<EndpointDefinition> All => _endpoints.Values;
+
+    public EndpointDefinition? Find(string endpointId) => _endpoints.GetValueOrDefault(endpointId);
+
+    public static EndpointDefinition Load(string directory)
+    {
+        var dir = Path.GetFullPath(directory);
+        var configPath = Path.Combine(dir, "config.yaml");
+        if (!File.Exists(configPath))
+        {
+            throw new InvalidOperationException($"{configPath}: not found");
+        }
+
+        EndpointConfigFile file;
+        try
+        {
+            file = new DeserializerBuilder().Build().Deserialize<EndpointConfigFile>(File.ReadAllText(configPath)) ?? new EndpointConfigFile();
+        }
+        catch (YamlDotNet.Core.YamlException e)
+        {
+            throw new InvalidOperationException($"{configPath}: {e.Message}", e);
+        }
+
+        string Field(string? value, string name) =>
+            string.IsNullOrWhiteSpace(value) ? throw new InvalidOperationException($"{configPath}: {name} is required") : value;
+
+        string FilePath(string? value, string name)
+        {
+            var path = Path.Combine(dir, Field(value, name));
+            return File.Exists(path) ? path : throw new InvalidOperationException($"{configPath}: {name}: file {path} not found");
+        }
+
+        try
+        {
+            if (!Guid.TryParse(Field(file.EndpointId, "endpoint_id"), out var id))
+            {
+                throw new InvalidOperationException($"{configPath}: endpoint_id '{file.EndpointId}' is not a UUID");
+            }
+
+            var allowed = new HashSet<Guid>();
+            foreach (var f in file.AllowedFunctions ?? [])
+            {
+                allowed.Add(Guid.TryParse(f, out var g) ? g : throw new InvalidOperationException($"{configPath}: allowed_functions: '{f}' is not a function id (UUID)"));
+            }
+
+            var outputLimit = file.OutputLimitBytes ?? 64 * 1024;
+            if (outputLimit is <= 0 or > 16 * 1024 * 1024)
+            {
+                throw new InvalidOperationException($"{configPath}: output_limit_bytes must be between 1 and 16777216");
+            }
+
+            return new EndpointDefinition(
+                EndpointId: id.ToString(),
+                DisplayName: file.DisplayName ?? id.ToString(),
+                Directory: dir,
+                IdentityMapper: IdentityMapper.Load(FilePath(file.IdentityMapping, "identity_mapping")),
+                Template: ConfigTemplate.Load(FilePath(file.UserConfigTemplate, "user_config_template")),
+                Schema: ConfigSchema.Load(FilePath(file.UserConfigSchema, "user_config_schema")),
+                AllowedFunctions: allowed,
+                LauncherSocket: string.IsNullOrWhiteSpace(file.LauncherSocket) ? null : file.LauncherSocket,
+                IdleTimeout: Durations.Parse(file.IdleTimeout ?? "5m", "idle_timeout"),
+                HeartbeatPeriod: Durations.Parse(file.HeartbeatPeriod ?? "30s", "heartbeat_period"),
+                MaxWalltime: Durations.Parse(file.MaxWalltime ?? "24h", "max_walltime"),
+                OutputLimitBytes: outputLimit);
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidOperationException($"{configPath}: {e.Message}", e);
+        }
+    }
+}

@@ -1,0 +1,22 @@
+using Mep.Grains.Identity;
+using Mep.Grains.UserConfig;
+
+namespace Mep.Grains.Endpoints;
+
+/// <summary>One endpoint as loaded and checked from its directory: everything the grains need to serve it.</summary>
+public sealed record EndpointDefinition(
+    string EndpointId,
+    string DisplayName,
+    string Directory,
+    IdentityMapper IdentityMapper,
+    ConfigTemplate Template,
+    ConfigSchema Schema,
+    IReadOnlySet<Guid> AllowedFunctions,
+    string? LauncherSocket,
+    TimeSpan IdleTimeout,
+    TimeSpan HeartbeatPeriod,
+    TimeSpan MaxWalltime,
+    int OutputLimitBytes)
+{
+    public bool AllowsFunction(Guid functionId) => AllowedFunctions.Count == 0 || AllowedFunctions.Contains(functionId);
+}

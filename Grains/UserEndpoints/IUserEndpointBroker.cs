@@ -1,0 +1,19 @@
+using Mep.Protocol.Launcher;
+using Mep.Protocol.Messages;
+
+namespace Mep.Grains.UserEndpoints;
+
+/// <summary>What a user endpoint grain needs of the broker: its queue, its own credentials, and task delivery.</summary>
+public interface IUserEndpointBroker
+{
+    Task EnsureTaskQueueAsync(string uepId, CancellationToken ct);
+
+    /// <summary>A fresh broker user for this UEP that can read only its task queue and publish only its results.</summary>
+    Task<BrokerCredentials> MintCredentialsAsync(string uepId, CancellationToken ct);
+
+    /// <summary>Publishes with publisher confirms; returns once the broker has confirmed every message.</summary>
+    Task PublishTasksAsync(string uepId, IReadOnlyList<TaskMessage> tasks, CancellationToken ct);
+
+    /// <summary>Deletes the UEP's broker user (closing its connections) and, if asked, its task queue.</summary>
+    Task RevokeAsync(string uepId, bool deleteQueue, CancellationToken ct);
+}

@@ -1,0 +1,18 @@
+using Mep.Protocol.Launcher;
+
+namespace Mep.Grains.UserEndpoints;
+
+/// <summary>What a user endpoint grain needs of the privileged launcher on a node.</summary>
+public interface IUserEndpointLauncher
+{
+    /// <summary>Starts the UEP process as <paramref name="username"/>; returns its pid.</summary>
+    /// <exception cref="LaunchRefusedException">The launcher refused the request (a final answer).</exception>
+    Task<int> StartAsync(string socket, string uepId, string username, string startDocument, CancellationToken ct);
+
+    Task StopAsync(string socket, string uepId, bool kill, CancellationToken ct);
+
+    Task<IReadOnlyList<LauncherChild>> ListAsync(string socket, CancellationToken ct);
+}
+
+/// <summary>The launcher answered and said no (as opposed to being unreachable, which is worth retrying).</summary>
+public sealed class LaunchRefusedException(string message) : Exception(message);

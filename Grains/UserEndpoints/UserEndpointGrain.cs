@@ -1,0 +1,372 @@
+using Mep.Contracts;
+using Mep.Contracts.Model;
+using Mep.Grains.Endpoints;
+using Mep.Protocol;
+using Mep.Protocol.Launcher;
+using Mep.Protocol.Messages;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using System.Text.Json.Nodes;
+
+namespace Mep.Grains.UserEndpoints;
+
+/// <summary>
+/// Owns one user endpoint: its durable task queue and the lifecycle of its process
+/// (stopped → starting → running → stopping → stopped, or failed with a reason).
+/// Dispatch (start the process, publish tasks) runs from a non-interleaving grain timer, after the call that made
+/// work durable has answered, so the API never waits on the launcher or the broker.
+/// </summary>
+public sealed class UserEndpointGrain : Grain, IUserEndpointGrain
+{
+    private const int MaxCrashedStarts = 3;
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly IPersistentState<UserEndpointState> _state;
+    private readonly EndpointCatalog _catalog;
+    private readonly IUserEndpointBroker _broker;
+    private readonly IUserEndpointLauncher _launcher;
+    private readonly MepOptions _options;
+    private readonly ILogger<UserEndpointGrain> _logger;
+    private IGrainTimer? _dispatchTimer;
+    private TimeSpan _retryDelay = TimeSpan.FromSeconds(1);
+    private DateTimeOffset? _lastHeartbeat;
+    private bool _reconciled;
+
+    public UserEndpointGrain(
+        [PersistentState("user-endpoint", StorageNames.Mep)] IPersistentState<UserEndpointState> state,
+        EndpointCatalog catalog,
+        IUserEndpointBroker broker,
+        IUserEndpointLauncher launcher,
+        IOptions<MepOptions> options,
+        ILogger<UserEndpointGrain> logger)
+    {
+        _state = state;
+        _catalog = catalog;
+        _broker = broker;
+        _launcher = launcher;
+        _options = options.Value;
+        _logger = logger;
+    }
+
+    private string UepId => this.GetPrimaryKeyString();
+
+    private UserEndpointState S => _state.State;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // Interleave = false: a dispatch round never overlaps a call, so state changes stay linear.
+        _dispatchTimer = this.RegisterGrainTimer(
+            DispatchAsync,
+            new GrainTimerCreationOptions(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan) { Interleave = false, KeepAlive = false });
+
+        // After a silo restart the recorded phase may be stale and tasks may be waiting: check soon.
+        if (S.Pending.Count > 0 || S.Phase is UserEndpointPhase.Starting or UserEndpointPhase.Running or UserEndpointPhase.Stopping)
+        {
+            ScheduleDispatch(TimeSpan.Zero);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task Enqueue(UserEndpointSpec spec, IReadOnlyList<QueuedTask> tasks)
+    {
+        if (S.Spec is null)
+        {
+            S.Spec = spec;
+        }
+        else if (!string.Equals(S.Spec.IdentityId, spec.IdentityId, StringComparison.OrdinalIgnoreCase)
+                 || !string.Equals(S.Spec.EndpointId, spec.EndpointId, StringComparison.OrdinalIgnoreCase))
+        {
+            // Cannot happen unless the id derivation is broken; refuse rather than mix two users' work.
+            throw new InvalidOperationException($"user endpoint {UepId} belongs to another identity or endpoint");
+        }
+
+        var known = S.Pending.Select(p => p.Task.TaskId).ToHashSet();
+        foreach (var task in tasks.Where(t => !known.Contains(t.TaskId)))
+        {
+            S.Pending.Add(new PendingTask { Task = task });
+        }
+
+        if (S.Phase == UserEndpointPhase.Failed)
+        {
+            // New work is a new attempt: the owner has seen the failure on the tasks it failed.
+            S.FailedStarts = 0;
+        }
+
+        await _state.WriteStateAsync();
+        ScheduleDispatch(TimeSpan.Zero);
+    }
+
+    public async Task OnResult(Guid taskId, TaskOutcome outcome)
+    {
+        var index = S.Pending.FindIndex(p => p.Task.TaskId == taskId);
+        if (index < 0)
+        {
+            // Already recorded (a redelivery), or not this UEP's task: either way nothing to change.
+            _logger.LogDebug("Ignoring result for task {TaskId} not pending on {UepId}", taskId, UepId);
+            return;
+        }
+
+        await GrainFactory.GetGrain<ITaskGrain>(taskId).Complete(outcome);
+        S.Pending.RemoveAt(index);
+        if (S.Phase == UserEndpointPhase.Starting)
+        {
+            S.Phase = UserEndpointPhase.Running;
+        }
+
+        S.FailedStarts = 0;
+        await _state.WriteStateAsync();
+    }
+
+    public async Task OnSignal(UserEndpointSignal signal)
+    {
+        _lastHeartbeat = signal.At;
+        var before = S.Phase;
+        switch (signal.Kind)
+        {
+            case UserEndpointSignalKind.Started:
+            case UserEndpointSignalKind.Heartbeat:
+                if (S.Phase is UserEndpointPhase.Starting or UserEndpointPhase.Stopped or UserEndpointPhase.Failed)
+                {
+                    S.Phase = UserEndpointPhase.Running;
+                    S.Reason = null;
+                    S.Pid ??= signal.Pid;
+                }
+
+                break;
+            case UserEndpointSignalKind.Stopping:
+                S.Phase = UserEndpointPhase.Stopping;
+                S.Reason = signal.Reason;
+                break;
+        }
+
+        if (S.Phase != before)
+        {
+            _logger.LogInformation("User endpoint {UepId}: {Before} -> {After} ({Signal})", UepId, before, S.Phase, signal.Kind);
+            await _state.WriteStateAsync();
+        }
+    }
+
+    public async Task OnProcessExited(ProcessExit exit)
+    {
+        if (S.Pid is { } pid && pid != exit.Pid)
+        {
+            _logger.LogDebug("Ignoring exit of old process {Pid} of {UepId}", exit.Pid, UepId);
+            return;
+        }
+
+        await HandleExitAsync(exit.ExitCode, exit.StderrTail);
+    }
+
+    public async Task Reconcile()
+    {
+        await ReconcileWithLauncherAsync();
+        if (S.Pending.Count > 0)
+        {
+            ScheduleDispatch(TimeSpan.Zero);
+        }
+    }
+
+    public async Task Stop()
+    {
+        if (S.Phase is UserEndpointPhase.Starting or UserEndpointPhase.Running && S.Spec is { } spec && Socket(spec) is { } socket)
+        {
+            await _launcher.StopAsync(socket, UepId, kill: false, CallDeadline());
+            S.Phase = UserEndpointPhase.Stopping;
+            S.Reason = "stop requested";
+            await _state.WriteStateAsync();
+        }
+    }
+
+    public Task<UserEndpointSnapshot> GetSnapshot() =>
+        Task.FromResult(new UserEndpointSnapshot(UepId, S.Phase, S.Reason, S.Pending.Count, S.Spec, _lastHeartbeat, S.Pid));
+
+    private async Task DispatchAsync(CancellationToken ct)
+    {
+        if (S.Spec is not { } spec)
+        {
+            return;
+        }
+
+        try
+        {
+            if (!_reconciled)
+            {
+                await ReconcileWithLauncherAsync();
+            }
+
+            if (S.Pending.Count == 0)
+            {
+                return;
+            }
+
+            if (S.Phase is UserEndpointPhase.Stopped or UserEndpointPhase.Failed)
+            {
+                if (!await StartProcessAsync(spec))
+                {
+                    return;
+                }
+            }
+
+            var unpublished = S.Pending.Where(p => !p.Published).ToList();
+            if (unpublished.Count > 0)
+            {
+                await _broker.PublishTasksAsync(UepId, unpublished.Select(p => ToMessage(p.Task)).ToList(), CallDeadline());
+                unpublished.ForEach(p => p.Published = true);
+                await _state.WriteStateAsync();
+            }
+
+            _retryDelay = TimeSpan.FromSeconds(1);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            // The launcher or broker is unreachable: nothing is lost (the tasks are durable here), so try again later.
+            S.Reason = $"waiting to dispatch: {e.Message}";
+            _logger.LogWarning(e, "Dispatch for {UepId} failed; retrying in {Delay}", UepId, _retryDelay);
+            ScheduleDispatch(_retryDelay);
+            _retryDelay = TimeSpan.FromTicks(Math.Min(_retryDelay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+        }
+    }
+
+    /// <returns>False when the UEP cannot start (the pending tasks have then been failed with the reason).</returns>
+    private async Task<bool> StartProcessAsync(UserEndpointSpec spec)
+    {
+        var endpoint = _catalog.Find(spec.EndpointId);
+        if (endpoint is null)
+        {
+            await FailAllAsync($"endpoint {spec.EndpointId} is no longer served here");
+            return false;
+        }
+
+        await _broker.EnsureTaskQueueAsync(UepId, CallDeadline());
+        var credentials = await _broker.MintCredentialsAsync(UepId, CallDeadline());
+        var document = new UepStartDocument(
+            UepId,
+            spec.EndpointId,
+            credentials,
+            endpoint.HeartbeatPeriod.TotalSeconds,
+            endpoint.IdleTimeout.TotalSeconds,
+            JsonNode.Parse(spec.RenderedConfigJson)!.AsObject());
+        try
+        {
+            var pid = await _launcher.StartAsync(Socket(spec)!, UepId, spec.LocalUsername, ProtocolJson.Serialize(document), CallDeadline());
+            S.Phase = UserEndpointPhase.Starting;
+            S.Pid = pid;
+            S.Reason = null;
+            _reconciled = true;
+            await _state.WriteStateAsync();
+            GrainFactory.GetGrain<IEndpointGrain>(spec.EndpointId).SetActive(UepId, true).Ignore();
+            _logger.LogInformation("Started user endpoint {UepId} as {User} (pid {Pid})", UepId, spec.LocalUsername, pid);
+            return true;
+        }
+        catch (LaunchRefusedException e)
+        {
+            await FailAllAsync($"the launcher refused to start the user endpoint: {e.Message}");
+            return false;
+        }
+    }
+
+    private async Task ReconcileWithLauncherAsync()
+    {
+        if (S.Spec is not { } spec || S.Phase is UserEndpointPhase.Stopped or UserEndpointPhase.Failed)
+        {
+            _reconciled = true;
+            return;
+        }
+
+        var children = await _launcher.ListAsync(Socket(spec)!, CallDeadline());
+        _reconciled = true;
+        var mine = children.FirstOrDefault(c => string.Equals(c.UepId, UepId, StringComparison.OrdinalIgnoreCase));
+        if (mine is null)
+        {
+            // It ended while nobody was listening (e.g. the silo was down): treat it as an exit we did not see.
+            _logger.LogInformation("User endpoint {UepId} is no longer running; recording it as stopped", UepId);
+            await HandleExitAsync(exitCode: null, stderrTail: null);
+        }
+        else if (S.Pid != mine.Pid)
+        {
+            S.Pid = mine.Pid;
+            await _state.WriteStateAsync();
+        }
+    }
+
+    private async Task HandleExitAsync(int? exitCode, string? stderrTail)
+    {
+        var wasStopping = S.Phase == UserEndpointPhase.Stopping;
+        var ranCleanly = exitCode == 0 || wasStopping || (exitCode is null && S.Phase == UserEndpointPhase.Running);
+        S.Pid = null;
+        if (ranCleanly)
+        {
+            S.Phase = UserEndpointPhase.Stopped;
+            S.FailedStarts = 0;
+        }
+        else
+        {
+            S.FailedStarts++;
+            var tail = string.IsNullOrWhiteSpace(stderrTail) ? "" : $": {stderrTail.Trim()}";
+            S.Reason = $"user endpoint exited with code {exitCode?.ToString() ?? "unknown"}{tail}";
+            S.Phase = UserEndpointPhase.Stopped;
+            _logger.LogWarning("User endpoint {UepId} exited unexpectedly ({Reason})", UepId, S.Reason);
+            if (S.FailedStarts >= MaxCrashedStarts)
+            {
+                await FailAllAsync($"{S.Reason} (after {S.FailedStarts} attempts)");
+                return;
+            }
+        }
+
+        await _state.WriteStateAsync();
+        if (S.Pending.Count > 0)
+        {
+            // Tasks are still queued (e.g. they arrived while it was going idle): start it again.
+            ScheduleDispatch(ranCleanly ? TimeSpan.Zero : TimeSpan.FromSeconds(S.FailedStarts));
+        }
+        else
+        {
+            await RevokeAsync(deleteQueue: false);
+        }
+    }
+
+    private async Task FailAllAsync(string reason)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var failed = S.Pending.ToList();
+        await Task.WhenAll(failed.Select(p => GrainFactory.GetGrain<ITaskGrain>(p.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now))));
+        S.Pending.Clear();
+        S.Phase = UserEndpointPhase.Failed;
+        S.Reason = reason;
+        S.Pid = null;
+        await _state.WriteStateAsync();
+        _logger.LogWarning("User endpoint {UepId} failed: {Reason}; {Count} tasks failed with it", UepId, reason, failed.Count);
+
+        // Published copies of the failed tasks must not run later: drop the queue with the credentials.
+        await RevokeAsync(deleteQueue: true);
+    }
+
+    private async Task RevokeAsync(bool deleteQueue)
+    {
+        try
+        {
+            await _broker.RevokeAsync(UepId, deleteQueue, CallDeadline());
+        }
+        catch (Exception e)
+        {
+            _logger.LogWarning(e, "Could not revoke broker access of {UepId}", UepId);
+        }
+
+        if (S.Spec is { } spec)
+        {
+            GrainFactory.GetGrain<IEndpointGrain>(spec.EndpointId).SetActive(UepId, false).Ignore();
+        }
+    }
+
+    private void ScheduleDispatch(TimeSpan delay) => _dispatchTimer?.Change(delay, Timeout.InfiniteTimeSpan);
+
+    private string? Socket(UserEndpointSpec spec) =>
+        _catalog.Find(spec.EndpointId)?.LauncherSocket ?? _options.LauncherSocket;
+
+    // The source is left to its timer: it is collected once it fires, and a grain call never outlives it.
+    private static CancellationToken CallDeadline() => new CancellationTokenSource(CallTimeout).Token;
+
+    private static TaskMessage ToMessage(QueuedTask t) =>
+        new(t.TaskId, t.FunctionId, FunctionKind.Shell, t.Command, t.Args, t.WalltimeSeconds, t.OutputLimitBytes);
+}

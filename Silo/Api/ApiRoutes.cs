@@ -1,0 +1,162 @@
+using Mep.Contracts;
+using Mep.Contracts.Model;
+using Mep.Grains;
+using Mep.Protocol;
+using Mep.Protocol.Api;
+using Mep.Protocol.Messages;
+using Mep.Protocol.Shell;
+using Mep.Silo.Auth;
+using Microsoft.Extensions.Options;
+using ApiTaskStatus = Mep.Protocol.Api.TaskStatus;
+
+namespace Mep.Silo.Api;
+
+/// <summary>REST API v1 (paths and bodies in <see cref="ApiModels"/>). Handlers translate; grains decide.</summary>
+public static class ApiRoutes
+{
+    private const int MaxStatusIds = 10_000;
+
+    public static void MapMepApi(this WebApplication app)
+    {
+        app.MapGet("/healthz", () => Results.Text("ok"));
+
+        var v1 = app.MapGroup("/v1").RequireAuthorization();
+        v1.MapPost("/functions", RegisterFunction);
+        v1.MapGet("/functions/{functionId}", GetFunction);
+        v1.MapPost("/endpoints/{endpointId}/submit", Submit);
+        v1.MapGet("/endpoints/{endpointId}", GetEndpoint);
+        v1.MapGet("/tasks/{taskId}", GetTask);
+        v1.MapPost("/tasks/status", GetTaskStatus);
+    }
+
+    private static async Task<IResult> RegisterFunction(HttpContext http, IGrainFactory grains, IOptions<MepOptions> options, CancellationToken ct)
+    {
+        var caller = Caller(http);
+        var body = await ApiBody.Read<RegisterShellFunctionRequest>(http.Request, ct);
+        if (string.IsNullOrWhiteSpace(body.Command))
+        {
+            throw ProblemException.BadRequest("command: must not be empty");
+        }
+
+        IReadOnlyList<string> arguments;
+        try
+        {
+            arguments = ShellCommand.Placeholders(body.Command);
+        }
+        catch (FormatException e)
+        {
+            throw ProblemException.BadRequest($"command: {e.Message}");
+        }
+
+        var walltime = body.WalltimeSeconds ?? options.Value.DefaultWalltimeSeconds;
+        if (walltime <= 0 || double.IsNaN(walltime))
+        {
+            throw ProblemException.BadRequest("walltime_seconds: must be positive");
+        }
+
+        var id = Guid.CreateVersion7();
+        var definition = await grains.GetGrain<IFunctionGrain>(id).Register(new FunctionDefinition(
+            id, caller.IdentityId, FunctionKindModel.Shell, body.Name ?? "shell function", body.Command, arguments, walltime, DateTimeOffset.UtcNow));
+        return Results.Json(ToView(definition), ProtocolJson.Options, statusCode: 201);
+    }
+
+    private static async Task<IResult> GetFunction(HttpContext http, string functionId, IGrainFactory grains)
+    {
+        Caller(http);
+        var id = ParseId(functionId, "function");
+        var definition = await grains.GetGrain<IFunctionGrain>(id).Get()
+            ?? throw ProblemException.NotFound($"function {id} not found");
+        return Results.Json(ToView(definition), ProtocolJson.Options);
+    }
+
+    private static async Task<IResult> Submit(HttpContext http, string endpointId, IGrainFactory grains, CancellationToken ct)
+    {
+        var caller = Caller(http);
+        var id = ParseId(endpointId, "endpoint");
+        var body = await ApiBody.Read<SubmitRequest>(http.Request, ct);
+        var tasks = body.Tasks.Select(t => new SubmittedTask(
+            t.FunctionId,
+            t.Args ?? new Dictionary<string, string>(),
+            t.WalltimeSeconds)).ToList();
+        var receipt = await grains.GetGrain<IEndpointGrain>(id.ToString())
+            .Submit(caller, new SubmitBatch(tasks, body.UserEndpointConfig?.ToJsonString()));
+        return Results.Json(new SubmitResponse(receipt.UserEndpointId, receipt.TaskIds), ProtocolJson.Options, statusCode: 202);
+    }
+
+    private static async Task<IResult> GetEndpoint(HttpContext http, string endpointId, IGrainFactory grains)
+    {
+        var caller = Caller(http);
+        var id = ParseId(endpointId, "endpoint");
+        var d = await grains.GetGrain<IEndpointGrain>(id.ToString()).Describe(caller);
+        var view = new EndpointView(d.EndpointId, d.DisplayName, d.LocalUsername, d.UserEndpoints.Select(u => new UserEndpointView(
+            u.UserEndpointId,
+            u.Phase.ToString().ToLowerInvariant(),
+            u.Reason,
+            u.PendingTasks,
+            System.Text.Json.Nodes.JsonNode.Parse(u.Spec?.UserConfigJson ?? "{}")!.AsObject(),
+            u.LastHeartbeat)).ToList());
+        return Results.Json(view, ProtocolJson.Options);
+    }
+
+    private static async Task<IResult> GetTask(HttpContext http, string taskId, IGrainFactory grains)
+    {
+        var caller = Caller(http);
+        var id = ParseId(taskId, "task");
+        var record = await grains.GetGrain<ITaskGrain>(id).Get(caller.IdentityId)
+            ?? throw ProblemException.NotFound($"task {id} not found");
+        return Results.Json(ToView(record), ProtocolJson.Options);
+    }
+
+    private static async Task<IResult> GetTaskStatus(HttpContext http, IGrainFactory grains, CancellationToken ct)
+    {
+        var caller = Caller(http);
+        var body = await ApiBody.Read<TaskStatusRequest>(http.Request, ct);
+        if (body.TaskIds.Count > MaxStatusIds)
+        {
+            throw ProblemException.BadRequest($"task_ids: at most {MaxStatusIds} per request");
+        }
+
+        var ids = body.TaskIds.Distinct().ToList();
+        var records = await Task.WhenAll(ids.Select(id => grains.GetGrain<ITaskGrain>(id).Get(caller.IdentityId)));
+        var found = new Dictionary<Guid, TaskView>();
+        var missing = new List<Guid>();
+        for (var i = 0; i < ids.Count; i++)
+        {
+            if (records[i] is { } r)
+            {
+                found[ids[i]] = ToView(r);
+            }
+            else
+            {
+                missing.Add(ids[i]);
+            }
+        }
+
+        return Results.Json(new TaskStatusResponse(found, missing), ProtocolJson.Options);
+    }
+
+    private static CallerIdentity Caller(HttpContext http) =>
+        TokenAuthentication.ToCaller(http.User)
+        ?? throw new ProblemException(401, "Unauthorized", "bearer token lacks the sub and preferred_username claims");
+
+    private static Guid ParseId(string text, string what) =>
+        Guid.TryParse(text, out var id) ? id : throw ProblemException.NotFound($"{what} {text} not found");
+
+    private static FunctionView ToView(FunctionDefinition d) =>
+        new(d.FunctionId, FunctionKind.Shell, d.Name, d.Command, d.Arguments, d.WalltimeSeconds, d.RegisteredAt);
+
+    private static TaskView ToView(TaskRecord r) => new(
+        r.TaskId,
+        r.FunctionId,
+        r.EndpointId,
+        r.UserEndpointId,
+        r.Outcome switch
+        {
+            null => ApiTaskStatus.Pending,
+            { State: TaskOutcomeState.Success } => ApiTaskStatus.Success,
+            _ => ApiTaskStatus.Failed,
+        },
+        r.SubmittedAt,
+        r.Outcome?.CompletedAt,
+        r.Outcome is { } o ? new TaskResultView(o.ReturnCode, o.Stdout, o.Stderr, o.OutputTruncated, o.Error, o.Hostname, o.Username, o.Uid) : null);
+}
