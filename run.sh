@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# MEP on one node, for a newcomer and for CI.
+#
+#   ./run.sh              build, start a private RabbitMQ node, the launcher (root) and the silo; stay in the
+#                         foreground; Ctrl-C stops everything it started
+#   ./run.sh test         run every test (as root: the end-to-end tests create Unix users)
+#   ./run.sh demo         start the site, submit `id -un` as two identities, print both results, stop
+#   ./run.sh mep ARGS     the mep CLI against this site (rebuilt only when sources changed)
+#
+# Settings (environment): MEP_HOME (runtime directory, default .run/), MEP_API_PORT (8480),
+# MEP_AMQP_PORT (5682), MEP_MGMT_PORT (15682), MEP_SERVICE_ACCOUNT (mep).
+set -euo pipefail
+
+REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+API_PORT=${MEP_API_PORT:-8480}
+AMQP_PORT=${MEP_AMQP_PORT:-5682}
+MGMT_PORT=${MEP_MGMT_PORT:-15682}
+SERVICE_ACCOUNT=${MEP_SERVICE_ACCOUNT:-mep}
+EXAMPLE_ENDPOINT_ID=6a1f3c52-8d0e-4b7a-9c39-2f5e1d7b4a10
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+say() { printf '\033[1mrun.sh:\033[0m %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+is_root() { (( EUID == 0 )); }
+
+# The runtime directory holds programs that the service account and every mapped user must be able to run,
+# so it must be reachable by others. A checkout inside a private directory (mktemp -d, /root) gets one under
+# /var/lib/mep-dev instead, named after the checkout so two checkouts never share it.
+choose_home() {
+    if [[ -n "${MEP_HOME:-}" ]]; then
+        HOME_DIR=$MEP_HOME
+    elif reachable_by_others "$REPO"; then
+        HOME_DIR=$REPO/.run
+    else
+        HOME_DIR=/var/lib/mep-dev/$(printf '%s' "$REPO" | sha256sum | cut -c1-12)
+    fi
+    mkdir -p "$HOME_DIR"
+    HOME_DIR=$(cd "$HOME_DIR" && pwd -P)
+    chmod 0755 "$HOME_DIR"
+    BIN=$HOME_DIR/bin
+    LOG=$HOME_DIR/log
+    mkdir -p "$BIN" "$LOG"
+}
+
+reachable_by_others() {
+    local d=$1
+    while [[ "$d" != / && -n "$d" ]]; do
+        [[ $(( 0$(stat -c '%a' "$d") & 01 )) -ne 0 ]] || return 1
+        d=$(dirname "$d")
+    done
+}
+
+ensure_packages() {
+    local missing=()
+    [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || missing+=(rabbitmq-server)
+    command -v curl >/dev/null || missing+=(curl)
+    (( ${#missing[@]} == 0 )) && return 0
+    is_root || die "missing packages: ${missing[*]} (install them, or run as root)"
+    say "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >"$LOG/apt.log" 2>&1 || {
+        apt-get update >>"$LOG/apt.log" 2>&1
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >>"$LOG/apt.log" 2>&1
+    } || die "apt-get install ${missing[*]} failed: see $LOG/apt.log"
+    # The package may start its own system node; ours runs privately, so leave the system one alone but quiet.
+}
+
+# Publishes one program into $BIN/NAME unless nothing under its sources changed since the last publish.
+publish() {
+    local project=$1 name=$2 stamp=$BIN/.$2.stamp
+    if [[ -f "$stamp" ]] && [[ -z $(find "$REPO" -path "$REPO/.run" -prune -o -path '*/bin' -prune -o -path '*/obj' -prune -o \
+        \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.json' \) -newer "$stamp" -print -quit) ]]; then
+        return 0
+    fi
+    say "building $name"
+    dotnet publish "$REPO/$project" -c Release -o "$BIN/$name" --nologo -v quiet >"$LOG/build-$name.log" 2>&1 ||
+        { tail -n 30 "$LOG/build-$name.log" >&2; die "build of $name failed: see $LOG/build-$name.log"; }
+    chmod -R a+rX "$BIN/$name"
+    touch "$stamp"
+}
+
+build_all() {
+    publish Silo/Mep.Silo.csproj silo
+    publish Launcher/Mep.Launcher.csproj launcher
+    publish Endpoint/Mep.Endpoint.csproj endpoint
+    publish Cli/Mep.Cli.csproj mep
+}
+
+ensure_service_account() {
+    is_root || return 0
+    id -u "$SERVICE_ACCOUNT" >/dev/null 2>&1 && return 0
+    say "creating service account $SERVICE_ACCOUNT"
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$SERVICE_ACCOUNT"
+}
+
+signing_key() {
+    local key=$HOME_DIR/token-signing.key
+    if [[ ! -s "$key" ]]; then
+        (umask 077 && head -c 48 /dev/urandom | base64 -w0 >"$key")
+    fi
+    # Readable by the silo (to verify) and by root (to issue dev tokens), nobody else.
+    if is_root; then chown "root:$SERVICE_ACCOUNT" "$key"; chmod 0640 "$key"; fi
+    echo "$key"
+}
+
+start_rabbitmq() {
+    say "starting RabbitMQ (amqp 127.0.0.1:$AMQP_PORT, management 127.0.0.1:$MGMT_PORT)"
+    "$REPO/scripts/rabbitmq-node" start "$HOME_DIR/rabbitmq" "$AMQP_PORT" "$MGMT_PORT" >>"$LOG/rabbitmq.log" 2>&1 ||
+        { tail -n 20 "$LOG/rabbitmq.log" >&2; die "RabbitMQ did not start"; }
+    "$REPO/scripts/rabbitmq-node" wait "$HOME_DIR/rabbitmq" 120 >>"$LOG/rabbitmq.log" 2>&1 ||
+        { tail -n 20 "$LOG/rabbitmq.log" >&2; die "RabbitMQ did not come up in time: see $HOME_DIR/rabbitmq/log"; }
+    # The silo reads the admin password from a file only its account can read.
+    install -m 0600 /dev/null "$HOME_DIR/broker-admin-password"
+    cat "$HOME_DIR/rabbitmq/admin-password" >"$HOME_DIR/broker-admin-password"
+    if is_root; then chown "$SERVICE_ACCOUNT:" "$HOME_DIR/broker-admin-password"; fi
+}
+
+start_launcher() {
+    local client=$SERVICE_ACCOUNT
+    is_root || client=$(id -un)
+    say "starting the launcher (socket $HOME_DIR/launcher.sock)"
+    "$BIN/launcher/mep-launcher" \
+        --Launcher:SocketPath="$HOME_DIR/launcher.sock" \
+        --Launcher:UepProgram="$BIN/endpoint/mep-endpoint" \
+        --Launcher:ClientUser="$client" \
+        >>"$LOG/launcher.log" 2>&1 &
+    LAUNCHER_PID=$!
+    wait_for "the launcher" 30 test -S "$HOME_DIR/launcher.sock"
+}
+
+start_silo() {
+    local key data=$HOME_DIR/data
+    key=$(signing_key)
+    rm -rf "$HOME_DIR/endpoints/example"
+    mkdir -p "$HOME_DIR/endpoints" "$data"
+    cp -r "$REPO/examples/endpoint" "$HOME_DIR/endpoints/example"
+    chmod -R a+rX "$HOME_DIR/endpoints"
+    chmod 0700 "$data"
+    if is_root; then chown "$SERVICE_ACCOUNT:" "$data"; fi
+    say "starting the silo (API http://127.0.0.1:$API_PORT)"
+    "$BIN/silo/mep-silo" \
+        --Mep:RunAs="$SERVICE_ACCOUNT" \
+        --Mep:DataDirectory="$data" \
+        --Mep:Endpoints:0="$HOME_DIR/endpoints/example" \
+        --Mep:LauncherSocket="$HOME_DIR/launcher.sock" \
+        --Mep:Auth:SigningKeyFile="$key" \
+        --Mep:Api:Urls="http://127.0.0.1:$API_PORT" \
+        --Mep:Broker:Host=127.0.0.1 \
+        --Mep:Broker:AmqpPort="$AMQP_PORT" \
+        --Mep:Broker:ManagementPort="$MGMT_PORT" \
+        --Mep:Broker:AdminUser=admin \
+        --Mep:Broker:AdminPasswordFile="$HOME_DIR/broker-admin-password" \
+        >>"$LOG/silo.log" 2>&1 &
+    SILO_PID=$!
+    wait_for "the silo" 120 curl -fsS -o /dev/null "http://127.0.0.1:$API_PORT/healthz" ||
+        { tail -n 30 "$LOG/silo.log" >&2; die "the silo did not come up: see $LOG/silo.log"; }
+}
+
+wait_for() { # WHAT SECONDS CMD...: poll CMD until it succeeds or the deadline passes
+    local what=$1 deadline=$((SECONDS + $2)); shift 2
+    until "$@" >/dev/null 2>&1; do
+        if [[ -n "${SILO_PID:-}" ]] && ! kill -0 "$SILO_PID" 2>/dev/null; then return 1; fi
+        (( SECONDS < deadline )) || { say "$what did not come up in time"; return 1; }
+        sleep 0.2
+    done
+}
+
+stop_site() {
+    trap - INT TERM EXIT
+    say "stopping"
+    [[ -n "${SILO_PID:-}" ]] && kill "$SILO_PID" 2>/dev/null && wait "$SILO_PID" 2>/dev/null || true
+    [[ -n "${LAUNCHER_PID:-}" ]] && kill "$LAUNCHER_PID" 2>/dev/null && wait "$LAUNCHER_PID" 2>/dev/null || true
+    # User endpoints outlive a launcher restart by design; this script started them, so it ends them.
+    pkill -TERM -f "^$BIN/endpoint/mep-endpoint" 2>/dev/null || true
+    "$REPO/scripts/rabbitmq-node" stop "$HOME_DIR/rabbitmq" >>"$LOG/rabbitmq.log" 2>&1 || true
+}
+
+start_site() {
+    ensure_packages
+    build_all
+    ensure_service_account
+    trap stop_site INT TERM EXIT
+    start_rabbitmq
+    start_launcher
+    start_silo
+}
+
+mep_cli() {
+    MEP_URL=${MEP_URL:-http://127.0.0.1:$API_PORT} MEP_TOKEN_KEY_FILE=${MEP_TOKEN_KEY_FILE:-$HOME_DIR/token-signing.key} \
+        "$BIN/mep/mep" "$@"
+}
+
+cmd_run() {
+    start_site
+    cat >&2 <<EOF
+
+  MEP is up: endpoint $EXAMPLE_ENDPOINT_ID (examples/endpoint), API http://127.0.0.1:$API_PORT
+  From another terminal:
+    export MEP_TOKEN=\$(./run.sh mep token issue --identity alice@example.org)
+    F=\$(./run.sh mep function register-shell --command 'id -un')
+    ./run.sh mep submit --endpoint $EXAMPLE_ENDPOINT_ID --function \$F
+  (alice@example.org and bob@example.org map to local accounts mep-alice and mep-bob: ./run.sh demo creates them.)
+  Logs: $LOG   Ctrl-C stops everything.
+
+EOF
+    wait "$SILO_PID"
+}
+
+cmd_demo() {
+    is_root || die "the demo creates Unix users: run it as root"
+    for user in mep-alice mep-bob; do
+        id -u "$user" >/dev/null 2>&1 || { useradd --create-home --shell /bin/bash "$user"; say "created demo user $user"; }
+    done
+    start_site
+    local fn alice bob
+    alice=$(mep_cli token issue --identity alice@example.org)
+    bob=$(mep_cli token issue --identity bob@example.org)
+    fn=$(mep_cli --token "$alice" function register-shell --command 'id -un' --name whoami)
+    for token in "$alice" "$bob"; do
+        mep_cli --token "$token" submit --endpoint "$EXAMPLE_ENDPOINT_ID" --function "$fn" --timeout 3m
+    done
+}
+
+cmd_test() {
+    ensure_packages
+    is_root || say "not root: the end-to-end tests need root and will fail"
+    dotnet test "$REPO/Orleans.sln" --nologo "$@"
+}
+
+main() {
+    choose_home
+    case "${1:-run}" in
+        run) cmd_run ;;
+        test) shift; cmd_test "$@" ;;
+        demo) cmd_demo ;;
+        mep) shift; publish Cli/Mep.Cli.csproj mep; mep_cli "$@" ;;
+        -h | --help | help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' ;;
+        *) die "unknown command '$1' (try ./run.sh help)" ;;
+    esac
+}
+
+main "$@"
