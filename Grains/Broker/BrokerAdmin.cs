@@ -1,0 +1,140 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Mep.Protocol.Messages;
+using Microsoft.Extensions.Options;
+
+namespace Mep.Grains.Broker;
+
+/// <summary>
+/// Creates MEP's broker objects and per-UEP users through the RabbitMQ management HTTP API, as the admin user.
+/// Every call is idempotent, so the silo can repeat them at start and on every UEP start.
+/// </summary>
+public sealed class BrokerAdmin(HttpClient http, IOptions<BrokerOptions> options)
+{
+    private readonly BrokerOptions _options = options.Value;
+    private readonly Lazy<AuthenticationHeaderValue> _auth = new(() => new AuthenticationHeaderValue("Basic",
+        Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.Value.AdminUser}:{options.Value.ResolveAdminPassword()}"))));
+
+    public string VirtualHost => _options.VirtualHost;
+
+    /// <summary>Creates the virtual host and gives the admin user full rights in it.</summary>
+    public async Task EnsureVirtualHostAsync(CancellationToken ct = default)
+    {
+        await SendAsync(HttpMethod.Put, $"vhosts/{Esc(VirtualHost)}", new JsonObject(), ct);
+        await SetPermissionsAsync(_options.AdminUser, ".*", ".*", ".*", ct);
+    }
+
+    /// <summary>The results path: topic exchange <c>mep.results</c> bound to queue <c>mep.results</c> with <c>uep.*</c>.</summary>
+    public async Task EnsureTopologyAsync(CancellationToken ct = default)
+    {
+        await SendAsync(HttpMethod.Put, $"exchanges/{Esc(VirtualHost)}/{Esc(BrokerNames.ResultsExchange)}", new JsonObject
+        {
+            ["type"] = "topic",
+            ["durable"] = true,
+            ["auto_delete"] = false,
+            ["internal"] = false,
+            ["arguments"] = new JsonObject(),
+        }, ct);
+        await DeclareQueueAsync(BrokerNames.ResultsQueue, ct);
+        // Binding is idempotent: the same (exchange, queue, key, arguments) is one binding however often it is added.
+        await SendAsync(HttpMethod.Post,
+            $"bindings/{Esc(VirtualHost)}/e/{Esc(BrokerNames.ResultsExchange)}/q/{Esc(BrokerNames.ResultsQueue)}",
+            new JsonObject { ["routing_key"] = BrokerNames.ResultsRoutingKey("*"), ["arguments"] = new JsonObject() }, ct);
+    }
+
+    /// <summary>The UEP's durable task queue <c>mep.uep.{id}.tasks</c>.</summary>
+    public Task EnsureTaskQueueAsync(string uepId, CancellationToken ct = default) =>
+        DeclareQueueAsync(BrokerNames.TaskQueue(UepIds.Check(uepId)), ct);
+
+    public Task DeleteTaskQueueAsync(string uepId, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Delete, $"queues/{Esc(VirtualHost)}/{Esc(BrokerNames.TaskQueue(UepIds.Check(uepId)))}",
+            null, ct, notFoundIsOk: true);
+
+    /// <summary>
+    /// Creates (or overwrites, with a fresh password) the broker user <c>uep-{id}</c>. It has no tags, so no
+    /// management access; it may consume only its task queue and publish only to <c>mep.results</c> with routing
+    /// key <c>uep.{id}</c>; it may declare, delete or bind nothing.
+    /// </summary>
+    /// <remarks>
+    /// A new password does not close connections made with the old one; <see cref="DeleteUepUserAsync"/> does.
+    /// </remarks>
+    public async Task<BrokerCredentials> MintUepCredentialsAsync(string uepId, CancellationToken ct = default)
+    {
+        UepIds.Check(uepId);
+        var user = BrokerNames.UepUser(uepId);
+        var password = NewPassword();
+        await SendAsync(HttpMethod.Put, $"users/{Esc(user)}", new JsonObject { ["password"] = password, ["tags"] = "" }, ct);
+        // write: basic.publish needs write on the exchange, and nothing else may be written (not amq.default, which
+        // would let it publish to any queue by name). read: basic.consume needs read on the queue.
+        await SetPermissionsAsync(user,
+            configure: "^$",
+            write: $"^{Regex.Escape(BrokerNames.ResultsExchange)}$",
+            read: $"^{Regex.Escape(BrokerNames.TaskQueue(uepId))}$",
+            ct);
+        // Topic permissions check the routing key of every publish to the topic exchange: only its own.
+        await SendAsync(HttpMethod.Put, $"topic-permissions/{Esc(VirtualHost)}/{Esc(user)}", new JsonObject
+        {
+            ["exchange"] = BrokerNames.ResultsExchange,
+            ["write"] = $"^{Regex.Escape(BrokerNames.ResultsRoutingKey(uepId))}$",
+            ["read"] = "^$",
+        }, ct);
+        return new BrokerCredentials(user, password);
+    }
+
+    /// <summary>Deletes the UEP's broker user; the broker closes its open connections.</summary>
+    public Task DeleteUepUserAsync(string uepId, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Delete, $"users/{Esc(BrokerNames.UepUser(UepIds.Check(uepId)))}", null, ct, notFoundIsOk: true);
+
+    private Task DeclareQueueAsync(string queue, CancellationToken ct) =>
+        SendAsync(HttpMethod.Put, $"queues/{Esc(VirtualHost)}/{Esc(queue)}", new JsonObject
+        {
+            ["durable"] = true,
+            ["auto_delete"] = false,
+            ["arguments"] = new JsonObject { ["x-queue-type"] = _options.QueueTypeArgument },
+        }, ct);
+
+    private Task SetPermissionsAsync(string user, string configure, string write, string read, CancellationToken ct) =>
+        SendAsync(HttpMethod.Put, $"permissions/{Esc(VirtualHost)}/{Esc(user)}",
+            new JsonObject { ["configure"] = configure, ["write"] = write, ["read"] = read }, ct);
+
+    private async Task SendAsync(HttpMethod method, string path, JsonObject? body, CancellationToken ct, bool notFoundIsOk = false)
+    {
+        using var request = new HttpRequestMessage(method, new Uri(_options.ManagementUri, path));
+        request.Headers.Authorization = _auth.Value;
+        if (body is not null)
+        {
+            request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+        }
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(request, ct);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new BrokerAdminException($"{method} {path}: management API at {_options.ManagementUri} unreachable: {e.Message}", null, e);
+        }
+        using (response)
+        {
+            if (response.IsSuccessStatusCode || (notFoundIsOk && response.StatusCode == HttpStatusCode.NotFound))
+            {
+                return;
+            }
+            // The broker's error body names the cause (e.g. "inequivalent arg 'x-queue-type'"); it never echoes passwords.
+            var reason = await response.Content.ReadAsStringAsync(ct);
+            throw new BrokerAdminException(
+                $"{method} {path}: broker answered {(int)response.StatusCode} {response.ReasonPhrase}: {reason}", response.StatusCode);
+        }
+    }
+
+    // Each path segment is escaped on its own: names may hold characters with meaning in a URL ("/" as a vhost).
+    private static string Esc(string segment) => Uri.EscapeDataString(segment);
+
+    /// <summary>256 random bits, URL-safe base64: valid in AMQP URIs and HTTP Basic auth without quoting.</summary>
+    private static string NewPassword() =>
+        Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}

@@ -1,0 +1,120 @@
+using Mep.Protocol;
+using Mep.Protocol.Messages;
+using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Exceptions;
+
+namespace Mep.Grains.Broker;
+
+/// <summary>Some tasks of a batch were not confirmed by the broker; the others are safely in the queue.</summary>
+public sealed class TaskPublishException(string message, IReadOnlyList<Guid> failedTaskIds, Exception? inner)
+    : Exception(message, inner)
+{
+    /// <summary>Tasks to publish again (the UEP drops duplicates by message id, so a retry of all is safe too).</summary>
+    public IReadOnlyList<Guid> FailedTaskIds { get; } = failedTaskIds;
+}
+
+/// <summary>
+/// Publishes tasks to a UEP's queue with publisher confirms. A batch is published with all messages in flight
+/// before any confirm is awaited: one round trip per batch, not per message.
+/// </summary>
+public sealed class TaskPublisher(BrokerConnection connection, IOptions<BrokerOptions> options) : IAsyncDisposable
+{
+    private readonly int _batchSize = Math.Max(1, options.Value.PublishBatchSize);
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private IChannel? _channel;
+
+    /// <summary>
+    /// Returns when the broker has confirmed every task (written to the durable queue). Throws
+    /// <see cref="TaskPublishException"/> naming the tasks the broker nacked or returned (e.g. no such queue).
+    /// </summary>
+    public async Task PublishAsync(string uepId, IReadOnlyList<TaskMessage> tasks, CancellationToken ct = default)
+    {
+        var queue = BrokerNames.TaskQueue(UepIds.Check(uepId));
+        var channel = await GetChannelAsync(ct);
+        var failed = new List<Guid>();
+        Exception? firstError = null;
+        for (var start = 0; start < tasks.Count; start += _batchSize)
+        {
+            var batch = tasks.Skip(start).Take(_batchSize).ToList();
+            var confirms = new List<Task>(batch.Count);
+            foreach (var task in batch)
+            {
+                var properties = new BasicProperties
+                {
+                    Persistent = true,
+                    MessageId = task.TaskId.ToString(),
+                    ContentType = "application/json",
+                };
+                // The default exchange routes by queue name; mandatory makes a missing queue an error, not a silent drop.
+                confirms.Add(PublishOneAsync(channel, queue, properties, ProtocolJson.SerializeToUtf8(task), ct));
+            }
+            for (var i = 0; i < confirms.Count; i++)
+            {
+                try
+                {
+                    await confirms[i];
+                }
+                catch (Exception e) when (e is PublishException or AlreadyClosedException or OperationInterruptedException)
+                {
+                    failed.Add(batch[i].TaskId);
+                    firstError ??= e;
+                }
+            }
+        }
+        if (failed.Count > 0)
+        {
+            var cause = firstError is PublishException { IsReturn: true }
+                ? $"queue {queue} does not exist (message returned)"
+                : firstError!.Message;
+            throw new TaskPublishException(
+                $"{failed.Count} of {tasks.Count} tasks for UEP {uepId} were not confirmed: {cause}", failed, firstError);
+        }
+    }
+
+    // An async wrapper, so that a publish failing synchronously (closed channel) fails its own task only.
+    private static async Task PublishOneAsync(IChannel channel, string queue, BasicProperties properties, byte[] body,
+        CancellationToken ct) =>
+        await channel.BasicPublishAsync("", queue, mandatory: true, properties, body, ct);
+
+    private async Task<IChannel> GetChannelAsync(CancellationToken ct)
+    {
+        if (_channel is { IsOpen: true } open)
+        {
+            return open;
+        }
+        await _gate.WaitAsync(ct);
+        try
+        {
+            if (_channel is { IsOpen: true } raced)
+            {
+                return raced;
+            }
+            // A channel closed by a channel error is not recovered by the library: replace it.
+            if (_channel is not null)
+            {
+                await _channel.DisposeAsync();
+                _channel = null;
+            }
+            var conn = await connection.GetAsync(ct);
+            // Tracking makes each publish complete on its confirm. No rate limiter: the batch size bounds what is in flight.
+            _channel = await conn.CreateChannelAsync(new CreateChannelOptions(
+                publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true,
+                outstandingPublisherConfirmationsRateLimiter: null), ct);
+            return _channel;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_channel is not null)
+        {
+            await _channel.DisposeAsync();
+            _channel = null;
+        }
+    }
+}

@@ -1,0 +1,162 @@
+using System.Net.Http.Headers;
+using System.Text;
+using Mep.Grains.Broker;
+using Mep.Tests.Infrastructure;
+using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Exceptions;
+
+namespace Mep.Tests.Broker;
+
+/// <summary>
+/// One virtual host of the shared node per test, set up by <see cref="BrokerAdmin"/> as the silo would, and
+/// deleted afterwards with the UEP users the test minted: tests never see each other's queues or messages.
+/// </summary>
+internal sealed class BrokerTestContext : IAsyncDisposable
+{
+    private readonly List<string> _uepIds = [];
+
+    private BrokerTestContext(RabbitMqNode node, BrokerOptions options)
+    {
+        Node = node;
+        Options = options;
+        Admin = new BrokerAdmin(Http, Microsoft.Extensions.Options.Options.Create(options));
+        Connection = new BrokerConnection(Microsoft.Extensions.Options.Options.Create(options));
+    }
+
+    public RabbitMqNode Node { get; }
+    public BrokerOptions Options { get; }
+    public HttpClient Http { get; } = new();
+    public BrokerAdmin Admin { get; }
+    public BrokerConnection Connection { get; }
+
+    public static async Task<BrokerTestContext> CreateAsync(RabbitMqNode node, Action<BrokerOptions>? configure = null)
+    {
+        var options = new BrokerOptions
+        {
+            Host = node.Host,
+            AmqpPort = node.AmqpPort,
+            ManagementPort = node.ManagementPort,
+            VirtualHost = "mep-test-" + Guid.NewGuid().ToString("N")[..12],
+            AdminUser = node.AdminUser,
+            AdminPasswordFile = node.AdminPasswordFile,
+            HandlerFailureBackoff = TimeSpan.FromMilliseconds(200),
+        };
+        configure?.Invoke(options);
+        var context = new BrokerTestContext(node, options);
+        await context.Admin.EnsureVirtualHostAsync();
+        await context.Admin.EnsureTopologyAsync();
+        return context;
+    }
+
+    public static string NewUepId() => Guid.NewGuid().ToString("N");
+
+    /// <summary>A UEP as the silo prepares one: its task queue and its own broker user.</summary>
+    public async Task<BrokerCredentials> AddUepAsync(string uepId)
+    {
+        _uepIds.Add(uepId);
+        await Admin.EnsureTaskQueueAsync(uepId);
+        return await Admin.MintUepCredentialsAsync(uepId);
+    }
+
+    public Task<IConnection> ConnectAsync(BrokerCredentials credentials) => new ConnectionFactory
+    {
+        HostName = Options.Host,
+        Port = Options.AmqpPort,
+        VirtualHost = Options.VirtualHost,
+        UserName = credentials.Username,
+        Password = credentials.Password,
+        AutomaticRecoveryEnabled = false,
+    }.CreateConnectionAsync();
+
+    public static Task<IChannel> ConfirmChannelAsync(IConnection connection) =>
+        connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true,
+            publisherConfirmationTrackingEnabled: true));
+
+    /// <summary>Ready (not unacked) messages in a queue, asked of the broker over AMQP (management stats lag).</summary>
+    public async Task<uint> ReadyCountAsync(string queue)
+    {
+        var connection = await Connection.GetAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        var ok = await channel.QueueDeclarePassiveAsync(queue);
+        await channel.CloseAsync();
+        return ok.MessageCount;
+    }
+
+    public async Task<HttpResponseMessage> ManagementGetAsync(string path, string user, string password)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Options.ManagementUri, path));
+        request.Headers.Authorization = new AuthenticationHeaderValue(
+            "Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
+        return await Http.SendAsync(request);
+    }
+
+    /// <summary>
+    /// Runs an AMQP operation that the broker must refuse and returns the reply code it closed the channel with.
+    /// With RabbitMQ.Client 7 a channel error surfaces as the awaited call's exception, or, for a publish without
+    /// a confirm to wait for, only as the channel's close reason.
+    /// </summary>
+    public static async Task<ushort> RefusalCodeAsync(IChannel channel, Func<Task> operation)
+    {
+        try
+        {
+            await operation();
+        }
+        catch (OperationInterruptedException e) when (e.ShutdownReason is not null)
+        {
+            return e.ShutdownReason.ReplyCode;
+        }
+        var code = await Poll.UntilAsync(() => channel.CloseReason?.ReplyCode, TimeSpan.FromSeconds(10));
+        return code ?? throw new Xunit.Sdk.XunitException("the broker accepted an operation it must refuse");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Connection.DisposeAsync();
+        foreach (var uepId in _uepIds)
+        {
+            await Admin.DeleteUepUserAsync(uepId);
+        }
+        using var request = new HttpRequestMessage(HttpMethod.Delete,
+            new Uri(Options.ManagementUri, "vhosts/" + Uri.EscapeDataString(Options.VirtualHost)));
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(
+            Encoding.UTF8.GetBytes($"{Options.AdminUser}:{Options.ResolveAdminPassword()}")));
+        (await Http.SendAsync(request)).Dispose();
+        Http.Dispose();
+    }
+}
+
+internal static class Poll
+{
+    /// <summary>Polls until the probe yields a value or the deadline passes (then returns null).</summary>
+    public static async Task<T?> UntilAsync<T>(Func<T?> probe, TimeSpan timeout) where T : struct
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (probe() is { } value)
+            {
+                return value;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                return null;
+            }
+            await Task.Delay(20);
+        }
+    }
+
+    public static async Task<bool> UntilAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+            await Task.Delay(20);
+        }
+        return true;
+    }
+}
