@@ -1,2 +1,37 @@
-// Placeholder until this program lands.
-return 0;
+using Mep.Grains;
+using Mep.Grains.Endpoints;
+using Mep.Silo.Api;
+using Mep.Silo.Auth;
+using Mep.Silo.Hosting;
+using Mep.Silo.Services;
+using Mep.Silo.Storage;
+
+// Composition only: what runs is decided by the grains and services this wires together.
+var early = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(args).Build();
+PrivilegeDrop.BecomeServiceAccount(early.GetSection("Mep").Get<SiloSettings>()?.RunAs ?? new SiloSettings().RunAs);
+
+var builder = WebApplication.CreateBuilder(args);
+var settings = builder.Configuration.GetSection(MepOptions.Section).Get<SiloSettings>() ?? new SiloSettings();
+var auth = builder.Configuration.GetSection(TokenAuthOptions.Section).Get<TokenAuthOptions>() ?? new TokenAuthOptions();
+
+builder.Services.AddOptions<MepOptions>().Bind(builder.Configuration.GetSection(MepOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddSingleton<EndpointCatalog>();
+builder.Services.AddMepBrokerServices(builder.Configuration.GetSection("Mep:Broker"));
+builder.Services.AddMepLauncherServices();
+builder.Services.AddMepTokenAuthentication(auth);
+builder.WebHost.UseUrls(settings.Api.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
+builder.UseOrleans(silo =>
+{
+    silo.UseLocalhostClustering(settings.Cluster.SiloPort, settings.Cluster.GatewayPort, serviceId: settings.Cluster.ServiceId, clusterId: settings.Cluster.ClusterId);
+    silo.AddSqliteGrainStorage(StorageNames.Mep, Path.Combine(settings.DataDirectory, "mep.db"));
+});
+builder.Services.AddMepGrainCallers();
+
+var app = builder.Build();
+app.UseMiddleware<ProblemMiddleware>();
+app.UseAuthentication();
+app.UseAuthorization();
+app.MapMepApi();
+app.MapFallback(() => Problems.Result(404, "Not found", "no such API path"));
+await app.RunAsync();

@@ -1,0 +1,38 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Mep.Silo.Hosting;
+
+/// <summary>Host-level settings of a silo (section <c>Mep</c>, next to the grains' <see cref="Grains.MepOptions"/>).</summary>
+public sealed class SiloSettings
+{
+    /// <summary>Service account to become when started as root; empty: stay as started.</summary>
+    public string? RunAs { get; set; } = "mep";
+
+    /// <summary>Where the SQLite database lives (single-node default storage).</summary>
+    [Required]
+    public string DataDirectory { get; set; } = "/var/lib/mep";
+
+    public ApiSettings Api { get; set; } = new();
+
+    public ClusterSettings Cluster { get; set; } = new();
+}
+
+public sealed class ApiSettings
+{
+    /// <summary>Kestrel addresses, separated by ';'.</summary>
+    [Required]
+    public string Urls { get; set; } = "http://127.0.0.1:8480";
+}
+
+public sealed class ClusterSettings
+{
+    [Range(1, 65535)]
+    public int SiloPort { get; set; } = 11111;
+
+    [Range(1, 65535)]
+    public int GatewayPort { get; set; } = 30000;
+
+    public string ServiceId { get; set; } = "mep";
+
+    public string ClusterId { get; set; } = "mep-local";
+}

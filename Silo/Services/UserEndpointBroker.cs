@@ -1,0 +1,40 @@
+using Mep.Grains.Broker;
+using Mep.Grains.UserEndpoints;
+using Mep.Protocol.Messages;
+using Microsoft.Extensions.Options;
+using StartCredentials = Mep.Protocol.Launcher.BrokerCredentials;
+
+namespace Mep.Silo.Services;
+
+/// <summary>The broker as a user endpoint grain sees it, over the management API and the confirmed publisher.</summary>
+public sealed class UserEndpointBroker(BrokerAdmin admin, TaskPublisher publisher, IOptions<BrokerOptions> options) : IUserEndpointBroker
+{
+    public Task EnsureTaskQueueAsync(string uepId, CancellationToken ct) => admin.EnsureTaskQueueAsync(uepId, ct);
+
+    public async Task<StartCredentials> MintCredentialsAsync(string uepId, CancellationToken ct)
+    {
+        var (username, password) = await admin.MintUepCredentialsAsync(uepId, ct);
+        var o = options.Value;
+        return new StartCredentials(
+            o.Host,
+            o.AmqpPort,
+            o.VirtualHost,
+            username,
+            password,
+            BrokerNames.TaskQueue(uepId),
+            BrokerNames.ResultsExchange,
+            BrokerNames.ResultsRoutingKey(uepId));
+    }
+
+    public Task PublishTasksAsync(string uepId, IReadOnlyList<TaskMessage> tasks, CancellationToken ct) =>
+        publisher.PublishAsync(uepId, tasks, ct);
+
+    public async Task RevokeAsync(string uepId, bool deleteQueue, CancellationToken ct)
+    {
+        await admin.DeleteUepUserAsync(uepId, ct);
+        if (deleteQueue)
+        {
+            await admin.DeleteTaskQueueAsync(uepId, ct);
+        }
+    }
+}

@@ -1,0 +1,27 @@
+using Mep.Grains.Launching;
+using Mep.Grains.UserEndpoints;
+using Mep.Protocol.Launcher;
+
+namespace Mep.Silo.Services;
+
+/// <summary>The launcher as a user endpoint grain sees it: a refusal is final, an unreachable launcher is retried.</summary>
+public sealed class UserEndpointLauncher : IUserEndpointLauncher
+{
+    public async Task<int> StartAsync(string socket, string uepId, string username, string startDocument, CancellationToken ct)
+    {
+        try
+        {
+            return await new LauncherClient(socket).StartAsync(uepId, username, startDocument, ct);
+        }
+        catch (LauncherException e) when (!e.Unavailable)
+        {
+            throw new LaunchRefusedException(e.Message);
+        }
+    }
+
+    public Task StopAsync(string socket, string uepId, bool kill, CancellationToken ct) =>
+        new LauncherClient(socket).StopAsync(uepId, kill ? "kill" : "term", ct);
+
+    public Task<IReadOnlyList<LauncherChild>> ListAsync(string socket, CancellationToken ct) =>
+        new LauncherClient(socket).ListAsync(ct);
+}

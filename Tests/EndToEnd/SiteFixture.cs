@@ -1,0 +1,249 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Mep.Protocol.Auth;
+using Mep.Tests.Infrastructure;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using Xunit;
+
+namespace Mep.Tests.EndToEnd;
+
+/// <summary>
+/// A whole single-node site as real processes: a private RabbitMQ node, the root launcher, the silo running as the
+/// service account, two throwaway Unix users and an endpoint that maps two identities to them.
+/// Everything the service account and the users must run lives in a world-readable directory under /var/tmp,
+/// because the checkout itself may sit in a private directory.
+/// </summary>
+public sealed class SiteFixture : IAsyncLifetime
+{
+    public const string ServiceAccount = "mep";
+    public const string EndpointId = "3c0ffee0-1d2e-4f00-9a00-00000000e2e0";
+
+    private readonly string _suffix = Guid.NewGuid().ToString("N")[..6];
+    private byte[] _key = [];
+
+    public RabbitMqNode Broker { get; } = new();
+
+    public string Root { get; private set; } = "";
+
+    public string Bin => Path.Combine(Root, "bin");
+
+    public string LauncherSocket => Path.Combine(Root, "launcher.sock");
+
+    public TestUser Alice { get; private set; } = null!;
+
+    public TestUser Bob { get; private set; } = null!;
+
+    public string AliceIdentity => $"alice-{_suffix}@e2e.example.org";
+
+    public string BobIdentity => $"bob-{_suffix}@e2e.example.org";
+
+    public string EveIdentity => $"eve-{_suffix}@e2e.example.org";
+
+    public int ApiPort { get; private set; }
+
+    public ManagedProcess? Launcher { get; private set; }
+
+    public ManagedProcess? Silo { get; private set; }
+
+    public async Task InitializeAsync()
+    {
+        await Broker.InitializeAsync();
+        TestUser.EnsureSystemAccount(ServiceAccount);
+        Alice = TestUser.Create("mepa");
+        Bob = TestUser.Create("mepb");
+
+        Root = Path.Combine("/var/tmp", $"mep-e2e-{_suffix}");
+        Directory.CreateDirectory(Root);
+        File.SetUnixFileMode(Root, (UnixFileMode)0b111_101_101);
+        CopyDirectory(AppContext.BaseDirectory, Bin);
+        TestUser.Run("chmod", ["-R", "a+rX", Bin], allowFailure: false);
+
+        WriteEndpoint();
+        WriteSecrets();
+        ApiPort = FreePort();
+
+        Launcher = ManagedProcess.Start("launcher", "dotnet", [
+            Path.Combine(Bin, "mep-launcher.dll"),
+            $"--Launcher:SocketPath={LauncherSocket}",
+            $"--Launcher:UepProgram={DotnetHost()}",
+            $"--Launcher:UepProgramArguments:0={Path.Combine(Bin, "mep-endpoint.dll")}",
+            $"--Launcher:ClientUser={ServiceAccount}",
+        ]);
+        await Poll.UntilTrue(() => Task.FromResult(File.Exists(LauncherSocket)), TimeSpan.FromSeconds(60), () => $"launcher socket; output:\n{Launcher.Output}");
+        await StartSiloAsync();
+    }
+
+    public async Task StartSiloAsync()
+    {
+        var (siloPort, gatewayPort) = (FreePort(), FreePort());
+        Silo = ManagedProcess.Start("silo", "dotnet", [
+            Path.Combine(Bin, "mep-silo.dll"),
+            $"--Mep:RunAs={ServiceAccount}",
+            $"--Mep:DataDirectory={Path.Combine(Root, "data")}",
+            $"--Mep:Endpoints:0={Path.Combine(Root, "endpoint")}",
+            $"--Mep:LauncherSocket={LauncherSocket}",
+            $"--Mep:Auth:SigningKeyFile={Path.Combine(Root, "token-signing.key")}",
+            $"--Mep:Api:Urls=http://127.0.0.1:{ApiPort}",
+            $"--Mep:Cluster:SiloPort={siloPort}",
+            $"--Mep:Cluster:GatewayPort={gatewayPort}",
+            "--Mep:Broker:Host=127.0.0.1",
+            $"--Mep:Broker:AmqpPort={Broker.AmqpPort}",
+            $"--Mep:Broker:ManagementPort={Broker.ManagementPort}",
+            $"--Mep:Broker:AdminUser={Broker.AdminUser}",
+            $"--Mep:Broker:AdminPasswordFile={Path.Combine(Root, "broker-admin-password")}",
+        ]);
+        using var http = new HttpClient();
+        await Poll.UntilTrue(
+            async () =>
+            {
+                if (Silo.HasExited)
+                {
+                    throw new InvalidOperationException($"the silo exited:\n{Silo.Output}");
+                }
+
+                try
+                {
+                    return (await http.GetAsync($"http://127.0.0.1:{ApiPort}/healthz")).StatusCode == HttpStatusCode.OK;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            },
+            TimeSpan.FromSeconds(120),
+            () => $"silo health; output:\n{Silo.Output}");
+    }
+
+    public async Task KillSiloAsync()
+    {
+        if (Silo is not null)
+        {
+            await Silo.KillAsync();
+        }
+    }
+
+    public HttpClient ClientFor(string identity)
+    {
+        var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ApiPort}/"), Timeout = TimeSpan.FromSeconds(60) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TokenFor(identity));
+        return http;
+    }
+
+    public string TokenFor(string identity)
+    {
+        var now = DateTime.UtcNow;
+        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = MepClaims.Issuer,
+            Audience = MepClaims.Audience,
+            IssuedAt = now,
+            NotBefore = now,
+            Expires = now.AddHours(1),
+            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(_key), SecurityAlgorithms.HmacSha256),
+            Claims = new Dictionary<string, object>
+            {
+                [MepClaims.IdentityId] = MepClaims.IdentityIdFor(identity).ToString(),
+                [MepClaims.Username] = identity,
+                [MepClaims.IdentityProvider] = identity.Split('@')[1],
+            },
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Silo is not null)
+        {
+            await Silo.DisposeAsync();
+        }
+
+        if (Launcher is not null)
+        {
+            await Launcher.DisposeAsync();
+        }
+
+        Alice?.Dispose();
+        Bob?.Dispose();
+        await Broker.DisposeAsync();
+        if (Root.Length > 0 && Directory.Exists(Root))
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+    }
+
+    private void WriteEndpoint()
+    {
+        var dir = Path.Combine(Root, "endpoint");
+        Directory.CreateDirectory(dir);
+        var example = Path.Combine(RabbitMqNode.RepositoryRoot(), "examples", "endpoint");
+        File.Copy(Path.Combine(example, "user_config_template.yaml.j2"), Path.Combine(dir, "user_config_template.yaml.j2"));
+        File.Copy(Path.Combine(example, "user_config_schema.json"), Path.Combine(dir, "user_config_schema.json"));
+        File.WriteAllText(Path.Combine(dir, "config.yaml"), $"""
+            endpoint_id: {EndpointId}
+            display_name: end-to-end test endpoint
+            identity_mapping: identity_mapping.json
+            user_config_template: user_config_template.yaml.j2
+            user_config_schema: user_config_schema.json
+            idle_timeout: 2m
+            heartbeat_period: 2s
+            """);
+        File.WriteAllText(Path.Combine(dir, "identity_mapping.json"), $$"""
+            [{"DATA_TYPE": "expression_identity_mapping#1.0.0", "mappings": [
+              {"source": "{username}", "match": "alice-{{_suffix}}@e2e\\.example\\.org", "output": "{{Alice.Name}}"},
+              {"source": "{username}", "match": "bob-{{_suffix}}@e2e\\.example\\.org", "output": "{{Bob.Name}}"}]}]
+            """);
+        TestUser.Run("chmod", ["-R", "a+rX", dir], allowFailure: false);
+    }
+
+    private void WriteSecrets()
+    {
+        _key = RandomNumberGenerator.GetBytes(32);
+        var keyFile = Path.Combine(Root, "token-signing.key");
+        File.WriteAllText(keyFile, Convert.ToBase64String(_key));
+        TestUser.Run("chown", [$"root:{ServiceAccount}", keyFile], allowFailure: false);
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+
+        var passwordFile = Path.Combine(Root, "broker-admin-password");
+        File.WriteAllText(passwordFile, Broker.AdminPassword);
+        File.SetUnixFileMode(passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        TestUser.Run("chown", [$"{ServiceAccount}:", passwordFile], allowFailure: false);
+
+        var data = Path.Combine(Root, "data");
+        Directory.CreateDirectory(data);
+        File.SetUnixFileMode(data, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        TestUser.Run("chown", [$"{ServiceAccount}:", data], allowFailure: false);
+    }
+
+    /// <summary>The dotnet host running these tests: an absolute path, as the launcher requires.</summary>
+    private static string DotnetHost() =>
+        Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "/usr/share/dotnet/dotnet";
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.EnumerateFiles(from))
+        {
+            File.Copy(file, Path.Combine(to, Path.GetFileName(file)), overwrite: true);
+        }
+
+        foreach (var dir in Directory.EnumerateDirectories(from))
+        {
+            CopyDirectory(dir, Path.Combine(to, Path.GetFileName(dir)));
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class SiteCollection : ICollectionFixture<SiteFixture>
+{
+    public const string Name = "end-to-end site";
+}
