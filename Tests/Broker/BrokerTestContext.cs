@@ -146,6 +146,20 @@ internal static class Poll
         }
     }
 
+    public static async Task<bool> UntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+            await Task.Delay(20);
+        }
+        return true;
+    }
+
     public static async Task<bool> UntilAsync(Func<bool> condition, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
