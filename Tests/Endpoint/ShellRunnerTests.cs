@@ -19,13 +19,13 @@ public sealed class ShellRunnerTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static TaskMessage Task(string command, Dictionary<string, string>? args = null, double walltime = 30, int limit = 65536) =>
+    private static TaskMessage NewTask(string command, Dictionary<string, string>? args = null, double walltime = 30, int limit = 65536) =>
         new(Guid.NewGuid(), Guid.NewGuid(), FunctionKind.Shell, command, args ?? [], walltime, limit);
 
     [Fact]
     public async Task Success_captures_stdout_stderr_and_identity()
     {
-        var task = Task("echo out; echo err >&2; pwd");
+        var task = NewTask("echo out; echo err >&2; pwd");
         var r = await _runner.RunAsync(task, CancellationToken.None);
 
         Assert.Equal(task.TaskId, r.TaskId);
@@ -44,7 +44,7 @@ public sealed class ShellRunnerTests : IDisposable
     [Fact]
     public async Task Nonzero_exit_is_a_failed_result_with_its_return_code_and_no_error()
     {
-        var r = await _runner.RunAsync(Task("echo partial; exit 3"), CancellationToken.None);
+        var r = await _runner.RunAsync(NewTask("echo partial; exit 3"), CancellationToken.None);
 
         Assert.Equal(TaskState.Failed, r.State);
         Assert.Equal(3, r.ReturnCode);
@@ -56,7 +56,7 @@ public sealed class ShellRunnerTests : IDisposable
     public async Task Output_is_capped_to_its_tail()
     {
         var r = await _runner.RunAsync(
-            Task("head -c 100000 /dev/zero | tr '\\0' a; printf END; head -c 5000 /dev/zero | tr '\\0' e >&2; printf ERR >&2", limit: 1000),
+            NewTask("head -c 100000 /dev/zero | tr '\\0' a; printf END; head -c 5000 /dev/zero | tr '\\0' e >&2; printf ERR >&2", limit: 1000),
             CancellationToken.None);
 
         Assert.Equal(TaskState.Success, r.State);
@@ -70,7 +70,7 @@ public sealed class ShellRunnerTests : IDisposable
     [Fact]
     public async Task Output_under_the_cap_is_not_truncated()
     {
-        var r = await _runner.RunAsync(Task("printf 12345", limit: 5), CancellationToken.None);
+        var r = await _runner.RunAsync(NewTask("printf 12345", limit: 5), CancellationToken.None);
 
         Assert.Equal("12345", r.Stdout);
         Assert.False(r.OutputTruncated);
@@ -89,7 +89,7 @@ public sealed class ShellRunnerTests : IDisposable
         var value = hostile.Replace("MARKER", marker, StringComparison.Ordinal);
 
         // printf repeats its format once per argument, so one bracket pair proves one word.
-        var r = await _runner.RunAsync(Task("printf '[%s]' {x}", new() { ["x"] = value }), CancellationToken.None);
+        var r = await _runner.RunAsync(NewTask("printf '[%s]' {x}", new() { ["x"] = value }), CancellationToken.None);
 
         Assert.Equal(TaskState.Success, r.State);
         Assert.Equal($"[{value}]", r.Stdout);
@@ -99,7 +99,7 @@ public sealed class ShellRunnerTests : IDisposable
     [Fact]
     public async Task Missing_argument_fails_the_task_without_running_it()
     {
-        var r = await _runner.RunAsync(Task("echo {a} {b} > ran", new() { ["a"] = "1" }), CancellationToken.None);
+        var r = await _runner.RunAsync(NewTask("echo {a} {b} > ran", new() { ["a"] = "1" }), CancellationToken.None);
 
         Assert.Equal(TaskState.Failed, r.State);
         Assert.Null(r.ReturnCode);
@@ -110,8 +110,8 @@ public sealed class ShellRunnerTests : IDisposable
     [Fact]
     public async Task Unused_argument_and_malformed_template_fail_the_task()
     {
-        var unused = await _runner.RunAsync(Task("echo hi", new() { ["oops"] = "1" }), CancellationToken.None);
-        var malformed = await _runner.RunAsync(Task("echo {unclosed"), CancellationToken.None);
+        var unused = await _runner.RunAsync(NewTask("echo hi", new() { ["oops"] = "1" }), CancellationToken.None);
+        var malformed = await _runner.RunAsync(NewTask("echo {unclosed"), CancellationToken.None);
 
         Assert.Equal("argument 'oops' is not used by the command", unused.Error);
         Assert.Equal(TaskState.Failed, malformed.State);
@@ -125,7 +125,7 @@ public sealed class ShellRunnerTests : IDisposable
         // (so only the process-group kill can find it), then a foreground sleep.
         var sw = Stopwatch.StartNew();
         var r = await _runner.RunAsync(
-            Task("sleep 100 & echo $!; sh -c 'sleep 100 & echo $!'; sleep 100", walltime: 1),
+            NewTask("sleep 100 & echo $!; sh -c 'sleep 100 & echo $!'; sleep 100", walltime: 1),
             CancellationToken.None);
         sw.Stop();
 
@@ -145,7 +145,7 @@ public sealed class ShellRunnerTests : IDisposable
     public async Task Walltime_applies_while_a_background_child_holds_the_output_open()
     {
         // The shell exits at once, but the task is not done while its output is still open.
-        var r = await _runner.RunAsync(Task("sleep 100 & echo $!", walltime: 0.5), CancellationToken.None);
+        var r = await _runner.RunAsync(NewTask("sleep 100 & echo $!", walltime: 0.5), CancellationToken.None);
 
         Assert.Equal(TaskState.Failed, r.State);
         Assert.Equal("walltime of 0.5 s exceeded", r.Error);
@@ -159,7 +159,7 @@ public sealed class ShellRunnerTests : IDisposable
     {
         var pidFile = Path.Combine(_dir, "pid");
         using var shutdown = new CancellationTokenSource();
-        var run = _runner.RunAsync(Task("sleep 100 & echo $! > pid.tmp && mv pid.tmp pid; sleep 100", walltime: 300), shutdown.Token);
+        var run = _runner.RunAsync(NewTask("sleep 100 & echo $! > pid.tmp && mv pid.tmp pid; sleep 100", walltime: 300), shutdown.Token);
 
         Assert.True(await ProcessProbe.WaitUntilAsync(() => File.Exists(pidFile), TimeSpan.FromSeconds(10)));
         var pid = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
