@@ -1,0 +1,93 @@
+using System.Text.Json;
+using Mep.Protocol;
+using Mep.Protocol.Launcher;
+using Mep.Protocol.Messages;
+
+namespace Mep.Endpoint;
+
+/// <summary>A start document that cannot be used; the message names the cause and never echoes the document.</summary>
+internal sealed class StartDocumentException(string message) : Exception(message);
+
+/// <summary>Reads and checks the <see cref="UepStartDocument"/> the launcher writes to stdin and then closes.</summary>
+internal static class StartDocument
+{
+    /// <summary>Far above any real document (credentials plus a rendered config), small enough to refuse junk quickly.</summary>
+    public const int MaxBytes = 1 << 20;
+
+    public static async Task<UepStartDocument> ReadAsync(Stream input, TimeSpan timeout, int maxBytes = MaxBytes)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16384];
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            int n;
+            // WaitAsync: a console stream may ignore the token, and a launcher that never closes stdin must not hang us.
+            while ((n = await input.ReadAsync(chunk, cts.Token).AsTask().WaitAsync(cts.Token).ConfigureAwait(false)) > 0)
+            {
+                if (buffer.Length + n > maxBytes)
+                {
+                    throw new StartDocumentException($"start document on stdin is larger than {maxBytes} bytes");
+                }
+
+                buffer.Write(chunk, 0, n);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            throw new StartDocumentException($"stdin was not closed within {timeout.TotalSeconds:0} s (the launcher writes the start document and closes it)");
+        }
+
+        return Parse(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+    }
+
+    public static UepStartDocument Parse(ReadOnlySpan<byte> utf8)
+    {
+        if (utf8.IsEmpty)
+        {
+            throw new StartDocumentException("no start document on stdin (this program is started by mep-launcher)");
+        }
+
+        UepStartDocument doc;
+        try
+        {
+            doc = ProtocolJson.Deserialize<UepStartDocument>(utf8);
+        }
+        catch (JsonException e)
+        {
+            // JsonException messages name the path and position, never the values.
+            throw new StartDocumentException($"start document is not valid: {e.Message}");
+        }
+
+        Validate(doc);
+        return doc;
+    }
+
+    private static void Validate(UepStartDocument doc)
+    {
+        Require(!string.IsNullOrWhiteSpace(doc.UepId), "uep_id is empty");
+        // The id names broker objects and appears in permission regexes: only a UUID is acceptable.
+        Require(Guid.TryParseExact(doc.UepId, "D", out _), "uep_id is not a UUID");
+        Require(!string.IsNullOrWhiteSpace(doc.EndpointId), "endpoint_id is empty");
+        var b = doc.Broker;
+        Require(b is not null, "broker is missing");
+        Require(!string.IsNullOrWhiteSpace(b!.Host), "broker.host is empty");
+        Require(b.Port is > 0 and <= 65535, "broker.port is out of range");
+        Require(!string.IsNullOrEmpty(b.VirtualHost), "broker.virtual_host is empty");
+        Require(!string.IsNullOrEmpty(b.Username), "broker.username is empty");
+        Require(!string.IsNullOrEmpty(b.Password), "broker.password is empty");
+        // The names are derived in one place (BrokerNames); a document that disagrees was built by a different
+        // version of the silo, and using it would fail later with a less clear permission error.
+        Require(b.TaskQueue == BrokerNames.TaskQueue(doc.UepId), $"broker.task_queue is not {BrokerNames.TaskQueue(doc.UepId)}");
+        Require(b.ResultsExchange == BrokerNames.ResultsExchange, $"broker.results_exchange is not {BrokerNames.ResultsExchange}");
+        Require(b.ResultsRoutingKey == BrokerNames.ResultsRoutingKey(doc.UepId), $"broker.results_routing_key is not {BrokerNames.ResultsRoutingKey(doc.UepId)}");
+    }
+
+    private static void Require(bool condition, string message)
+    {
+        if (!condition)
+        {
+            throw new StartDocumentException(message);
+        }
+    }
+}

@@ -1,0 +1,268 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Runtime.Versioning;
+using System.Text;
+using System.Text.Json.Nodes;
+using Mep.Endpoint;
+using Mep.Protocol;
+using Mep.Protocol.Launcher;
+using Mep.Protocol.Messages;
+using Mep.Tests.Infrastructure;
+using RabbitMQ.Client;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Mep.Tests.Endpoint;
+
+/// <summary>
+/// The real mep-endpoint program against a real RabbitMQ node, with a broker user limited exactly like one the
+/// silo mints: no configure, write only to mep.results with its own routing key, read only its own task queue.
+/// </summary>
+[Collection(RabbitMqCollection.Name)]
+[SupportedOSPlatform("linux")]
+public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper output) : IAsyncLifetime
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    private readonly string _uepId = Guid.NewGuid().ToString();
+    private readonly string _password = Convert.ToHexString(Guid.NewGuid().ToByteArray());
+    private readonly string _home = Directory.CreateTempSubdirectory("mep-uep-home-").FullName;
+    private readonly ConcurrentQueue<(EndpointEvent Event, IReadOnlyBasicProperties Properties)> _events = new();
+    private IConnection _admin = null!;
+    private IChannel _channel = null!;
+
+    private string UepUser => BrokerNames.UepUser(_uepId);
+
+    private string TaskQueue => BrokerNames.TaskQueue(_uepId);
+
+    public async Task InitializeAsync()
+    {
+        var factory = new ConnectionFactory { HostName = node.Host, Port = node.AmqpPort, UserName = node.AdminUser, Password = node.AdminPassword };
+        _admin = await factory.CreateConnectionAsync();
+        _channel = await _admin.CreateChannelAsync();
+        await _channel.ExchangeDeclareAsync(BrokerNames.ResultsExchange, ExchangeType.Topic, durable: true);
+        await _channel.QueueDeclareAsync(TaskQueue, durable: true, exclusive: false, autoDelete: false);
+        var watch = await _channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true);
+        await _channel.QueueBindAsync(watch.QueueName, BrokerNames.ResultsExchange, BrokerNames.ResultsRoutingKey(_uepId));
+        var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(_channel);
+        consumer.ReceivedAsync += (_, ea) =>
+        {
+            _events.Enqueue((ProtocolJson.Deserialize<EndpointEvent>(ea.Body.Span), ea.BasicProperties));
+            return Task.CompletedTask;
+        };
+        await _channel.BasicConsumeAsync(watch.QueueName, autoAck: true, consumer);
+        await CreateUepUserAsync(topicWrite: $"^uep\\.{_uepId}$");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _channel.QueueDeleteAsync(TaskQueue);
+        await ManagementAsync(HttpMethod.Delete, $"api/users/{UepUser}", null);
+        await _channel.DisposeAsync();
+        await _admin.DisposeAsync();
+        Directory.Delete(_home, recursive: true);
+    }
+
+    [Fact]
+    public async Task Runs_tasks_publishes_confirmed_results_heartbeats_and_stops_when_idle()
+    {
+        var hostile = "'; touch pwned; '";
+        var echo = NewTask("id -u; printf '%s' {x}", new() { ["x"] = hostile });
+        var fails = NewTask("pwd; exit 7");
+        var missing = NewTask("echo {nope}");
+        await PublishTaskAsync(echo);
+        await PublishTaskAsync(echo); // a duplicate delivery of the same task: must not run twice
+        await PublishTaskAsync(fails);
+        await PublishTaskAsync(missing);
+
+        using var uep = EndpointProcess.Start(Document(idleSeconds: 3), _home);
+        var exit = await uep.WaitForExitAsync(Deadline);
+        output.WriteLine(uep.Stderr);
+
+        Assert.True(exit == ExitCodes.Ok, $"exit {exit?.ToString(CultureInfo.InvariantCulture) ?? "none (still running)"}; stderr:\n{uep.Stderr}");
+        Assert.True(await ProcessProbe.WaitUntilAsync(() => _events.Any(e => e.Event.Kind == EndpointEventKind.Stopping), TimeSpan.FromSeconds(10)), uep.Stderr);
+        var events = _events.ToList();
+
+        Assert.Equal(EndpointEventKind.Started, events[0].Event.Kind);
+        Assert.Equal(EndpointEventKind.Stopping, events[^1].Event.Kind);
+        Assert.Equal("idle", events[^1].Event.Reason);
+        Assert.All(events, e =>
+        {
+            Assert.Equal(UepUser, e.Properties.UserId);
+            Assert.Equal(BrokerNames.EventMessageType, e.Properties.Type);
+            Assert.True(e.Properties.Persistent);
+            Assert.Equal(_uepId, e.Event.UepId);
+        });
+        var heartbeat = events.First(e => e.Event.Kind == EndpointEventKind.Heartbeat).Event.Heartbeat!;
+        Assert.Equal(uep.Pid, heartbeat.Pid);
+
+        var results = events.Where(e => e.Event.Kind == EndpointEventKind.Result).ToList();
+        Assert.Equal(3, results.Count);
+        Assert.All(results, r => Assert.Equal(r.Event.Result!.TaskId.ToString(), r.Properties.MessageId));
+        var byId = results.ToDictionary(r => r.Event.Result!.TaskId, r => r.Event.Result!);
+
+        var ok = byId[echo.TaskId];
+        Assert.Equal(TaskState.Success, ok.State);
+        Assert.Equal($"{Native.GetUid()}\n{hostile}", ok.Stdout);
+        Assert.Equal((int)Native.GetUid(), ok.Uid);
+        Assert.False(File.Exists(Path.Combine(_home, "pwned")));
+
+        Assert.Equal(7, byId[fails.TaskId].ReturnCode);
+        Assert.Equal($"{_home}\n", byId[fails.TaskId].Stdout);
+        Assert.Equal("argument 'nope' is missing", byId[missing.TaskId].Error);
+
+        // Every delivery was acked (none went back to the queue when the program closed its connection).
+        Assert.Equal(0u, await _channel.MessageCountAsync(TaskQueue));
+        Assert.Contains("stopped (idle)", uep.Stderr);
+        Assert.DoesNotContain(_password, uep.Stderr);
+    }
+
+    [Fact]
+    public async Task Sigterm_kills_running_tasks_and_returns_them_to_the_queue()
+    {
+        var sleeper = NewTask("sleep 100 & echo $! > pid.tmp && mv pid.tmp pid; sleep 100", walltime: 600);
+        await PublishTaskAsync(sleeper);
+        using var uep = EndpointProcess.Start(Document(idleSeconds: 600), _home);
+        var pidFile = Path.Combine(_home, "pid");
+        Assert.True(await ProcessProbe.WaitUntilAsync(() => File.Exists(pidFile) || uep.HasExited, Deadline), uep.Stderr);
+        Assert.False(uep.HasExited, uep.Stderr);
+        var background = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
+
+        Assert.Equal(0, Native.Kill(uep.Pid, 15));
+        var exit = await uep.WaitForExitAsync(Deadline);
+        output.WriteLine(uep.Stderr);
+
+        Assert.True(exit == ExitCodes.Ok, $"exit {exit}; stderr:\n{uep.Stderr}");
+        Assert.True(await ProcessProbe.WaitUntilAsync(() => ProcessProbe.IsDead(background), TimeSpan.FromSeconds(10)));
+        Assert.True(await ProcessProbe.WaitUntilAsync(() => _events.Any(e => e.Event.Kind == EndpointEventKind.Stopping), TimeSpan.FromSeconds(10)), uep.Stderr);
+        Assert.Equal("signal", _events.Single(e => e.Event.Kind == EndpointEventKind.Stopping).Event.Reason);
+        Assert.DoesNotContain(_events, e => e.Event.Kind == EndpointEventKind.Result);
+        Assert.Equal(1u, await _channel.MessageCountAsync(TaskQueue));
+    }
+
+    [Fact]
+    public async Task Refused_results_routing_key_exits_3_naming_the_cause()
+    {
+        // Same user, but its topic permission no longer allows its own routing key.
+        await CreateUepUserAsync(topicWrite: "^nothing$");
+        using var uep = EndpointProcess.Start(Document(idleSeconds: 600), _home);
+        var exit = await uep.WaitForExitAsync(Deadline);
+        output.WriteLine(uep.Stderr);
+
+        Assert.True(exit == ExitCodes.BrokerFailure, $"exit {exit}; stderr:\n{uep.Stderr}");
+        var last = uep.Stderr.TrimEnd().Split('\n')[^1];
+        Assert.Contains("ERROR", last);
+        Assert.Contains("ACCESS_REFUSED", last);
+    }
+
+    [Fact]
+    public async Task Wrong_password_exits_3_without_logging_it()
+    {
+        var doc = Document(idleSeconds: 600);
+        doc = doc with { Broker = doc.Broker with { Password = "not-" + _password } };
+        using var uep = EndpointProcess.Start(doc, _home);
+        var exit = await uep.WaitForExitAsync(Deadline);
+        output.WriteLine(uep.Stderr);
+
+        Assert.True(exit == ExitCodes.BrokerFailure, $"exit {exit}; stderr:\n{uep.Stderr}");
+        Assert.Contains("broker refused the login", uep.Stderr);
+        Assert.DoesNotContain(_password, uep.Stderr);
+    }
+
+    [Fact]
+    public async Task Runs_as_the_unix_user_it_was_started_as()
+    {
+        Assert.True(Environment.UserName == "root", "this test creates a Unix user and needs root");
+        var user = $"mep-t{Guid.NewGuid().ToString("N")[..8]}";
+        await RunAsync("useradd", "--create-home", "--shell", "/bin/sh", user);
+        try
+        {
+            var home = $"/home/{user}";
+            var whoami = NewTask("id -un; id -u; pwd; readlink /proc/$$/fd/0");
+            await PublishTaskAsync(whoami);
+            using var uep = EndpointProcess.Start(Document(idleSeconds: 1), home, asUser: user);
+            var exit = await uep.WaitForExitAsync(Deadline);
+            output.WriteLine(uep.Stderr);
+
+            Assert.True(exit == ExitCodes.Ok, $"exit {exit}; stderr:\n{uep.Stderr}");
+            Assert.True(await ProcessProbe.WaitUntilAsync(() => _events.Any(e => e.Event.Kind == EndpointEventKind.Result), TimeSpan.FromSeconds(10)), uep.Stderr);
+            var result = _events.Single(e => e.Event.Kind == EndpointEventKind.Result).Event.Result!;
+            var uid = int.Parse((await RunAsync("id", "-u", user)).Trim(), CultureInfo.InvariantCulture);
+            Assert.Equal(user, result.Username);
+            Assert.Equal(uid, result.Uid);
+            Assert.NotEqual(0, uid);
+            Assert.Equal($"{user}\n{uid}\n{home}\n/dev/null\n", result.Stdout);
+            Assert.Equal(TaskState.Success, result.State);
+        }
+        finally
+        {
+            await RunAsync("userdel", "--remove", user);
+        }
+    }
+
+    private static async Task<string> RunAsync(string file, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)}: exit {p.ExitCode}: {await stderr}");
+        return await stdout;
+    }
+
+    private UepStartDocument Document(double idleSeconds) => new(
+        _uepId, Guid.NewGuid().ToString(),
+        new BrokerCredentials(node.Host, node.AmqpPort, "/", UepUser, _password, TaskQueue,
+            BrokerNames.ResultsExchange, BrokerNames.ResultsRoutingKey(_uepId)),
+        HeartbeatPeriodSeconds: 0.3, IdleTimeoutSeconds: idleSeconds,
+        new JsonObject { ["max_workers_per_node"] = 2 });
+
+    private static TaskMessage NewTask(string command, Dictionary<string, string>? args = null, double walltime = 30) =>
+        new(Guid.NewGuid(), Guid.NewGuid(), FunctionKind.Shell, command, args ?? [], walltime, 65536);
+
+    private async Task PublishTaskAsync(TaskMessage task)
+    {
+        var properties = new BasicProperties { Persistent = true, MessageId = task.TaskId.ToString() };
+        await _channel.BasicPublishAsync("", TaskQueue, mandatory: true, properties, ProtocolJson.SerializeToUtf8(task));
+    }
+
+    private async Task CreateUepUserAsync(string topicWrite)
+    {
+        await ManagementAsync(HttpMethod.Put, $"api/users/{UepUser}", new JsonObject { ["password"] = _password, ["tags"] = "" });
+        await ManagementAsync(HttpMethod.Put, $"api/permissions/%2F/{UepUser}", new JsonObject
+        {
+            ["configure"] = "^$",
+            ["write"] = "^mep\\.results$",
+            ["read"] = $"^mep\\.uep\\.{_uepId}\\.tasks$",
+        });
+        await ManagementAsync(HttpMethod.Put, $"api/topic-permissions/%2F/{UepUser}", new JsonObject
+        {
+            ["exchange"] = BrokerNames.ResultsExchange,
+            ["write"] = topicWrite,
+            ["read"] = "^$",
+        });
+    }
+
+    private async Task ManagementAsync(HttpMethod method, string path, JsonObject? body)
+    {
+        using var http = new HttpClient { BaseAddress = node.ManagementUri };
+        using var request = new HttpRequestMessage(method, path);
+        request.Headers.Authorization = new AuthenticationHeaderValue(
+            "Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{node.AdminUser}:{node.AdminPassword}")));
+        if (body is not null)
+        {
+            request.Content = JsonContent.Create(body);
+        }
+
+        using var response = await http.SendAsync(request);
+        Assert.True(response.IsSuccessStatusCode, $"{method} {path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+    }
+}

@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Text;
+using Mep.Protocol;
+using Mep.Protocol.Launcher;
+using Mep.Tests.Infrastructure;
+
+namespace Mep.Tests.Endpoint;
+
+/// <summary>The real mep-endpoint program as a child process, fed a start document on stdin like the launcher does.</summary>
+internal sealed class EndpointProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _stderr = new();
+
+    private EndpointProcess(Process process)
+    {
+        _process = process;
+    }
+
+    /// <summary>
+    /// The program in its own build output (same configuration and framework as the tests), not the copy in the
+    /// test directory: that one resolves some assemblies from the ASP.NET shared framework, which mep-endpoint does
+    /// not use, and fails to start.
+    /// </summary>
+    public static string ProgramPath
+    {
+        get
+        {
+            var tfm = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
+            var configuration = tfm.Parent!.Name;
+            var path = Path.Combine(RabbitMqNode.RepositoryRoot(), "Endpoint", "bin", configuration, tfm.Name, "mep-endpoint");
+            return File.Exists(path) ? path : throw new FileNotFoundException($"mep-endpoint is not built at {path}");
+        }
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public int Pid => _process.Id;
+
+    public string Stderr
+    {
+        get
+        {
+            lock (_stderr)
+            {
+                return _stderr.ToString();
+            }
+        }
+    }
+
+    public static EndpointProcess Start(UepStartDocument doc, string home, string? asUser = null) =>
+        Start(Encoding.UTF8.GetBytes(ProtocolJson.Serialize(doc)), home, asUser);
+
+    /// <param name="asUser">Run as this account with a clean environment, the way mep-launcher starts it (needs root).</param>
+    public static EndpointProcess Start(byte[] stdin, string home, string? asUser = null)
+    {
+        var psi = new ProcessStartInfo(ProgramPath)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = home,
+        };
+        if (asUser is not null)
+        {
+            psi.UserName = asUser;
+            psi.Environment.Clear();
+            psi.Environment["USER"] = asUser;
+            psi.Environment["LOGNAME"] = asUser;
+            psi.Environment["SHELL"] = "/bin/sh";
+            psi.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+        }
+
+        psi.Environment["HOME"] = home;
+        var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start mep-endpoint");
+        var endpoint = new EndpointProcess(process);
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (endpoint._stderr)
+                {
+                    endpoint._stderr.AppendLine(e.Data);
+                }
+            }
+        };
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        process.StandardInput.BaseStream.Write(stdin);
+        process.StandardInput.Close();
+        return endpoint;
+    }
+
+    /// <summary>The exit code, or null if it is still running at the deadline.</summary>
+    public async Task<int?> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+            return _process.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        _process.Dispose();
+    }
+}

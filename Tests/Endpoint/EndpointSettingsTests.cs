@@ -1,0 +1,60 @@
+using System.Text.Json.Nodes;
+using Mep.Endpoint;
+using Mep.Protocol.Launcher;
+using Xunit;
+
+namespace Mep.Tests.Endpoint;
+
+public sealed class EndpointSettingsTests
+{
+    [Theory]
+    [InlineData("{}", 4)]
+    [InlineData("{\"max_workers_per_node\": null}", 4)]
+    [InlineData("{\"max_workers_per_node\": 8}", 8)]
+    [InlineData("{\"max_workers_per_node\": \"16\"}", 16)]
+    [InlineData("{\"max_workers_per_node\": 1, \"other\": \"x\"}", 1)]
+    public void Max_workers_from_config(string config, int expected) =>
+        Assert.Equal(expected, EndpointSettings.ParseMaxWorkers(JsonNode.Parse(config)!.AsObject()));
+
+    [Fact]
+    public void Max_workers_defaults_without_config() => Assert.Equal(4, EndpointSettings.ParseMaxWorkers(null));
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-2")]
+    [InlineData("2.5")]
+    [InlineData("\"many\"")]
+    [InlineData("\" 3\"")]
+    [InlineData("true")]
+    [InlineData("[4]")]
+    [InlineData("70000")]
+    public void Unusable_max_workers_is_an_error_naming_the_field(string value)
+    {
+        var e = Assert.Throws<StartDocumentException>(() =>
+            EndpointSettings.ParseMaxWorkers(JsonNode.Parse($"{{\"max_workers_per_node\": {value}}}")!.AsObject()));
+        Assert.StartsWith("config.max_workers_per_node must be an integer from 1 to 65535", e.Message);
+    }
+
+    [Fact]
+    public void Periods_come_from_the_document()
+    {
+        var s = EndpointSettings.FromStartDocument(StartDocumentTests.ValidDocument() with { HeartbeatPeriodSeconds = 2.5, IdleTimeoutSeconds = 300 });
+
+        Assert.Equal(TimeSpan.FromSeconds(2.5), s.HeartbeatPeriod);
+        Assert.Equal(TimeSpan.FromMinutes(5), s.IdleTimeout);
+        Assert.Equal(2, s.MaxWorkers);
+    }
+
+    [Theory]
+    [InlineData(0, 300, "heartbeat_period_seconds")]
+    [InlineData(-1, 300, "heartbeat_period_seconds")]
+    [InlineData(double.NaN, 300, "heartbeat_period_seconds")]
+    [InlineData(10, 0, "idle_timeout_seconds")]
+    [InlineData(10, 1e12, "idle_timeout_seconds")]
+    public void Bad_periods_are_errors(double heartbeat, double idle, string field)
+    {
+        var doc = StartDocumentTests.ValidDocument() with { HeartbeatPeriodSeconds = heartbeat, IdleTimeoutSeconds = idle };
+        var e = Assert.Throws<StartDocumentException>(() => EndpointSettings.FromStartDocument(doc));
+        Assert.StartsWith(field, e.Message);
+    }
+}
