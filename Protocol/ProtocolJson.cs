@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace Mep.Protocol;
 
 /// <summary>
-/// One JSON dialect for every wire format MEP owns: snake_case names, nulls omitted, no indentation.
+/// One JSON dialect for every wire format MEP owns: snake_case names, explicit nulls, no indentation.
 /// Shared so that the silo, the launcher, the UEP program and the SDK can never disagree on a field name.
 /// </summary>
 public static class ProtocolJson
@@ -17,7 +17,8 @@ public static class ProtocolJson
         {
             PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
             DictionaryKeyPolicy = null,
-            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+            // Nulls are written: a reader that requires every constructor parameter must see them.
+            DefaultIgnoreCondition = JsonIgnoreCondition.Never,
             WriteIndented = false,
             // Unknown members are an error: a typo in a request must not be silently ignored.
             UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,

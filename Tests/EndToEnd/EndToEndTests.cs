@@ -5,6 +5,7 @@ using Mep.Protocol;
 using Mep.Protocol.Api;
 using Mep.Protocol.Messages;
 using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
 using RabbitMQ.Client.Exceptions;
 using Xunit;
 using ApiTaskStatus = Mep.Protocol.Api.TaskStatus;
@@ -59,7 +60,6 @@ public sealed class EndToEndTests(SiteFixture site)
         using var eve = site.ClientFor(site.EveIdentity);
         using var alice = site.ClientFor(site.AliceIdentity);
         var function = await RegisterAsync(alice, "id -u");
-        var before = ProcessesOf(site.Alice.Name, site.Bob.Name).Count;
 
         var response = await eve.PostAsJsonAsync($"v1/endpoints/{SiteFixture.EndpointId}/submit", new SubmitRequest([new TaskSubmission(function)]), ProtocolJson.Options);
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
@@ -69,7 +69,12 @@ public sealed class EndToEndTests(SiteFixture site)
         var eveView = await GetAsync<EndpointView>(eve, $"v1/endpoints/{SiteFixture.EndpointId}");
         Assert.Null(eveView.LocalUsername);
         Assert.Empty(eveView.UserEndpoints);
-        Assert.True(ProcessesOf(site.Alice.Name, site.Bob.Name).Count <= before);
+
+        // No user endpoint exists for Eve: every process the launcher runs belongs to a mapped user.
+        var eveUep = Mep.Grains.UserConfig.UserEndpointId.Derive(SiteFixture.EndpointId, Mep.Protocol.Auth.MepClaims.IdentityIdFor(site.EveIdentity).ToString(), "{}");
+        var children = await new Mep.Grains.Launching.LauncherClient(site.LauncherSocket).ListAsync(CancellationToken.None);
+        Assert.DoesNotContain(children, c => c.UepId == eveUep);
+        Assert.All(children, c => Assert.Contains(c.Username, new[] { site.Alice.Name, site.Bob.Name }));
     }
 
     [Fact]
@@ -108,7 +113,8 @@ public sealed class EndToEndTests(SiteFixture site)
         var bobUep = (await SubmitAsync(bob, function, 1)).UserEndpointId;
 
         // Credentials exactly as the silo mints them for Alice's UEP (fresh ones: the live UEP keeps its connection).
-        var admin = new Mep.Grains.Broker.BrokerAdmin(site.BrokerOptions());
+        using var http = new HttpClient();
+        var admin = new Mep.Grains.Broker.BrokerAdmin(http, Microsoft.Extensions.Options.Options.Create(site.BrokerOptions()));
         var (user, password) = await admin.MintUepCredentialsAsync(aliceUep, CancellationToken.None);
         var factory = new ConnectionFactory
         {
@@ -127,8 +133,8 @@ public sealed class EndToEndTests(SiteFixture site)
 
         await using var other = await connection.CreateChannelAsync();
         var refused = await Assert.ThrowsAsync<OperationInterruptedException>(() =>
-            other.BasicConsumeAsync(BrokerNames.TaskQueue(bobUep), autoAck: false, new AsyncDefaultConsumer(other)));
-        Assert.Equal(403, refused.ShutdownReason?.ReplyCode);
+            other.BasicConsumeAsync(BrokerNames.TaskQueue(bobUep), autoAck: false, new AsyncEventingBasicConsumer(other)));
+        Assert.Equal((ushort)403, refused.ShutdownReason?.ReplyCode);
     }
 
     [Fact]
@@ -161,7 +167,7 @@ public sealed class EndToEndTests(SiteFixture site)
         PostAsync<SubmitResponse>(client, $"v1/endpoints/{SiteFixture.EndpointId}/submit",
             new SubmitRequest(Enumerable.Repeat(new TaskSubmission(function), count).ToList()));
 
-    private static Task<TaskView> WaitForResultAsync(HttpClient client, Guid taskId) =>
+    private Task<TaskView> WaitForResultAsync(HttpClient client, Guid taskId) =>
         Poll.Until<TaskView>(
             async () =>
             {
@@ -169,7 +175,7 @@ public sealed class EndToEndTests(SiteFixture site)
                 return view.Status == ApiTaskStatus.Pending ? null : view;
             },
             ResultTimeout,
-            () => $"task {taskId} never completed");
+            () => $"task {taskId} never completed\n{site.Diagnostics()}");
 
     private static async Task<T> PostAsync<T>(HttpClient client, string path, object body)
     {
@@ -186,10 +192,4 @@ public sealed class EndToEndTests(SiteFixture site)
         Assert.True(response.IsSuccessStatusCode, $"GET {path}: {(int)response.StatusCode} {text}");
         return JsonSerializer.Deserialize<T>(text, ProtocolJson.Options)!;
     }
-
-    private static List<int> ProcessesOf(params string[] users) =>
-        TestUser.Run("ps", ["-o", "pid=", "-u", string.Join(',', users)], allowFailure: true)
-            .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(int.Parse)
-            .ToList();
 }

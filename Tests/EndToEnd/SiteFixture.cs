@@ -58,7 +58,12 @@ public sealed class SiteFixture : IAsyncLifetime
         Root = Path.Combine("/var/tmp", $"mep-e2e-{_suffix}");
         Directory.CreateDirectory(Root);
         File.SetUnixFileMode(Root, (UnixFileMode)0b111_101_101);
-        CopyDirectory(AppContext.BaseDirectory, Bin);
+        // Each program from its own build output: the test's output merges dependencies and may lack some of theirs.
+        foreach (var (project, name) in new[] { ("Silo", "silo"), ("Launcher", "launcher"), ("Endpoint", "endpoint") })
+        {
+            CopyDirectory(ProgramOutput(project), Path.Combine(Bin, name));
+        }
+
         TestUser.Run("chmod", ["-R", "a+rX", Bin], allowFailure: false);
 
         WriteEndpoint();
@@ -66,10 +71,10 @@ public sealed class SiteFixture : IAsyncLifetime
         ApiPort = FreePort();
 
         Launcher = ManagedProcess.Start("launcher", "dotnet", [
-            Path.Combine(Bin, "mep-launcher.dll"),
+            Path.Combine(Bin, "launcher", "mep-launcher.dll"),
             $"--Launcher:SocketPath={LauncherSocket}",
             $"--Launcher:UepProgram={DotnetHost()}",
-            $"--Launcher:UepProgramArguments:0={Path.Combine(Bin, "mep-endpoint.dll")}",
+            $"--Launcher:UepProgramArguments:0={Path.Combine(Bin, "endpoint", "mep-endpoint.dll")}",
             $"--Launcher:ClientUser={ServiceAccount}",
         ]);
         await Poll.UntilTrue(() => Task.FromResult(File.Exists(LauncherSocket)), TimeSpan.FromSeconds(60), () => $"launcher socket; output:\n{Launcher.Output}");
@@ -80,7 +85,7 @@ public sealed class SiteFixture : IAsyncLifetime
     {
         var (siloPort, gatewayPort) = (FreePort(), FreePort());
         Silo = ManagedProcess.Start("silo", "dotnet", [
-            Path.Combine(Bin, "mep-silo.dll"),
+            Path.Combine(Bin, "silo", "mep-silo.dll"),
             $"--Mep:RunAs={ServiceAccount}",
             $"--Mep:DataDirectory={Path.Combine(Root, "data")}",
             $"--Mep:Endpoints:0={Path.Combine(Root, "endpoint")}",
@@ -117,6 +122,13 @@ public sealed class SiteFixture : IAsyncLifetime
             () => $"silo health; output:\n{Silo.Output}");
     }
 
+    /// <summary>The tail of each process's output, for a failure message.</summary>
+    public string Diagnostics()
+    {
+        static string Tail(string s) => s.Length > 6000 ? s[^6000..] : s;
+        return $"--- silo:\n{Tail(Silo?.Output ?? "")}\n--- launcher:\n{Tail(Launcher?.Output ?? "")}";
+    }
+
     public async Task KillSiloAsync()
     {
         if (Silo is not null)
@@ -124,6 +136,15 @@ public sealed class SiteFixture : IAsyncLifetime
             await Silo.KillAsync();
         }
     }
+
+    public Mep.Grains.Broker.BrokerOptions BrokerOptions() => new()
+    {
+        Host = Broker.Host,
+        AmqpPort = Broker.AmqpPort,
+        ManagementPort = Broker.ManagementPort,
+        AdminUser = Broker.AdminUser,
+        AdminPassword = Broker.AdminPassword,
+    };
 
     public HttpClient ClientFor(string identity)
     {
@@ -219,6 +240,15 @@ public sealed class SiteFixture : IAsyncLifetime
     /// <summary>The dotnet host running these tests: an absolute path, as the launcher requires.</summary>
     private static string DotnetHost() =>
         Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "/usr/share/dotnet/dotnet";
+
+    /// <summary>bin/&lt;configuration&gt;/net10.0 of a program, built alongside these tests (they reference it).</summary>
+    private static string ProgramOutput(string project)
+    {
+        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
+        var (framework, configuration) = (testOutput.Name, testOutput.Parent!.Name);
+        var dir = Path.Combine(RabbitMqNode.RepositoryRoot(), project, "bin", configuration, framework);
+        return Directory.Exists(dir) ? dir : throw new InvalidOperationException($"{dir} not found: build the solution first");
+    }
 
     private static int FreePort()
     {
