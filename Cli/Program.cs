@@ -1,2 +1,4 @@
-// Placeholder until this program lands.
-return 0;
+using System.CommandLine;
+using Mep.Cli;
+
+return await CliApp.RunAsync(args, new InvocationConfiguration(), CliEnvironment.Process);

@@ -1,0 +1,152 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Mep.Protocol;
+using Mep.Protocol.Api;
+
+namespace Mep.Sdk;
+
+/// <summary>
+/// The REST API v1 over HTTP with a bearer token. Thread-safe; one instance per base address and token.
+/// Every non-2xx answer throws <see cref="MepApiException"/>; transport failures surface as <see cref="HttpRequestException"/>.
+/// </summary>
+public sealed class MepClient : IDisposable
+{
+    // Requests are written in the strict protocol dialect. Answers are read leniently (unknown members skipped) so a
+    // newer server that adds a field does not break an older client; the server stays strict about what it accepts.
+    private static readonly JsonSerializerOptions ReadOptions =
+        new(ProtocolJson.Options) { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Skip };
+
+    private readonly HttpClient http;
+
+    public MepClient(Uri baseAddress, string bearerToken, HttpMessageHandler? handler = null)
+    {
+        ArgumentNullException.ThrowIfNull(baseAddress);
+        ArgumentException.ThrowIfNullOrWhiteSpace(bearerToken);
+        if (!baseAddress.IsAbsoluteUri)
+        {
+            throw new ArgumentException("the base address must be absolute", nameof(baseAddress));
+        }
+
+        // A trailing slash makes relative paths resolve under a path prefix (https://host/mep/ + v1/tasks).
+        BaseAddress = baseAddress.AbsoluteUri.EndsWith('/') ? baseAddress : new Uri(baseAddress.AbsoluteUri + "/");
+        http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+        http.BaseAddress = BaseAddress;
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearerToken.Trim());
+        http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/problem+json"));
+        // Waiting for results is the Executor's business, with its own deadlines; one HTTP call should not hang for long.
+        http.Timeout = TimeSpan.FromSeconds(100);
+    }
+
+    public Uri BaseAddress { get; }
+
+    public Task<FunctionView> RegisterShellFunctionAsync(RegisterShellFunctionRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync<FunctionView>(HttpMethod.Post, "v1/functions", request, cancellationToken);
+
+    public Task<FunctionView> RegisterShellFunctionAsync(
+        string command, string? name = null, double? walltimeSeconds = null, CancellationToken cancellationToken = default) =>
+        RegisterShellFunctionAsync(new RegisterShellFunctionRequest(command, name, walltimeSeconds), cancellationToken);
+
+    public Task<FunctionView> GetFunctionAsync(Guid functionId, CancellationToken cancellationToken = default) =>
+        SendAsync<FunctionView>(HttpMethod.Get, $"v1/functions/{functionId}", body: null, cancellationToken);
+
+    public Task<SubmitResponse> SubmitAsync(string endpointId, SubmitRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync<SubmitResponse>(HttpMethod.Post, $"v1/endpoints/{Segment(endpointId)}/submit", request, cancellationToken);
+
+    public Task<TaskView> GetTaskAsync(Guid taskId, CancellationToken cancellationToken = default) =>
+        SendAsync<TaskView>(HttpMethod.Get, $"v1/tasks/{taskId}", body: null, cancellationToken);
+
+    public Task<TaskStatusResponse> GetTaskStatusAsync(IReadOnlyList<Guid> taskIds, CancellationToken cancellationToken = default) =>
+        SendAsync<TaskStatusResponse>(HttpMethod.Post, "v1/tasks/status", new TaskStatusRequest(taskIds), cancellationToken);
+
+    public Task<EndpointView> GetEndpointAsync(string endpointId, CancellationToken cancellationToken = default) =>
+        SendAsync<EndpointView>(HttpMethod.Get, $"v1/endpoints/{Segment(endpointId)}", body: null, cancellationToken);
+
+    public void Dispose() => http.Dispose();
+
+    private static string Segment(string endpointId)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(endpointId);
+        return Uri.EscapeDataString(endpointId);
+    }
+
+    private async Task<T> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (body is not null)
+        {
+            var json = JsonSerializer.SerializeToUtf8Bytes(body, body.GetType(), ProtocolJson.Options);
+            request.Content = new ByteArrayContent(json);
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+        }
+
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new MepApiException(ProblemFrom(response, bytes));
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize<T>(bytes, ReadOptions)
+                ?? throw new JsonException("the body is JSON null");
+        }
+        catch (JsonException e)
+        {
+            // A 2xx with a body we cannot read is the server's fault; report it like any other API error.
+            throw new MepApiException(new Problem(
+                "about:blank", "Unreadable response", (int)response.StatusCode,
+                $"{method} {path} answered {(int)response.StatusCode} with a body that is not a {typeof(T).Name}: {e.Message}"));
+        }
+    }
+
+    /// <summary>The problem document if the body is one; otherwise a problem made from what the response does say.</summary>
+    internal static Problem ProblemFrom(HttpResponseMessage response, byte[] body)
+    {
+        var status = (int)response.StatusCode;
+        var reason = response.ReasonPhrase is { Length: > 0 } r ? r : response.StatusCode.ToString();
+        try
+        {
+            if (body.Length > 0 && JsonNode.Parse(body) is JsonObject o)
+            {
+                var title = Text(o, "title");
+                var detail = Text(o, "detail");
+                if (title is not null || detail is not null)
+                {
+                    return new Problem(
+                        Text(o, "type") ?? "about:blank",
+                        title ?? reason,
+                        o["status"] is JsonValue v && v.TryGetValue<int>(out var s) ? s : status,
+                        detail ?? title ?? reason,
+                        Text(o, "instance"));
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Not JSON: fall through to the status line.
+        }
+
+        return new Problem("about:blank", reason, status, DetailWithoutBody(response, body, reason));
+    }
+
+    private static string? Text(JsonObject o, string name) =>
+        o[name] is JsonValue v && v.TryGetValue<string>(out var s) && !string.IsNullOrWhiteSpace(s) ? s : null;
+
+    private static string DetailWithoutBody(HttpResponseMessage response, byte[] body, string reason)
+    {
+        // JWT bearer rejections carry their cause in WWW-Authenticate (error_description="The token expired at ...").
+        if (response.StatusCode == HttpStatusCode.Unauthorized)
+        {
+            var challenge = string.Join(", ", response.Headers.WwwAuthenticate.Select(h => h.Parameter).Where(p => p is not null));
+            return challenge.Length > 0 ? $"unauthorized: {challenge}" : "unauthorized: the server did not accept the bearer token";
+        }
+
+        var text = body.Length > 0 ? Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, 200)).ReplaceLineEndings(" ").Trim() : "";
+        return text.Length > 0 ? $"{reason}: {text}" : reason;
+    }
+}
