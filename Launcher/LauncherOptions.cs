@@ -1,0 +1,55 @@
+namespace Mep.Launcher;
+
+/// <summary>
+/// The launcher's configuration (section <c>Launcher</c>). Everything that decides what runs as whom is fixed here by
+/// the administrator; a request can only name a UEP id, a username and the stdin document.
+/// </summary>
+public sealed class LauncherOptions
+{
+    public const string Section = "Launcher";
+
+    /// <summary>Absolute path of the Unix domain socket to listen on.</summary>
+    public string SocketPath { get; set; } = "";
+
+    /// <summary>Absolute path of the program started for every UEP (for example /usr/bin/dotnet or mep-endpoint).</summary>
+    public string UepProgram { get; set; } = "";
+
+    /// <summary>Fixed arguments for <see cref="UepProgram"/>; nothing from a request is ever added.</summary>
+    public List<string> UepProgramArguments { get; set; } = [];
+
+    /// <summary>Lowest uid a UEP may run as; keeps system accounts out.</summary>
+    public int MinUid { get; set; } = 1000;
+
+    /// <summary>Highest uid a UEP may run as; keeps nobody (65534) and other high system ids out.</summary>
+    public int MaxUid { get; set; } = 60000;
+
+    /// <summary>If not empty, only these usernames may be started.</summary>
+    public List<string> AllowedUsers { get; set; } = [];
+
+    /// <summary>Usernames that may never be started, even if allowed.</summary>
+    public List<string> DeniedUsers { get; set; } = [];
+
+    /// <summary>
+    /// The silo's service account. When the launcher runs as root it serves this uid and root only, and gives the
+    /// socket to this user's primary group. Empty: only root may connect.
+    /// </summary>
+    public string ClientUser { get; set; } = "";
+
+    /// <summary>Extra fixed variables for every UEP (for example DOTNET_ROOT), from the administrator's config.</summary>
+    public Dictionary<string, string> Environment { get; set; } = [];
+
+    /// <summary>PATH given to every UEP.</summary>
+    public string Path { get; set; } = "/usr/local/bin:/usr/bin:/bin";
+
+    /// <summary>How many of a child's last stderr lines to keep and report when it exits.</summary>
+    public int StderrTailLines { get; set; } = 20;
+
+    /// <summary>Longest request line accepted, in bytes.</summary>
+    public int MaxRequestBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Largest stdin document accepted, in UTF-8 bytes.</summary>
+    public int MaxStdinBytes { get; set; } = 512 * 1024;
+
+    /// <summary>How long a connection may take to send a request line.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}
