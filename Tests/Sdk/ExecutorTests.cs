@@ -127,6 +127,24 @@ public sealed class ExecutorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Shutting_down_with_nothing_outstanding_always_returns()
+    {
+        // Races the end of the submission loop against the status loop going idle, many times over.
+        server.PollsUntilDone = 1;
+        var fast = new ExecutorOptions { BatchWindow = TimeSpan.Zero, MinPollInterval = TimeSpan.FromMilliseconds(1) };
+        for (var i = 0; i < 300; i++)
+        {
+            var executor = new Executor(client, "ep1", options: fast);
+            if (i % 2 == 0)
+            {
+                await executor.SubmitTracked(function).Completion.Within();
+            }
+
+            await executor.DisposeAsync().AsTask().Within(5);
+        }
+    }
+
+    [Fact]
     public async Task Shutdown_without_waiting_cancels_outstanding_tasks_and_refuses_new_ones()
     {
         server.Hold = true;
