@@ -13,6 +13,7 @@ internal sealed class CliContext(InvocationConfiguration invocation, CliEnvironm
     public const int ExitOk = 0;
     public const int ExitTasksFailed = 1;
     public const int ExitUsage = 2;
+    public const int ExitInterrupted = 130; // 128 + SIGINT, as shells report it
     public const string DefaultUrl = "http://127.0.0.1:8480";
 
     private Uri? baseAddress;
@@ -68,7 +69,8 @@ internal sealed class CliContext(InvocationConfiguration invocation, CliEnvironm
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                return Fail("interrupted");
+                Error.WriteLine("mep: interrupted");
+                return ExitInterrupted;
             }
         });
     }

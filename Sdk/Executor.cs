@@ -33,6 +33,9 @@ public sealed class Executor : IAsyncDisposable
     private readonly Task submitLoop;
     private readonly Task pollLoop;
     private volatile bool newTasks;
+    // Set by the submission loop as its very last step. Not submitLoop.IsCompleted: the poll loop can wake on the
+    // loop's final signal before that task is marked complete, and would then sleep forever.
+    private volatile bool submissionsDone;
     private volatile string? userEndpointId;
     private int closed;
 
@@ -150,6 +153,7 @@ public sealed class Executor : IAsyncDisposable
                 unsent.SetCanceled();
             }
 
+            submissionsDone = true;
             wake.Writer.TryWrite(true); // let the poll loop notice that no more tasks are coming
         }
     }
@@ -228,7 +232,7 @@ public sealed class Executor : IAsyncDisposable
             {
                 if (outstanding.IsEmpty)
                 {
-                    if (submitLoop.IsCompleted)
+                    if (submissionsDone)
                     {
                         return;
                     }

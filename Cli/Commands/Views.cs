@@ -24,9 +24,11 @@ internal static class Views
     public static Table Table(params string[] headers)
     {
         var table = new Table().Border(TableBorder.Simple);
-        foreach (var header in headers)
+        for (var i = 0; i < headers.Length; i++)
         {
-            table.AddColumn(new TableColumn(new Text(header)));
+            // Ids and short fields stay whole on a narrow terminal; only the last (free text) column wraps.
+            var column = new TableColumn(new Text(headers[i]));
+            table.AddColumn(i < headers.Length - 1 ? column.NoWrap() : column);
         }
 
         return table;

@@ -21,4 +21,17 @@ internal static class Deadline
     public static Task<T> Within<T>(this Task<T> task, int seconds = 20) => task.WaitAsync(TimeSpan.FromSeconds(seconds));
 
     public static Task Within(this Task task, int seconds = 20) => task.WaitAsync(TimeSpan.FromSeconds(seconds));
+
+    /// <summary>For <c>await using</c>: shuts the executor down waiting for its results, but fails instead of hanging.</summary>
+    public static IAsyncDisposable Bounded(this Mep.Sdk.Executor executor, int seconds = 20) => new BoundedShutdown(executor, seconds);
+
+    private sealed class BoundedShutdown(Mep.Sdk.Executor executor, int seconds) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+            await executor.ShutdownAsync(waitForResults: true, limit.Token);
+            await executor.DisposeAsync();
+        }
+    }
 }

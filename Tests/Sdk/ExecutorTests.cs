@@ -29,7 +29,8 @@ public sealed class ExecutorTests : IAsyncLifetime
     public async Task Hundred_quick_submits_are_coalesced_into_few_posts_and_complete_without_task_gets()
     {
         var config = new JsonObject { ["queue"] = "debug" };
-        await using var executor = new Executor(client, "ep1", config);
+        var executor = new Executor(client, "ep1", config);
+        await using var stop = executor.Bounded();
 
         var results = Enumerable.Range(0, 100)
             .Select(i => executor.Submit(function, new Dictionary<string, string> { ["n"] = i.ToString() }))
@@ -53,7 +54,8 @@ public sealed class ExecutorTests : IAsyncLifetime
     [Fact]
     public async Task Batches_are_cut_at_the_maximum_batch_size()
     {
-        await using var executor = new Executor(client, "ep1", options: new ExecutorOptions { MaxBatchSize = 10, BatchWindow = TimeSpan.FromSeconds(5) });
+        var executor = new Executor(client, "ep1", options: new ExecutorOptions { MaxBatchSize = 10, BatchWindow = TimeSpan.FromSeconds(5) });
+        await using var stop = executor.Bounded();
 
         var submitted = Enumerable.Range(0, 35).Select(i => executor.SubmitTracked(function, new Dictionary<string, string> { ["n"] = $"{i}" })).ToList();
         // With a 5 s window, only full batches go out before shutdown flushes the last partial one.
@@ -68,7 +70,8 @@ public sealed class ExecutorTests : IAsyncLifetime
     [Fact]
     public async Task A_failed_task_faults_with_TaskFailedException_carrying_its_result()
     {
-        await using var executor = new Executor(client, "ep1");
+        var executor = new Executor(client, "ep1");
+        await using var stop = executor.Bounded();
 
         var ok = executor.Submit(function, new Dictionary<string, string> { ["n"] = "1" });
         var tracked = executor.SubmitTracked(function, new Dictionary<string, string> { ["fail"] = "yes" });
@@ -84,7 +87,8 @@ public sealed class ExecutorTests : IAsyncLifetime
     [Fact]
     public async Task A_nonzero_return_code_is_the_servers_success_and_completes_the_task()
     {
-        await using var executor = new Executor(client, "ep1");
+        var executor = new Executor(client, "ep1");
+        await using var stop = executor.Bounded();
         var result = await executor.Submit(function, new Dictionary<string, string> { ["rc"] = "3" }).Within();
         Assert.Equal(3, result.ReturnCode);
     }
@@ -92,7 +96,8 @@ public sealed class ExecutorTests : IAsyncLifetime
     [Fact]
     public async Task A_rejected_batch_faults_every_submission_in_it_with_the_problem()
     {
-        await using var executor = new Executor(client, StandInApiServer.ForbiddenEndpoint);
+        var executor = new Executor(client, StandInApiServer.ForbiddenEndpoint);
+        await using var stop = executor.Bounded();
 
         var submitted = Enumerable.Range(0, 5).Select(_ => executor.SubmitTracked(function)).ToList();
 
@@ -111,15 +116,32 @@ public sealed class ExecutorTests : IAsyncLifetime
     [Fact]
     public async Task Dispose_flushes_pending_submissions_and_waits_for_their_results()
     {
-        List<SubmittedTask> submitted;
-        await using (var executor = new Executor(client, "ep1", options: new ExecutorOptions { BatchWindow = TimeSpan.FromSeconds(30) }))
-        {
-            submitted = Enumerable.Range(0, 3).Select(i => executor.SubmitTracked(function, new Dictionary<string, string> { ["n"] = $"{i}" })).ToList();
-            Assert.Equal(0, server.SubmitRequests); // still inside the (long) batch window
-        }
+        var executor = new Executor(client, "ep1", options: new ExecutorOptions { BatchWindow = TimeSpan.FromSeconds(30) });
+        var submitted = Enumerable.Range(0, 3).Select(i => executor.SubmitTracked(function, new Dictionary<string, string> { ["n"] = $"{i}" })).ToList();
+        Assert.Equal(0, server.SubmitRequests); // still inside the (long) batch window
+
+        await executor.DisposeAsync().AsTask().Within();
 
         Assert.Equal(1, server.SubmitRequests);
         Assert.All(submitted, s => Assert.Equal(TaskStatus.Success, s.Completion.Result.Status));
+    }
+
+    [Fact]
+    public async Task Shutting_down_with_nothing_outstanding_always_returns()
+    {
+        // Races the end of the submission loop against the status loop going idle, many times over.
+        server.PollsUntilDone = 1;
+        var fast = new ExecutorOptions { BatchWindow = TimeSpan.Zero, MinPollInterval = TimeSpan.FromMilliseconds(1) };
+        for (var i = 0; i < 300; i++)
+        {
+            var executor = new Executor(client, "ep1", options: fast);
+            if (i % 2 == 0)
+            {
+                await executor.SubmitTracked(function).Completion.Within();
+            }
+
+            await executor.DisposeAsync().AsTask().Within(5);
+        }
     }
 
     [Fact]
@@ -156,14 +178,15 @@ public sealed class ExecutorTests : IAsyncLifetime
 
         server.Hold = false;
         await tracked.Result.Within();
-        await executor.DisposeAsync();
+        await executor.DisposeAsync().AsTask().Within();
     }
 
     [Fact]
     public async Task A_restarting_server_is_asked_again_and_the_task_still_completes()
     {
         server.FailNextStatusRequests(3);
-        await using var executor = new Executor(client, "ep1");
+        var executor = new Executor(client, "ep1");
+        await using var stop = executor.Bounded();
 
         var result = await executor.Submit(function, new Dictionary<string, string> { ["n"] = "7" }).Within();
 
@@ -175,7 +198,8 @@ public sealed class ExecutorTests : IAsyncLifetime
     public async Task A_token_refused_while_waiting_faults_outstanding_tasks_instead_of_hanging()
     {
         server.Hold = true;
-        await using var executor = new Executor(client, "ep1");
+        var executor = new Executor(client, "ep1");
+        await using var stop = executor.Bounded();
         var tracked = executor.SubmitTracked(function);
         await tracked.Accepted.Within();
 
