@@ -87,8 +87,9 @@ internal sealed class EndpointService : IAsyncDisposable
         var watchdog = WatchdogLoopAsync(loops.Token);
         var stop = await _stop.Task.ConfigureAwait(false);
         await loops.CancelAsync().ConfigureAwait(false);
+        var exitCode = await ShutdownAsync(stop).ConfigureAwait(false);
         await Task.WhenAll(heartbeat, watchdog).ConfigureAwait(false);
-        return await ShutdownAsync(stop).ConfigureAwait(false);
+        return exitCode;
     }
 
     private async Task StartAsync()
@@ -266,6 +267,7 @@ internal sealed class EndpointService : IAsyncDisposable
                 Log.Info($"task {taskId} delivered again while running; settled with the running one");
                 return;
             case TaskTracker.Decision.PublishKept:
+                Log.Info($"task {taskId} delivered again; publishing the result kept from its run");
                 result = kept!;
                 break;
             default:

@@ -22,11 +22,28 @@ internal sealed record EndpointSettings(
 
     public static readonly TimeSpan DefaultBrokerRecoveryDeadline = TimeSpan.FromSeconds(60);
 
-    public static EndpointSettings FromStartDocument(UepStartDocument doc) => new(
-        ParseMaxWorkers(doc.Config),
-        Seconds(doc.HeartbeatPeriodSeconds, "heartbeat_period_seconds"),
-        Seconds(doc.IdleTimeoutSeconds, "idle_timeout_seconds"),
-        DefaultBrokerRecoveryDeadline);
+    /// <summary>Operator (and test) override of <see cref="DefaultBrokerRecoveryDeadline"/>, in seconds.</summary>
+    public const string BrokerRecoveryVariable = "MEP_UEP_BROKER_RECOVERY_SECONDS";
+
+    public static EndpointSettings FromStartDocument(UepStartDocument doc, Func<string, string?>? environment = null)
+    {
+        var recovery = DefaultBrokerRecoveryDeadline;
+        if ((environment ?? Environment.GetEnvironmentVariable)(BrokerRecoveryVariable) is { } text)
+        {
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds))
+            {
+                throw new StartDocumentException($"{BrokerRecoveryVariable} must be a number of seconds");
+            }
+
+            recovery = Seconds(seconds, BrokerRecoveryVariable);
+        }
+
+        return new EndpointSettings(
+            ParseMaxWorkers(doc.Config),
+            Seconds(doc.HeartbeatPeriodSeconds, "heartbeat_period_seconds"),
+            Seconds(doc.IdleTimeoutSeconds, "idle_timeout_seconds"),
+            recovery);
+    }
 
     /// <summary>
     /// <c>max_workers_per_node</c> when present, else 4. A present but unusable value is an error rather than a

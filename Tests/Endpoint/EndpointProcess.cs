@@ -48,11 +48,11 @@ internal sealed class EndpointProcess : IDisposable
         }
     }
 
-    public static EndpointProcess Start(UepStartDocument doc, string home, string? asUser = null) =>
-        Start(Encoding.UTF8.GetBytes(ProtocolJson.Serialize(doc)), home, asUser);
+    public static EndpointProcess Start(UepStartDocument doc, string home, string? asUser = null, IReadOnlyDictionary<string, string>? environment = null) =>
+        Start(Encoding.UTF8.GetBytes(ProtocolJson.Serialize(doc)), home, asUser, environment);
 
     /// <param name="asUser">Run as this account with a clean environment, the way mep-launcher starts it (needs root).</param>
-    public static EndpointProcess Start(byte[] stdin, string home, string? asUser = null)
+    public static EndpointProcess Start(byte[] stdin, string home, string? asUser = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(ProgramPath)
         {
@@ -73,6 +73,10 @@ internal sealed class EndpointProcess : IDisposable
         }
 
         psi.Environment["HOME"] = home;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[name] = value;
+        }
         var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start mep-endpoint");
         var endpoint = new EndpointProcess(process);
         process.ErrorDataReceived += (_, e) =>

@@ -57,4 +57,15 @@ public sealed class EndpointSettingsTests
         var e = Assert.Throws<StartDocumentException>(() => EndpointSettings.FromStartDocument(doc));
         Assert.StartsWith(field, e.Message);
     }
+
+    [Fact]
+    public void Broker_recovery_deadline_defaults_and_can_be_overridden()
+    {
+        var doc = StartDocumentTests.ValidDocument();
+
+        Assert.Equal(TimeSpan.FromSeconds(60), EndpointSettings.FromStartDocument(doc, _ => null).BrokerRecoveryDeadline);
+        Assert.Equal(TimeSpan.FromSeconds(2.5), EndpointSettings.FromStartDocument(doc, _ => "2.5").BrokerRecoveryDeadline);
+        var e = Assert.Throws<StartDocumentException>(() => EndpointSettings.FromStartDocument(doc, _ => "soon"));
+        Assert.StartsWith(EndpointSettings.BrokerRecoveryVariable, e.Message);
+    }
 }
