@@ -149,9 +149,10 @@ public sealed class UserEndpointGrain : Grain, IUserEndpointGrain
 
     public async Task OnProcessExited(ProcessExit exit)
     {
-        if (S.Pid is { } pid && pid != exit.Pid)
+        if (S.Pid != exit.Pid)
         {
-            _logger.LogDebug("Ignoring exit of old process {Pid} of {UepId}", exit.Pid, UepId);
+            // An older process of this UEP, or one this grain never started (another silo's, sharing the launcher).
+            _logger.LogDebug("Ignoring exit of process {Pid} of {UepId}: not the one recorded", exit.Pid, UepId);
             return;
         }
 

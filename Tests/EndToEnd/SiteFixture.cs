@@ -21,6 +21,9 @@ public sealed class SiteFixture : IAsyncLifetime
     public const string ServiceAccount = "mep";
     public const string EndpointId = "3c0ffee0-1d2e-4f00-9a00-00000000e2e0";
 
+    /// <summary>A second endpoint, served by the grain tests' own test clusters against the same launcher and broker.</summary>
+    public string GrainEndpointId { get; } = Guid.NewGuid().ToString();
+
     private readonly string _suffix = Guid.NewGuid().ToString("N")[..6];
     private byte[] _key = [];
 
@@ -76,6 +79,7 @@ public sealed class SiteFixture : IAsyncLifetime
             $"--Launcher:UepProgram={DotnetHost()}",
             $"--Launcher:UepProgramArguments:0={Path.Combine(Bin, "endpoint", "mep-endpoint.dll")}",
             $"--Launcher:ClientUser={ServiceAccount}",
+            // The grain tests' in-process silos run as root; the launcher also serves root clients.
         ]);
         await Poll.UntilTrue(() => Task.FromResult(File.Exists(LauncherSocket)), TimeSpan.FromSeconds(60), () => $"launcher socket; output:\n{Launcher.Output}");
         await StartSiloAsync();

@@ -1,0 +1,210 @@
+using Mep.Contracts;
+using Mep.Contracts.Model;
+using Mep.Grains;
+using Mep.Grains.Endpoints;
+using Mep.Silo.Services;
+using Mep.Silo.Storage;
+using Mep.Tests.EndToEnd;
+using Mep.Tests.Infrastructure;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Orleans.TestingHost;
+using Xunit;
+
+namespace Mep.Tests.Grains;
+
+/// <summary>
+/// The grains on an Orleans test cluster with real SQLite storage, a real RabbitMQ node and the real launcher:
+/// durable acceptance, lifecycle transitions and recovery after the whole cluster restarts.
+/// </summary>
+[Collection(SiteCollection.Name)]
+public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("mep-grains-").FullName;
+    private readonly string _suffix = Guid.NewGuid().ToString("N")[..6];
+    private InProcessTestCluster? _cluster;
+
+    private string Database => Path.Combine(_dir, "mep.db");
+
+    private string EndpointDir => Path.Combine(_dir, "endpoint");
+
+    private string EndpointId => site.GrainEndpointId;
+
+    public Task InitializeAsync()
+    {
+        Directory.CreateDirectory(EndpointDir);
+        var example = Path.Combine(RabbitMqNode.RepositoryRoot(), "examples", "endpoint");
+        foreach (var file in new[] { "user_config_template.yaml.j2", "user_config_schema.json" })
+        {
+            File.Copy(Path.Combine(example, file), Path.Combine(EndpointDir, file));
+        }
+
+        File.WriteAllText(Path.Combine(EndpointDir, "config.yaml"), $"""
+            endpoint_id: {EndpointId}
+            identity_mapping: identity_mapping.json
+            user_config_template: user_config_template.yaml.j2
+            user_config_schema: user_config_schema.json
+            idle_timeout: 3s
+            heartbeat_period: 1s
+            """);
+
+        // alice maps to a real test user; daemon maps to a system account the launcher must refuse.
+        File.WriteAllText(Path.Combine(EndpointDir, "identity_mapping.json"), $$"""
+            [{"DATA_TYPE": "expression_identity_mapping#1.0.0", "mappings": [
+              {"source": "{username}", "match": "alice-{{_suffix}}@grains\\.test", "output": "{{site.Alice.Name}}"},
+              {"source": "{username}", "match": "daemon-{{_suffix}}@grains\\.test", "output": "daemon"}]}]
+            """);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+        }
+
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_task_is_durable_when_submit_returns_and_runs_through_the_lifecycle()
+    {
+        _cluster = await StartClusterAsync(site.LauncherSocket);
+        var caller = Caller("alice");
+        var function = await RegisterAsync("echo ran as $(id -un)");
+
+        var receipt = await Endpoint().Submit(caller, new SubmitBatch([new SubmittedTask(function, new Dictionary<string, string>(), null)], null));
+
+        // Durable before the answer: the task is in the user endpoint's stored state, in the database file itself.
+        Assert.Contains(StoredStates("user-endpoint"), state => state.Contains(receipt.TaskIds[0].ToString(), StringComparison.Ordinal));
+
+        var uep = _cluster.Client.GetGrain<IUserEndpointGrain>(receipt.UserEndpointId);
+        var seen = new HashSet<UserEndpointPhase>();
+        await Poll.UntilTrue(
+            async () =>
+            {
+                var snapshot = await uep.GetSnapshot();
+                seen.Add(snapshot.Phase);
+                return snapshot.PendingTasks == 0 && snapshot.Phase == UserEndpointPhase.Stopped && seen.Contains(UserEndpointPhase.Running);
+            },
+            TimeSpan.FromMinutes(2),
+            () => $"phases seen: {string.Join(", ", seen)}");
+
+        var record = await _cluster.Client.GetGrain<ITaskGrain>(receipt.TaskIds[0]).Get(caller.IdentityId);
+        Assert.Equal(TaskOutcomeState.Success, record!.Outcome!.State);
+        Assert.Equal($"ran as {site.Alice.Name}", record.Outcome.Stdout.Trim());
+        Assert.Null(await _cluster.Client.GetGrain<ITaskGrain>(receipt.TaskIds[0]).Get(Caller("daemon").IdentityId));
+    }
+
+    [Fact]
+    public async Task A_launcher_refusal_fails_the_user_endpoint_and_its_tasks_with_the_reason()
+    {
+        _cluster = await StartClusterAsync(site.LauncherSocket);
+        var caller = Caller("daemon");
+        var function = await RegisterAsync("id -u");
+
+        var receipt = await Endpoint().Submit(caller, new SubmitBatch([new SubmittedTask(function, new Dictionary<string, string>(), null)], null));
+
+        var task = _cluster.Client.GetGrain<ITaskGrain>(receipt.TaskIds[0]);
+        var record = await Poll.Until(async () => await task.Get(caller.IdentityId) is { Outcome: not null } r ? r : null, TimeSpan.FromMinutes(1), () => "task never failed");
+        Assert.Equal(TaskOutcomeState.Failed, record.Outcome!.State);
+        Assert.Contains("launcher refused", record.Outcome.Error);
+        Assert.Contains("daemon", record.Outcome.Error);
+
+        var snapshot = await _cluster.Client.GetGrain<IUserEndpointGrain>(receipt.UserEndpointId).GetSnapshot();
+        Assert.Equal(UserEndpointPhase.Failed, snapshot.Phase);
+        Assert.Equal(record.Outcome.Error, snapshot.Reason);
+    }
+
+    [Fact]
+    public async Task Tasks_accepted_while_the_launcher_is_unreachable_run_after_the_cluster_restarts()
+    {
+        // First cluster: the launcher socket does not exist, so nothing can start; the tasks must still be kept.
+        _cluster = await StartClusterAsync(Path.Combine(_dir, "no-launcher.sock"));
+        var caller = Caller("alice");
+        var function = await RegisterAsync("echo {n}");
+        var tasks = Enumerable.Range(0, 5).Select(i => new SubmittedTask(function, new Dictionary<string, string> { ["n"] = $"{i}" }, null)).ToList();
+        var receipt = await Endpoint().Submit(caller, new SubmitBatch(tasks, """{"label":"restart"}"""));
+        var snapshot = await _cluster.Client.GetGrain<IUserEndpointGrain>(receipt.UserEndpointId).GetSnapshot();
+        Assert.Equal(5, snapshot.PendingTasks);
+        await _cluster.DisposeAsync();
+
+        // Second cluster on the same database, with the real launcher: the restart alone brings the tasks to completion.
+        _cluster = await StartClusterAsync(site.LauncherSocket);
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            var grain = _cluster.Client.GetGrain<ITaskGrain>(receipt.TaskIds[i]);
+            var done = await Poll.Until(async () => await grain.Get(caller.IdentityId) is { Outcome: not null } r ? r : null, TimeSpan.FromMinutes(2), () => "task never completed after restart");
+            Assert.Equal($"{i}", done.Outcome!.Stdout.Trim());
+        }
+    }
+
+    private IEndpointGrain Endpoint() => _cluster!.Client.GetGrain<IEndpointGrain>(EndpointId);
+
+    private CallerIdentity Caller(string who)
+    {
+        var username = $"{who}-{_suffix}@grains.test";
+        return new CallerIdentity(Mep.Protocol.Auth.MepClaims.IdentityIdFor(username).ToString(), username, "grains.test", null, null);
+    }
+
+    private async Task<Guid> RegisterAsync(string command)
+    {
+        var id = Guid.NewGuid();
+        await _cluster!.Client.GetGrain<IFunctionGrain>(id).Register(new FunctionDefinition(
+            id, "owner", FunctionKindModel.Shell, "test", command, Mep.Protocol.Shell.ShellCommand.Placeholders(command), 60, DateTimeOffset.UtcNow));
+        return id;
+    }
+
+    private List<string> StoredStates(string stateName)
+    {
+        using var connection = new SqliteConnection($"Data Source={Database};Mode=ReadOnly");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT Payload FROM MepGrainState WHERE StateName = $name AND Payload IS NOT NULL";
+        command.Parameters.AddWithValue("$name", stateName);
+        using var reader = command.ExecuteReader();
+        var states = new List<string>();
+        while (reader.Read())
+        {
+            states.Add(System.Text.Encoding.UTF8.GetString((byte[])reader[0]));
+        }
+
+        return states;
+    }
+
+    private async Task<InProcessTestCluster> StartClusterAsync(string launcherSocket)
+    {
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.Options.ServiceId = $"mep-grains-{_suffix}";
+        builder.Options.ConfigureFileLogging = Environment.GetEnvironmentVariable("MEP_TEST_LOGS") == "1";
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddSqliteGrainStorage(StorageNames.Mep, Database);
+            silo.Services.Configure<MepOptions>(o =>
+            {
+                o.Endpoints = [EndpointDir];
+                o.LauncherSocket = launcherSocket;
+            });
+            silo.Services.AddSingleton(sp => new EndpointCatalog([EndpointDir], NullLogger.Instance));
+            silo.Services.AddMepBrokerServices(new Microsoft.Extensions.Configuration.ConfigurationBuilder()
+                .AddInMemoryCollection(new Dictionary<string, string?>
+                {
+                    ["Host"] = site.Broker.Host,
+                    ["AmqpPort"] = $"{site.Broker.AmqpPort}",
+                    ["ManagementPort"] = $"{site.Broker.ManagementPort}",
+                    ["AdminUser"] = site.Broker.AdminUser,
+                    ["AdminPassword"] = site.Broker.AdminPassword,
+                    // Its own virtual host: the end-to-end silo shares this broker and must not take these results.
+                    ["VirtualHost"] = $"mep-grains-{_suffix}",
+                }).Build());
+            silo.Services.AddMepLauncherServices();
+            silo.Services.AddMepGrainCallers();
+        });
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return cluster;
+    }
+}
