@@ -76,7 +76,14 @@ public sealed class EndpointEventConsumer(
                 // Out of time: cancel the handlers; closing the channel returns their messages to the queue.
                 await _abort.CancelAsync();
             }
-            await channel.CloseAsync(CancellationToken.None);
+            try
+            {
+                await channel.CloseAsync(CancellationToken.None);
+            }
+            catch (Exception e) when (e is RabbitMQ.Client.Exceptions.AlreadyClosedException or RabbitMQ.Client.Exceptions.OperationInterruptedException)
+            {
+                // Closed already (e.g. by the broker): unacked messages went back to the queue all the same.
+            }
             await channel.DisposeAsync();
             _channel = null;
         }
@@ -144,7 +151,9 @@ public sealed class EndpointEventConsumer(
             }
             catch (OperationCanceledException)
             {
-                // Stopping: the nack below (or closing the channel) returns the message at once.
+                // Stopping: closing the channel returns the message; a nack racing that close would be a
+                // protocol error (504) on a channel the broker is already closing.
+                return;
             }
             await channel.BasicNackAsync(delivery.DeliveryTag, multiple: false, requeue: true);
             return;
