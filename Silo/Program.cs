@@ -10,7 +10,8 @@ using Mep.Silo.Storage;
 var early = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(args).Build();
 PrivilegeDrop.BecomeServiceAccount(early.GetSection("Mep").Get<SiloSettings>()?.RunAs ?? new SiloSettings().RunAs);
 
-var builder = WebApplication.CreateBuilder(args);
+// Content root at the program, not the working directory: after the privilege drop the latter may be unreadable.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 var settings = builder.Configuration.GetSection(MepOptions.Section).Get<SiloSettings>() ?? new SiloSettings();
 var auth = builder.Configuration.GetSection(TokenAuthOptions.Section).Get<TokenAuthOptions>() ?? new TokenAuthOptions();
 

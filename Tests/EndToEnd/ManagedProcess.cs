@@ -40,6 +40,8 @@ public sealed class ManagedProcess : IAsyncDisposable
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
+            // The caller's directory may be private; a program that drops privileges must not depend on it.
+            WorkingDirectory = "/",
         };
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         var process = new Process { StartInfo = psi, EnableRaisingEvents = true };

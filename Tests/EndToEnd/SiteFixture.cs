@@ -31,8 +31,6 @@ public sealed class SiteFixture : IAsyncLifetime
 
     public string Root { get; private set; } = "";
 
-    public string Bin => Path.Combine(Root, "bin");
-
     public string LauncherSocket => Path.Combine(Root, "launcher.sock");
 
     public TestUser Alice { get; private set; } = null!;
@@ -61,23 +59,15 @@ public sealed class SiteFixture : IAsyncLifetime
         Root = Path.Combine("/var/tmp", $"mep-e2e-{_suffix}");
         Directory.CreateDirectory(Root);
         File.SetUnixFileMode(Root, (UnixFileMode)0b111_101_101);
-        // Each program from its own build output: the test's output merges dependencies and may lack some of theirs.
-        foreach (var (project, name) in new[] { ("Silo", "silo"), ("Launcher", "launcher"), ("Endpoint", "endpoint") })
-        {
-            CopyDirectory(ProgramOutput(project), Path.Combine(Bin, name));
-        }
-
-        TestUser.Run("chmod", ["-R", "a+rX", Bin], allowFailure: false);
-
         WriteEndpoint();
         WriteSecrets();
         ApiPort = FreePort();
 
         Launcher = ManagedProcess.Start("launcher", "dotnet", [
-            Path.Combine(Bin, "launcher", "mep-launcher.dll"),
+            Path.Combine(PublicPrograms.DirectoryOf("Launcher"), "mep-launcher.dll"),
             $"--Launcher:SocketPath={LauncherSocket}",
             $"--Launcher:UepProgram={DotnetHost()}",
-            $"--Launcher:UepProgramArguments:0={Path.Combine(Bin, "endpoint", "mep-endpoint.dll")}",
+            $"--Launcher:UepProgramArguments:0={Path.Combine(PublicPrograms.DirectoryOf("Endpoint"), "mep-endpoint.dll")}",
             $"--Launcher:ClientUser={ServiceAccount}",
             // The grain tests' in-process silos run as root; the launcher also serves root clients.
         ]);
@@ -89,7 +79,7 @@ public sealed class SiteFixture : IAsyncLifetime
     {
         var (siloPort, gatewayPort) = (FreePort(), FreePort());
         Silo = ManagedProcess.Start("silo", "dotnet", [
-            Path.Combine(Bin, "silo", "mep-silo.dll"),
+            Path.Combine(PublicPrograms.DirectoryOf("Silo"), "mep-silo.dll"),
             $"--Mep:RunAs={ServiceAccount}",
             $"--Mep:DataDirectory={Path.Combine(Root, "data")}",
             $"--Mep:Endpoints:0={Path.Combine(Root, "endpoint")}",
@@ -245,34 +235,11 @@ public sealed class SiteFixture : IAsyncLifetime
     private static string DotnetHost() =>
         Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "/usr/share/dotnet/dotnet";
 
-    /// <summary>bin/&lt;configuration&gt;/net10.0 of a program, built alongside these tests (they reference it).</summary>
-    private static string ProgramOutput(string project)
-    {
-        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
-        var (framework, configuration) = (testOutput.Name, testOutput.Parent!.Name);
-        var dir = Path.Combine(RabbitMqNode.RepositoryRoot(), project, "bin", configuration, framework);
-        return Directory.Exists(dir) ? dir : throw new InvalidOperationException($"{dir} not found: build the solution first");
-    }
-
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static void CopyDirectory(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (var file in Directory.EnumerateFiles(from))
-        {
-            File.Copy(file, Path.Combine(to, Path.GetFileName(file)), overwrite: true);
-        }
-
-        foreach (var dir in Directory.EnumerateDirectories(from))
-        {
-            CopyDirectory(dir, Path.Combine(to, Path.GetFileName(dir)));
-        }
     }
 }
 

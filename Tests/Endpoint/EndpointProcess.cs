@@ -18,20 +18,10 @@ internal sealed class EndpointProcess : IDisposable
     }
 
     /// <summary>
-    /// The program in its own build output (same configuration and framework as the tests), not the copy in the
-    /// test directory: that one resolves some assemblies from the ASP.NET shared framework, which mep-endpoint does
-    /// not use, and fails to start.
+    /// The program from its own build output (the copy in the test directory resolves some assemblies from the ASP.NET
+    /// shared framework and fails to start), in a directory every test user can reach.
     /// </summary>
-    public static string ProgramPath
-    {
-        get
-        {
-            var tfm = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
-            var configuration = tfm.Parent!.Name;
-            var path = Path.Combine(RabbitMqNode.RepositoryRoot(), "Endpoint", "bin", configuration, tfm.Name, "mep-endpoint");
-            return File.Exists(path) ? path : throw new FileNotFoundException($"mep-endpoint is not built at {path}");
-        }
-    }
+    public static string ProgramPath => Path.Combine(PublicPrograms.DirectoryOf("Endpoint"), "mep-endpoint");
 
     public bool HasExited => _process.HasExited;
 
