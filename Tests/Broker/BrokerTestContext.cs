@@ -131,46 +131,13 @@ internal static class Poll
     /// <summary>Polls until the probe yields a value or the deadline passes (then returns null).</summary>
     public static async Task<T?> UntilAsync<T>(Func<T?> probe, TimeSpan timeout) where T : struct
     {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            if (probe() is { } value)
-            {
-                return value;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                return null;
-            }
-            await Task.Delay(20);
-        }
+        T? found = null;
+        return await Mep.Tests.Infrastructure.Poll.TryUntilAsync(() => (found = probe()) is not null, timeout) ? found : null;
     }
 
-    public static async Task<bool> UntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-            await Task.Delay(20);
-        }
-        return true;
-    }
+    public static Task<bool> UntilAsync(Func<Task<bool>> condition, TimeSpan timeout) =>
+        Mep.Tests.Infrastructure.Poll.TryUntilAsync(condition, timeout);
 
-    public static async Task<bool> UntilAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-            await Task.Delay(20);
-        }
-        return true;
-    }
+    public static Task<bool> UntilAsync(Func<bool> condition, TimeSpan timeout) =>
+        Mep.Tests.Infrastructure.Poll.TryUntilAsync(condition, timeout);
 }

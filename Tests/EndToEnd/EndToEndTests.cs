@@ -7,6 +7,7 @@ using Mep.Protocol.Messages;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 using RabbitMQ.Client.Exceptions;
+using Mep.Tests.Infrastructure;
 using Xunit;
 using ApiTaskStatus = Mep.Protocol.Api.TaskStatus;
 

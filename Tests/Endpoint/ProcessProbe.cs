@@ -21,19 +21,6 @@ internal static class ProcessProbe
         }
     }
 
-    public static async Task<bool> WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (sw.Elapsed > timeout)
-            {
-                return false;
-            }
-
-            await Task.Delay(20);
-        }
-
-        return true;
-    }
+    public static Task<bool> WaitUntilAsync(Func<bool> condition, TimeSpan timeout) =>
+        Mep.Tests.Infrastructure.Poll.TryUntilAsync(condition, timeout);
 }

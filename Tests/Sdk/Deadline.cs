@@ -5,15 +5,9 @@ internal static class Deadline
 {
     public static async Task UntilAsync(Func<bool> condition, string what, TimeSpan? within = null)
     {
-        var end = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(20));
-        while (!condition())
+        if (!await Mep.Tests.Infrastructure.Poll.TryUntilAsync(condition, within ?? TimeSpan.FromSeconds(20)))
         {
-            if (DateTime.UtcNow > end)
-            {
-                throw new TimeoutException($"timed out waiting until {what}");
-            }
-
-            await Task.Delay(10);
+            throw new TimeoutException($"timed out waiting until {what}");
         }
     }
 
