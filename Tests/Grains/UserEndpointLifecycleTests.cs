@@ -97,6 +97,11 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
         Assert.Equal(TaskOutcomeState.Success, record!.Outcome!.State);
         Assert.Equal($"ran as {site.Alice.Name}", record.Outcome.Stdout.Trim());
         Assert.Null(await _cluster.Client.GetGrain<ITaskGrain>(receipt.TaskIds[0]).Get(Caller("daemon").IdentityId));
+
+        // The same result delivered again (a broker redelivery), even claiming another outcome, changes nothing.
+        await uep.OnResult(receipt.TaskIds[0], TaskOutcome.FailedBy("a late duplicate", DateTimeOffset.UtcNow));
+        var again = await _cluster.Client.GetGrain<ITaskGrain>(receipt.TaskIds[0]).Get(caller.IdentityId);
+        Assert.Equal(record.Outcome, again!.Outcome);
     }
 
     [Fact]
