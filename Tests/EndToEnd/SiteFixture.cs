@@ -191,24 +191,11 @@ public sealed class SiteFixture : IAsyncLifetime
     private void WriteEndpoint()
     {
         var dir = Path.Combine(Root, "endpoint");
-        Directory.CreateDirectory(dir);
-        var example = Path.Combine(RabbitMqNode.RepositoryRoot(), "examples", "endpoint");
-        File.Copy(Path.Combine(example, "user_config_template.yaml.j2"), Path.Combine(dir, "user_config_template.yaml.j2"));
-        File.Copy(Path.Combine(example, "user_config_schema.json"), Path.Combine(dir, "user_config_schema.json"));
-        File.WriteAllText(Path.Combine(dir, "config.yaml"), $"""
-            endpoint_id: {EndpointId}
-            display_name: end-to-end test endpoint
-            identity_mapping: identity_mapping.json
-            user_config_template: user_config_template.yaml.j2
-            user_config_schema: user_config_schema.json
-            idle_timeout: 2m
-            heartbeat_period: 2s
-            """);
-        File.WriteAllText(Path.Combine(dir, "identity_mapping.json"), $$"""
-            [{"DATA_TYPE": "expression_identity_mapping#1.0.0", "mappings": [
-              {"source": "{username}", "match": "alice-{{_suffix}}@e2e\\.example\\.org", "output": "{{Alice.Name}}"},
-              {"source": "{username}", "match": "bob-{{_suffix}}@e2e\\.example\\.org", "output": "{{Bob.Name}}"}]}]
-            """);
+        TestEndpoint.Write(dir, EndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), new Dictionary<string, string>
+        {
+            [AliceIdentity] = Alice.Name,
+            [BobIdentity] = Bob.Name,
+        });
         TestUser.Run("chmod", ["-R", "a+rX", dir], allowFailure: false);
     }
 

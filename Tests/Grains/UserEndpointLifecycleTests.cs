@@ -34,28 +34,12 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
 
     public Task InitializeAsync()
     {
-        Directory.CreateDirectory(EndpointDir);
-        var example = Path.Combine(RabbitMqNode.RepositoryRoot(), "examples", "endpoint");
-        foreach (var file in new[] { "user_config_template.yaml.j2", "user_config_schema.json" })
-        {
-            File.Copy(Path.Combine(example, file), Path.Combine(EndpointDir, file));
-        }
-
-        File.WriteAllText(Path.Combine(EndpointDir, "config.yaml"), $"""
-            endpoint_id: {EndpointId}
-            identity_mapping: identity_mapping.json
-            user_config_template: user_config_template.yaml.j2
-            user_config_schema: user_config_schema.json
-            idle_timeout: 3s
-            heartbeat_period: 1s
-            """);
-
         // alice maps to a real test user; daemon maps to a system account the launcher must refuse.
-        File.WriteAllText(Path.Combine(EndpointDir, "identity_mapping.json"), $$"""
-            [{"DATA_TYPE": "expression_identity_mapping#1.0.0", "mappings": [
-              {"source": "{username}", "match": "alice-{{_suffix}}@grains\\.test", "output": "{{site.Alice.Name}}"},
-              {"source": "{username}", "match": "daemon-{{_suffix}}@grains\\.test", "output": "daemon"}]}]
-            """);
+        TestEndpoint.Write(EndpointDir, EndpointId, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(1), new Dictionary<string, string>
+        {
+            [Caller("alice").Username] = site.Alice.Name,
+            [Caller("daemon").Username] = "daemon",
+        });
         return Task.CompletedTask;
     }
 

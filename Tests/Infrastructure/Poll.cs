@@ -7,9 +7,10 @@ namespace Mep.Tests.Infrastructure;
 public static class Poll
 {
     /// <summary>True once the condition holds; false when the deadline passes first.</summary>
-    public static async Task<bool> TryUntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
+    /// <remarks>An infinite timeout leaves the bound to <paramref name="ct"/>, which then throws when it fires.</remarks>
+    public static async Task<bool> TryUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, CancellationToken ct = default)
     {
-        var deadline = DateTime.UtcNow + timeout;
+        var deadline = timeout == Timeout.InfiniteTimeSpan ? DateTime.MaxValue : DateTime.UtcNow + timeout;
         var delay = TimeSpan.FromMilliseconds(10);
         while (!await condition())
         {
@@ -18,15 +19,15 @@ public static class Poll
                 return false;
             }
 
-            await Task.Delay(delay);
+            await Task.Delay(delay, ct);
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 250));
         }
 
         return true;
     }
 
-    public static Task<bool> TryUntilAsync(Func<bool> condition, TimeSpan timeout) =>
-        TryUntilAsync(() => Task.FromResult(condition()), timeout);
+    public static Task<bool> TryUntilAsync(Func<bool> condition, TimeSpan timeout, CancellationToken ct = default) =>
+        TryUntilAsync(() => Task.FromResult(condition()), timeout, ct);
 
     /// <summary>The probe's first non-null value; throws with the description when the deadline passes.</summary>
     public static async Task<T> Until<T>(Func<Task<T?>> probe, TimeSpan timeout, Func<string> describe)

@@ -74,7 +74,7 @@ internal sealed class LauncherProcess : IAsyncDisposable
 
     /// <summary>
     /// The launcher's own build output (its copy in the test directory lacks the Microsoft.Extensions assemblies that
-    /// the test project gets from the ASP.NET shared framework): Tests/bin/CONFIG/TFM maps to Launcher/bin/CONFIG/TFM.
+    /// the test project gets from the ASP.NET shared framework).
     /// </summary>
     public static string BuiltDll()
     {
@@ -83,48 +83,41 @@ internal sealed class LauncherProcess : IAsyncDisposable
             return configured;
         }
 
-        var testDirectory = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory));
-        var repository = testDirectory;
-        while (repository is not null && !File.Exists(Path.Combine(repository.FullName, "Orleans.sln")))
-        {
-            repository = repository.Parent;
-        }
-
-        var dll = Path.Combine(repository?.FullName ?? "", "Launcher", "bin", testDirectory.Parent!.Name, testDirectory.Name,
-            "mep-launcher.dll");
+        var dll = Path.Combine(Mep.Tests.Infrastructure.PublicPrograms.BuildOutput("Launcher"), "mep-launcher.dll");
         return File.Exists(dll) ? dll : throw new FileNotFoundException($"mep-launcher is not built at {dll}; set MEP_LAUNCHER_DLL");
     }
 
     /// <summary>Polls until something accepts connections on the socket; fails if the launcher exits first.</summary>
     public async Task WaitUntilListeningAsync(string socketPath, CancellationToken cancellationToken)
     {
-        while (true)
-        {
-            if (process.HasExited)
+        await Mep.Tests.Infrastructure.Poll.TryUntilAsync(
+            async () =>
             {
-                throw new InvalidOperationException($"the launcher exited with {process.ExitCode}:\n{Output}");
-            }
+                if (process.HasExited)
+                {
+                    throw new InvalidOperationException($"the launcher exited with {process.ExitCode}:\n{Output}");
+                }
 
-            using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
-            {
-                await probe.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(50, cancellationToken); // poll interval while the launcher starts; bounded by the token
-            }
-        }
+                using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await probe.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken);
+                    return true;
+                }
+                catch (SocketException)
+                {
+                    return false;
+                }
+            },
+            Timeout.InfiniteTimeSpan,
+            cancellationToken);
     }
 
     /// <summary>Waits for the launcher's log to contain <paramref name="text"/>.</summary>
     public async Task WaitForOutputAsync(string text, CancellationToken cancellationToken)
     {
-        while (!Output.Contains(text, StringComparison.Ordinal))
-        {
-            await Task.Delay(50, cancellationToken); // poll interval for the log; bounded by the token
-        }
+        await Mep.Tests.Infrastructure.Poll.TryUntilAsync(
+            () => Output.Contains(text, StringComparison.Ordinal), Timeout.InfiniteTimeSpan, cancellationToken);
     }
 
     public async Task<int> WaitForExitAsync(CancellationToken cancellationToken)

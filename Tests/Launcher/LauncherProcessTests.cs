@@ -164,12 +164,11 @@ public sealed class LauncherProcessTests(LauncherFixture fixture) : IClassFixtur
             File.SetUnixFileMode(fixture.SocketPath, (UnixFileMode)0b110_110_000);
         }
 
-        while (!fixture.Output.Contains($"Refused connection from pid", StringComparison.Ordinal)
-            || !fixture.Output.Contains($"uid {userA.Uid}: not an allowed client", StringComparison.Ordinal))
-        {
-            timeout.Token.ThrowIfCancellationRequested();
-            await Task.Delay(50, timeout.Token); // poll interval for the launcher's log; bounded by the deadline
-        }
+        await Mep.Tests.Infrastructure.Poll.TryUntilAsync(
+            () => fixture.Output.Contains("Refused connection from pid", StringComparison.Ordinal)
+                  && fixture.Output.Contains($"uid {userA.Uid}: not an allowed client", StringComparison.Ordinal),
+            Timeout.InfiniteTimeSpan,
+            timeout.Token);
     }
 
     private string Report(string uepId, string name) => LauncherFixture.Report(fixture.UserA, uepId, name);
