@@ -59,6 +59,15 @@ public sealed class RabbitMqNode : IAsyncLifetime
 
     public Task DisposeAsync() => StopAndDeleteAsync();
 
+    /// <summary>Stops the node and starts it again on the same ports and data (durable queues and messages survive).</summary>
+    public async Task RestartAsync()
+    {
+        await RunScriptAsync(TimeSpan.FromSeconds(90), "stop", DataDirectory);
+        await RunScriptAsync(TimeSpan.FromSeconds(60), "start", DataDirectory,
+            AmqpPort.ToString(), ManagementPort.ToString(), DistributionPort.ToString());
+        await RunScriptAsync(ReadyTimeout + TimeSpan.FromSeconds(10), "wait", DataDirectory, ((int)ReadyTimeout.TotalSeconds).ToString());
+    }
+
     private async Task StopAndDeleteAsync()
     {
         if (DataDirectory.Length == 0 || !Directory.Exists(DataDirectory))

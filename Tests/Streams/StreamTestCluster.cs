@@ -1,0 +1,149 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Mep.Grains.Broker;
+using Mep.Streams.RabbitMQ;
+using Mep.Streams.RabbitMQ.Hosting;
+using Mep.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using Orleans.Streams;
+using Orleans.TestingHost;
+using RabbitMQ.Client;
+
+namespace Mep.Tests.Streams;
+
+/// <summary>
+/// An in-process cluster with the RabbitMQ stream provider on a virtual host of its own, a client that publishes
+/// through it, and the delivery log its subscribers write to.
+/// </summary>
+internal sealed class StreamTestCluster : IAsyncDisposable
+{
+    public const int Partitions = 8;
+
+    private StreamTestCluster(RabbitMqNode node, string virtualHost, InProcessTestCluster cluster, DeliveryLog log)
+    {
+        Node = node;
+        VirtualHost = virtualHost;
+        Cluster = cluster;
+        Log = log;
+    }
+
+    public RabbitMqNode Node { get; }
+    public string VirtualHost { get; }
+    public InProcessTestCluster Cluster { get; }
+    public DeliveryLog Log { get; }
+    public const string Exchange = "test.events";
+
+    public static async Task<StreamTestCluster> StartAsync(RabbitMqNode node, int silos)
+    {
+        var virtualHost = "streams-" + Guid.NewGuid().ToString("N")[..10];
+        using (var http = new HttpClient())
+        {
+            var admin = new BrokerAdmin(http, Microsoft.Extensions.Options.Options.Create(new BrokerOptions
+            {
+                Host = node.Host,
+                AmqpPort = node.AmqpPort,
+                ManagementPort = node.ManagementPort,
+                VirtualHost = virtualHost,
+                AdminUser = node.AdminUser,
+                AdminPassword = node.AdminPassword,
+            }));
+            await admin.EnsureVirtualHostAsync();
+        }
+        var log = new DeliveryLog();
+        var builder = new InProcessTestClusterBuilder((short)silos);
+        builder.Options.ServiceId = virtualHost;
+        builder.ConfigureSilo((options, silo) =>
+        {
+            silo.Services.AddSingleton(log);
+            silo.AddRabbitMqStreams(StreamTestNames.Provider, c =>
+            {
+                c.ConfigureRabbitMq(ob => ob.Configure(o => Configure(o, node, virtualHost, options.SiloName)));
+                c.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly);
+                // Poison events give up quickly here; production keeps Orleans' one minute.
+                c.ConfigurePullingAgent(ob => ob.Configure(o =>
+                {
+                    o.MaxEventDeliveryTime = TimeSpan.FromSeconds(2);
+                    o.GetQueueMsgsTimerPeriod = TimeSpan.FromMilliseconds(20);
+                }));
+                c.ConfigureLeases(o =>
+                {
+                    o.LeaseLength = TimeSpan.FromSeconds(6);
+                    o.LeaseRenewPeriod = TimeSpan.FromSeconds(2);
+                    o.LeaseAcquisitionPeriod = TimeSpan.FromSeconds(1);
+                });
+            });
+        });
+        builder.ConfigureClient(client => client.AddRabbitMqStreams(StreamTestNames.Provider, c =>
+        {
+            c.ConfigureRabbitMq(ob => ob.Configure(o => Configure(o, node, virtualHost, "client")));
+            c.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly);
+        }));
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        var site = new StreamTestCluster(node, virtualHost, cluster, log);
+        // Ready when every partition is consumed: the topology exists and events have somewhere to go.
+        await Poll.UntilTrue(async () => (await site.PartitionConsumersAsync()).Count == Partitions, TimeSpan.FromMinutes(2),
+            () => "the silos never consumed every partition");
+        return site;
+    }
+
+    private static void Configure(RabbitMqStreamOptions o, RabbitMqNode node, string virtualHost, string who)
+    {
+        o.HostName = node.Host;
+        o.Port = node.AmqpPort;
+        o.VirtualHost = virtualHost;
+        o.UserName = node.AdminUser;
+        o.Password = node.AdminPassword;
+        o.Exchange = Exchange;
+        o.PartitionCount = Partitions;
+        o.ClientProvidedName = who;
+        o.MaxReconnectDelay = TimeSpan.FromSeconds(1);
+    }
+
+    public IAsyncStream<TestStreamEvent> Stream(string key) =>
+        Cluster.Client.GetStreamProvider(StreamTestNames.Provider).GetStream<TestStreamEvent>(StreamId.Create(StreamTestNames.Orleans, key));
+
+    /// <summary>An AMQP connection to this cluster's virtual host, as the broker's admin or another user.</summary>
+    public Task<IConnection> ConnectAsync(string? user = null, string? password = null) => new ConnectionFactory
+    {
+        HostName = Node.Host,
+        Port = Node.AmqpPort,
+        VirtualHost = VirtualHost,
+        UserName = user ?? Node.AdminUser,
+        Password = password ?? Node.AdminPassword,
+    }.CreateConnectionAsync();
+
+    /// <summary>Names of the connections consuming each partition queue (from the management API).</summary>
+    public async Task<Dictionary<string, List<string>>> PartitionConsumersAsync()
+    {
+        using var http = new HttpClient();
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Node.AdminUser}:{Node.AdminPassword}")));
+        var vhost = Uri.EscapeDataString(VirtualHost);
+        // Consumers name their connection by address; the connection list maps that to the client-provided name.
+        var connections = (await http.GetFromJsonAsync<JsonArray>(new Uri(Node.ManagementUri, $"api/vhosts/{vhost}/connections")))!
+            .ToDictionary(c => c!["name"]!.GetValue<string>(), c => c!["user_provided_name"]?.GetValue<string>() ?? "?");
+        var consumers = await http.GetFromJsonAsync<JsonArray>(new Uri(Node.ManagementUri, $"api/consumers/{vhost}"));
+        var result = new Dictionary<string, List<string>>();
+        foreach (var c in consumers!)
+        {
+            var queue = c!["queue"]!["name"]!.GetValue<string>();
+            var address = c["channel_details"]?["connection_name"]?.GetValue<string>() ?? "?";
+            var connection = connections.GetValueOrDefault(address, address);
+            // With a single active consumer, only the active one reads; the waiting one is a handover in progress.
+            if (c["activity_status"]?.GetValue<string>() is "waiting")
+            {
+                continue;
+            }
+            (result.TryGetValue(queue, out var list) ? list : result[queue] = []).Add(connection);
+        }
+        return result;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+    }
+}
