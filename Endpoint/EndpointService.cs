@@ -133,7 +133,7 @@ internal sealed class EndpointService : IAsyncDisposable
         }
         catch (PublishException e)
         {
-            throw new BrokerException($"cannot publish to exchange {Broker.ResultsExchange} (routing key {Broker.ResultsRoutingKey}): {(e.IsReturn ? "unroutable, no queue is bound" : "refused by the broker")}");
+            throw new BrokerException($"cannot publish to exchange {Broker.EventsExchange} (routing key {Broker.EventsRoutingKey}): {(e.IsReturn ? "unroutable, no queue is bound" : "refused by the broker")}");
         }
     }
 

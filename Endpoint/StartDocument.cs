@@ -79,8 +79,13 @@ internal static class StartDocument
         // The names are derived in one place (BrokerNames); a document that disagrees was built by a different
         // version of the silo, and using it would fail later with a less clear permission error.
         Require(b.TaskQueue == BrokerNames.TaskQueue(doc.UepId), $"broker.task_queue is not {BrokerNames.TaskQueue(doc.UepId)}");
-        Require(b.ResultsExchange == BrokerNames.ResultsExchange, $"broker.results_exchange is not {BrokerNames.ResultsExchange}");
-        Require(b.ResultsRoutingKey == BrokerNames.ResultsRoutingKey(doc.UepId), $"broker.results_routing_key is not {BrokerNames.ResultsRoutingKey(doc.UepId)}");
+        Require(b.EventsExchange == BrokerNames.EventsExchange, $"broker.events_exchange is not {BrokerNames.EventsExchange}");
+        // The partition in front is the silo's to choose (it knows the partition count); the rest is fixed.
+        Require(b.EventsRoutingKey.Split('.', 2) is [var partition, var rest] && partition.Length is > 0 and <= 4
+                && partition.All(char.IsAsciiDigit) && rest == $"uep.{doc.UepId}",
+            $"broker.events_routing_key is not {{partition}}.uep.{doc.UepId}");
+        Require(b.StreamNamespace == BrokerNames.EventStreamNamespace, $"broker.stream_namespace is not {BrokerNames.EventStreamNamespace}");
+        Require(b.StreamKey == doc.UepId, "broker.stream_key is not the uep_id");
     }
 
     private static void Require(bool condition, string message)

@@ -1,4 +1,5 @@
 using Mep.Grains;
+using Mep.Grains.Broker;
 using Mep.Grains.Endpoints;
 using Mep.Silo.Api;
 using Mep.Silo.Auth;
@@ -26,6 +27,7 @@ builder.UseOrleans(silo =>
 {
     silo.UseLocalhostClustering(settings.Cluster.SiloPort, settings.Cluster.GatewayPort, serviceId: settings.Cluster.ServiceId, clusterId: settings.Cluster.ClusterId);
     silo.AddSqliteGrainStorage(StorageNames.Mep, Path.Combine(settings.DataDirectory, "mep.db"));
+    silo.AddMepEventStreams();
 });
 builder.Services.AddMepGrainCallers();
 

@@ -28,24 +28,6 @@ public sealed class BrokerAdmin(HttpClient http, IOptions<BrokerOptions> options
         await SetPermissionsAsync(_options.AdminUser, ".*", ".*", ".*", ct);
     }
 
-    /// <summary>The results path: topic exchange <c>mep.results</c> bound to queue <c>mep.results</c> with <c>uep.*</c>.</summary>
-    public async Task EnsureTopologyAsync(CancellationToken ct = default)
-    {
-        await SendAsync(HttpMethod.Put, $"exchanges/{Esc(VirtualHost)}/{Esc(BrokerNames.ResultsExchange)}", new JsonObject
-        {
-            ["type"] = "topic",
-            ["durable"] = true,
-            ["auto_delete"] = false,
-            ["internal"] = false,
-            ["arguments"] = new JsonObject(),
-        }, ct);
-        await DeclareQueueAsync(BrokerNames.ResultsQueue, ct);
-        // Binding is idempotent: the same (exchange, queue, key, arguments) is one binding however often it is added.
-        await SendAsync(HttpMethod.Post,
-            $"bindings/{Esc(VirtualHost)}/e/{Esc(BrokerNames.ResultsExchange)}/q/{Esc(BrokerNames.ResultsQueue)}",
-            new JsonObject { ["routing_key"] = BrokerNames.ResultsRoutingKey("*"), ["arguments"] = new JsonObject() }, ct);
-    }
-
     /// <summary>The UEP's durable task queue <c>mep.uep.{id}.tasks</c>.</summary>
     public Task EnsureTaskQueueAsync(string uepId, CancellationToken ct = default) =>
         DeclareQueueAsync(BrokerNames.TaskQueue(UepIds.Check(uepId)), ct);
@@ -56,8 +38,8 @@ public sealed class BrokerAdmin(HttpClient http, IOptions<BrokerOptions> options
 
     /// <summary>
     /// Creates (or overwrites, with a fresh password) the broker user <c>uep-{id}</c>. It has no tags, so no
-    /// management access; it may consume only its task queue and publish only to <c>mep.results</c> with routing
-    /// key <c>uep.{id}</c>; it may declare, delete or bind nothing.
+    /// management access; it may consume only its task queue and publish only to <c>mep.events</c> with its own
+    /// routing key (<see cref="BrokerOptions.EventsRoutingKey"/>); it may declare, delete or bind nothing.
     /// </summary>
     /// <remarks>
     /// A new password does not close connections made with the old one; <see cref="DeleteUepUserAsync"/> does.
@@ -72,14 +54,14 @@ public sealed class BrokerAdmin(HttpClient http, IOptions<BrokerOptions> options
         // would let it publish to any queue by name). read: basic.consume needs read on the queue.
         await SetPermissionsAsync(user,
             configure: "^$",
-            write: $"^{Regex.Escape(BrokerNames.ResultsExchange)}$",
+            write: $"^{Regex.Escape(BrokerNames.EventsExchange)}$",
             read: $"^{Regex.Escape(BrokerNames.TaskQueue(uepId))}$",
             ct);
         // Topic permissions check the routing key of every publish to the topic exchange: only its own.
         await SendAsync(HttpMethod.Put, $"topic-permissions/{Esc(VirtualHost)}/{Esc(user)}", new JsonObject
         {
-            ["exchange"] = BrokerNames.ResultsExchange,
-            ["write"] = $"^{Regex.Escape(BrokerNames.ResultsRoutingKey(uepId))}$",
+            ["exchange"] = BrokerNames.EventsExchange,
+            ["write"] = $"^{Regex.Escape(_options.EventsRoutingKey(uepId))}$",
             ["read"] = "^$",
         }, ct);
         return new BrokerCredentials(user, password);

@@ -1,3 +1,5 @@
+using Mep.Protocol.Messages;
+
 namespace Mep.Grains.Broker;
 
 public enum BrokerQueueType
@@ -22,12 +24,13 @@ public sealed class BrokerOptions
     public string? AdminPasswordFile { get; set; }
     /// <summary>Type of the queues MEP declares; quorum queues survive a broker restart with their messages.</summary>
     public BrokerQueueType QueueType { get; set; } = BrokerQueueType.Quorum;
-    /// <summary>Unacknowledged result messages the silo takes at once.</summary>
-    public ushort ResultsPrefetch { get; set; } = 64;
-    /// <summary>Result messages handled in parallel (each is acked on its own after its handler).</summary>
-    public ushort ResultsConcurrency { get; set; } = 4;
-    /// <summary>Pause before a message whose handler failed is returned to the queue, so a failing handler does not spin.</summary>
-    public TimeSpan HandlerFailureBackoff { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// Partition queues of the event stream (<c>mep.events.{n}</c>), spread over the silos. Fixed for the life of
+    /// a site: UEP credentials pin each UEP's partition, and a change re-maps every UEP.
+    /// </summary>
+    public int EventPartitions { get; set; } = 8;
+    /// <summary>Unacknowledged events each partition's reader holds at once.</summary>
+    public ushort EventPrefetch { get; set; } = 512;
     /// <summary>Publishes in flight at once before their confirms are awaited.</summary>
     public int PublishBatchSize { get; set; } = 500;
     /// <summary>Name the broker shows for the silo's connection.</summary>
@@ -50,6 +53,10 @@ public sealed class BrokerOptions
             ? password
             : throw new InvalidOperationException($"{Section}: {AdminPasswordFile} is empty");
     }
+
+    /// <summary>The routing key a UEP publishes its events with: its stream's partition, then its own name.</summary>
+    public string EventsRoutingKey(string uepId) => BrokerNames.EventsRoutingKey(
+        Mep.Streams.RabbitMQ.RabbitMqStreamPartitioner.Partition(BrokerNames.EventStreamNamespace, uepId, EventPartitions), uepId);
 
     internal string QueueTypeArgument => QueueType == BrokerQueueType.Quorum ? "quorum" : "classic";
 }

@@ -7,6 +7,7 @@ using Mep.Protocol.Messages;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using System.Text.Json.Nodes;
+using Orleans.Streams.Core;
 
 namespace Mep.Grains.UserEndpoints;
 
@@ -16,7 +17,8 @@ namespace Mep.Grains.UserEndpoints;
 /// Dispatch (start the process, publish tasks) runs from a non-interleaving grain timer, after the call that made
 /// work durable has answered, so the API never waits on the launcher or the broker.
 /// </summary>
-public sealed class UserEndpointGrain : Grain, IUserEndpointGrain
+[ImplicitStreamSubscription(BrokerNames.EventStreamNamespace)]
+public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStreamSubscriptionObserver
 {
     private const int MaxCrashedStarts = 3;
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);

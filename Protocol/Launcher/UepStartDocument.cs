@@ -1,3 +1,4 @@
+using Mep.Protocol.Messages;
 using System.Text.Json.Nodes;
 
 namespace Mep.Protocol.Launcher;
@@ -17,7 +18,9 @@ public sealed record UepStartDocument(
 
 /// <summary>
 /// Broker access minted for one UEP: may read only <see cref="TaskQueue"/> and publish only to
-/// <see cref="ResultsExchange"/> with routing key <see cref="ResultsRoutingKey"/>.
+/// <see cref="EventsExchange"/> with routing key <see cref="EventsRoutingKey"/>. Each event carries the stream
+/// headers <see cref="BrokerNames.StreamNamespaceHeader"/> = <see cref="StreamNamespace"/> and
+/// <see cref="BrokerNames.StreamKeyHeader"/> = <see cref="StreamKey"/> (UTF-8), and user-id = <see cref="Username"/>.
 /// </summary>
 public sealed record BrokerCredentials(
     string Host,
@@ -26,5 +29,7 @@ public sealed record BrokerCredentials(
     string Username,
     string Password,
     string TaskQueue,
-    string ResultsExchange,
-    string ResultsRoutingKey);
+    string EventsExchange,
+    string EventsRoutingKey,
+    string StreamNamespace,
+    string StreamKey);

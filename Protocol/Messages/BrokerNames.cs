@@ -6,12 +6,23 @@ namespace Mep.Protocol.Messages;
 /// </summary>
 public static class BrokerNames
 {
-    public const string ResultsExchange = "mep.results";
-    public const string ResultsQueue = "mep.results";
+    /// <summary>
+    /// The exchange of the cluster's event stream provider (Streams.RabbitMQ): UEPs publish their events to it,
+    /// and its partition queues <c>mep.events.{n}</c> carry them to the UEP grains.
+    /// </summary>
+    public const string EventsExchange = "mep.events";
+
+    /// <summary>Stream namespace of a UEP's events; the stream key is the UEP id (and the UEP grain's key).</summary>
+    public const string EventStreamNamespace = "mep.uep";
+
+    /// <summary>Stream headers of the provider's wire format (Mep.Streams.RabbitMQ.RabbitMqWireFormat; a test keeps them equal).</summary>
+    public const string StreamNamespaceHeader = "x-stream-namespace";
+    public const string StreamKeyHeader = "x-stream-key";
 
     public static string TaskQueue(string uepId) => $"mep.uep.{uepId}.tasks";
 
-    public static string ResultsRoutingKey(string uepId) => $"uep.{uepId}";
+    /// <summary>Routing key of a UEP's events: its stream's partition, then its own name (topic permissions pin it).</summary>
+    public static string EventsRoutingKey(int partition, string uepId) => $"{partition}.uep.{uepId}";
 
     public static string UepUser(string uepId) => $"uep-{uepId}";
 

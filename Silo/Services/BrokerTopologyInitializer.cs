@@ -1,12 +1,16 @@
+using Mep.Streams.RabbitMQ.Hosting;
+using Mep.Streams.RabbitMQ.Providers;
 using Mep.Grains.Broker;
 
 namespace Mep.Silo.Services;
 
 /// <summary>
-/// Creates the virtual host, the results exchange and queue before anything consumes or publishes. The broker may
-/// still be starting (run.sh starts both at once), so it retries until a deadline and then fails the silo's start.
+/// Creates the virtual host, then the event stream's exchange and partition queues, before the silo serves: UEPs
+/// publish events to them, so they must exist before any UEP starts. The broker may still be starting (run.sh
+/// starts both at once), so it retries until a deadline and then fails the silo's start.
 /// </summary>
-public sealed class BrokerTopologyInitializer(BrokerAdmin admin, ILogger<BrokerTopologyInitializer> logger) : IHostedService
+public sealed class BrokerTopologyInitializer(BrokerAdmin admin, IServiceProvider services, ILogger<BrokerTopologyInitializer> logger)
+    : IHostedService
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(2);
 
@@ -19,11 +23,11 @@ public sealed class BrokerTopologyInitializer(BrokerAdmin admin, ILogger<BrokerT
             try
             {
                 await admin.EnsureVirtualHostAsync(cancellationToken);
-                await admin.EnsureTopologyAsync(cancellationToken);
+                await services.EnsureRabbitMqStreamTopologyAsync(MepEventStreams.Provider, cancellationToken);
                 logger.LogInformation("Broker topology ready on virtual host {VirtualHost}", admin.VirtualHost);
                 return;
             }
-            catch (Exception e) when (e is HttpRequestException or BrokerAdminException && DateTime.UtcNow < until)
+            catch (Exception e) when (e is HttpRequestException or BrokerAdminException or RabbitMqUnavailableException && DateTime.UtcNow < until)
             {
                 logger.LogWarning("Broker not ready ({Message}); retrying in {Delay}", e.Message, delay);
                 await Task.Delay(delay, cancellationToken);

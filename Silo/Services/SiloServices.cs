@@ -25,8 +25,6 @@ public static class SiloServices
     /// </summary>
     public static IServiceCollection AddMepGrainCallers(this IServiceCollection services)
     {
-        services.AddSingleton<EndpointEventRouter>();
-        services.AddEndpointEventConsumer(sp => sp.GetRequiredService<EndpointEventRouter>().RouteAsync);
         services.AddHostedService<LauncherWatcher>();
         return services;
     }

@@ -22,8 +22,10 @@ public sealed class UserEndpointBroker(BrokerAdmin admin, TaskPublisher publishe
             username,
             password,
             BrokerNames.TaskQueue(uepId),
-            BrokerNames.ResultsExchange,
-            BrokerNames.ResultsRoutingKey(uepId));
+            BrokerNames.EventsExchange,
+            o.EventsRoutingKey(uepId),
+            BrokerNames.EventStreamNamespace,
+            uepId);
     }
 
     public Task PublishTasksAsync(string uepId, IReadOnlyList<TaskMessage> tasks, CancellationToken ct) =>

@@ -26,3 +26,16 @@ public static class RabbitMqStreamBuilderExtensions
         return builder;
     }
 }
+
+public static class RabbitMqStreamServiceProviderExtensions
+{
+    /// <summary>
+    /// Connects the provider named <paramref name="name"/> now (declaring its exchange and queues) instead of on
+    /// first use: for hosts that hand the wire format to external publishers, which need the topology to exist.
+    /// Throws <see cref="Providers.RabbitMqUnavailableException"/> if the broker cannot be reached.
+    /// </summary>
+    public static Task EnsureRabbitMqStreamTopologyAsync(this IServiceProvider services, string name, CancellationToken ct = default) =>
+        Microsoft.Extensions.DependencyInjection.ServiceProviderKeyedServiceExtensions
+            .GetRequiredKeyedService<Providers.RabbitMqConnectionManager>(services, name)
+            .GetConnectionAsync(ct);
+}

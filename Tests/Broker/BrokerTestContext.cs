@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text;
 using Mep.Grains.Broker;
+using Mep.Protocol.Messages;
 using Mep.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
@@ -40,14 +41,28 @@ internal sealed class BrokerTestContext : IAsyncDisposable
             VirtualHost = "mep-test-" + Guid.NewGuid().ToString("N")[..12],
             AdminUser = node.AdminUser,
             AdminPasswordFile = node.AdminPasswordFile,
-            HandlerFailureBackoff = TimeSpan.FromMilliseconds(200),
         };
         configure?.Invoke(options);
         var context = new BrokerTestContext(node, options);
         await context.Admin.EnsureVirtualHostAsync();
-        await context.Admin.EnsureTopologyAsync();
+        await context.DeclareEventTopologyAsync();
         return context;
     }
+
+    /// <summary>The event stream's exchange and partition queues, declared as the silo's stream provider does.</summary>
+    public async Task DeclareEventTopologyAsync()
+    {
+        var connection = await Connection.GetAsync();
+        await Mep.Streams.RabbitMQ.Providers.RabbitMqTopology.DeclareAsync(connection, new Mep.Streams.RabbitMQ.RabbitMqStreamOptions
+        {
+            Exchange = BrokerNames.EventsExchange,
+            PartitionCount = Options.EventPartitions,
+        }, CancellationToken.None);
+    }
+
+    /// <summary>The partition queue a UEP's events land in.</summary>
+    public string EventsQueueOf(string uepId) => Mep.Streams.RabbitMQ.RabbitMqStreamPartitioner.QueueName(BrokerNames.EventsExchange,
+        Mep.Streams.RabbitMQ.RabbitMqStreamPartitioner.Partition(BrokerNames.EventStreamNamespace, uepId, Options.EventPartitions));
 
     public static string NewUepId() => Guid.NewGuid().ToString("N");
 
@@ -81,6 +96,27 @@ internal sealed class BrokerTestContext : IAsyncDisposable
         var ok = await channel.QueueDeclarePassiveAsync(queue);
         await channel.CloseAsync();
         return ok.MessageCount;
+    }
+
+    /// <summary>
+    /// Takes one message off a queue with a consumer: the partition queues allow a single active consumer, and
+    /// quorum queues refuse basic.get on those.
+    /// </summary>
+    public async Task<RabbitMQ.Client.Events.BasicDeliverEventArgs> ConsumeOneAsync(string queue)
+    {
+        var connection = await Connection.GetAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        var got = new TaskCompletionSource<RabbitMQ.Client.Events.BasicDeliverEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, ea) =>
+        {
+            // The body's memory is the client's only during this callback: keep a copy.
+            got.TrySetResult(new RabbitMQ.Client.Events.BasicDeliverEventArgs(ea.ConsumerTag, ea.DeliveryTag, ea.Redelivered,
+                ea.Exchange, ea.RoutingKey, ea.BasicProperties, ea.Body.ToArray()));
+            return Task.CompletedTask;
+        };
+        await channel.BasicConsumeAsync(queue, autoAck: true, consumer);
+        return await got.Task.WaitAsync(TimeSpan.FromSeconds(30));
     }
 
     public async Task<HttpResponseMessage> ManagementGetAsync(string path, string user, string password)

@@ -61,13 +61,25 @@ public sealed class UepPermissionTests(RabbitMqNode node) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Uep_cannot_publish_results_under_another_uep_routing_key()
+    public async Task Uep_cannot_publish_events_under_another_uep_routing_key()
     {
         await using var channel = await BrokerTestContext.ConfirmChannelAsync(_connA);
         var code = await BrokerTestContext.RefusalCodeAsync(channel, async () => await
-            PublishEventAsync(channel, BrokerNames.ResultsExchange, BrokerNames.ResultsRoutingKey(_b), _b, BrokerNames.UepUser(_a)));
+            PublishEventAsync(channel, BrokerNames.EventsExchange, _broker.Options.EventsRoutingKey(_b), _b, BrokerNames.UepUser(_a)));
         Assert.Equal(AccessRefused, code);
-        Assert.Equal(0u, await _broker.ReadyCountAsync(BrokerNames.ResultsQueue));
+        Assert.Equal(0u, await _broker.ReadyCountAsync(_broker.EventsQueueOf(_b)));
+    }
+
+    [Fact]
+    public async Task Uep_cannot_publish_its_events_to_another_partition()
+    {
+        // Its own name behind another partition: the routing key would put its events in a queue read out of order.
+        var own = _broker.Options.EventsRoutingKey(_a);
+        var other = $"{(int.Parse(own.Split('.')[0]) + 1) % _broker.Options.EventPartitions}.uep.{_a}";
+        await using var channel = await BrokerTestContext.ConfirmChannelAsync(_connA);
+        var code = await BrokerTestContext.RefusalCodeAsync(channel, async () => await
+            PublishEventAsync(channel, BrokerNames.EventsExchange, other, _a, BrokerNames.UepUser(_a)));
+        Assert.Equal(AccessRefused, code);
     }
 
     [Fact]
@@ -104,9 +116,9 @@ public sealed class UepPermissionTests(RabbitMqNode node) : IAsyncLifetime
     {
         await using var channel = await BrokerTestContext.ConfirmChannelAsync(_connA);
         var code = await BrokerTestContext.RefusalCodeAsync(channel, async () => await
-            PublishEventAsync(channel, BrokerNames.ResultsExchange, BrokerNames.ResultsRoutingKey(_a), _a, BrokerNames.UepUser(_b)));
+            PublishEventAsync(channel, BrokerNames.EventsExchange, _broker.Options.EventsRoutingKey(_a), _a, BrokerNames.UepUser(_b)));
         Assert.Equal(PreconditionFailed, code);
-        Assert.Equal(0u, await _broker.ReadyCountAsync(BrokerNames.ResultsQueue));
+        Assert.Equal(0u, await _broker.ReadyCountAsync(_broker.EventsQueueOf(_a)));
     }
 
     [Fact]
@@ -114,14 +126,11 @@ public sealed class UepPermissionTests(RabbitMqNode node) : IAsyncLifetime
     {
         await using (var channel = await BrokerTestContext.ConfirmChannelAsync(_connA))
         {
-            await PublishEventAsync(channel, BrokerNames.ResultsExchange, BrokerNames.ResultsRoutingKey(_a), _a, BrokerNames.UepUser(_a));
+            await PublishEventAsync(channel, BrokerNames.EventsExchange, _broker.Options.EventsRoutingKey(_a), _a, BrokerNames.UepUser(_a));
         }
-        var admin = await _broker.Connection.GetAsync();
-        await using var adminChannel = await admin.CreateChannelAsync();
-        var got = await adminChannel.BasicGetAsync(BrokerNames.ResultsQueue, autoAck: true);
-        Assert.NotNull(got);
+        var got = await _broker.ConsumeOneAsync(_broker.EventsQueueOf(_a));
         Assert.Equal(BrokerNames.UepUser(_a), got.BasicProperties.UserId);
-        Assert.Equal(BrokerNames.ResultsRoutingKey(_a), got.RoutingKey);
+        Assert.Equal(_broker.Options.EventsRoutingKey(_a), got.RoutingKey);
         Assert.Equal(_a, ProtocolJson.Deserialize<EndpointEvent>(got.Body.Span).UepId);
     }
 
@@ -173,14 +182,14 @@ public sealed class UepPermissionTests(RabbitMqNode node) : IAsyncLifetime
     public async Task Topology_setup_is_idempotent()
     {
         await _broker.Admin.EnsureVirtualHostAsync();
-        await _broker.Admin.EnsureTopologyAsync();
+        await _broker.DeclareEventTopologyAsync();
         await _broker.Admin.EnsureTaskQueueAsync(_a);
         using var response = await _broker.ManagementGetAsync(
-            $"exchanges/{_broker.Options.VirtualHost}/{BrokerNames.ResultsExchange}/bindings/source",
+            $"exchanges/{_broker.Options.VirtualHost}/{BrokerNames.EventsExchange}/bindings/source",
             _broker.Options.AdminUser, _broker.Options.ResolveAdminPassword());
         var body = await response.Content.ReadAsStringAsync();
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Single(System.Text.Json.JsonDocument.Parse(body).RootElement.EnumerateArray());
+        Assert.Equal(_broker.Options.EventPartitions, System.Text.Json.JsonDocument.Parse(body).RootElement.GetArrayLength());
     }
 
     internal static TaskMessage SampleTask(string command = "echo {x}") => new(

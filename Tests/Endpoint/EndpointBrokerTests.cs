@@ -37,15 +37,20 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
 
     private string TaskQueue => BrokerNames.TaskQueue(_uepId);
 
+    // Any partition will do: the silo picks it; the UEP publishes with what its start document says.
+    private const int Partition = 3;
+
+    private string RoutingKey => BrokerNames.EventsRoutingKey(Partition, _uepId);
+
     public async Task InitializeAsync()
     {
         var factory = new ConnectionFactory { HostName = node.Host, Port = node.AmqpPort, UserName = node.AdminUser, Password = node.AdminPassword };
         _admin = await factory.CreateConnectionAsync();
         _channel = await _admin.CreateChannelAsync();
-        await _channel.ExchangeDeclareAsync(BrokerNames.ResultsExchange, ExchangeType.Topic, durable: true);
+        await _channel.ExchangeDeclareAsync(BrokerNames.EventsExchange, ExchangeType.Topic, durable: true);
         await _channel.QueueDeclareAsync(TaskQueue, durable: true, exclusive: false, autoDelete: false);
         var watch = await _channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true);
-        await _channel.QueueBindAsync(watch.QueueName, BrokerNames.ResultsExchange, BrokerNames.ResultsRoutingKey(_uepId));
+        await _channel.QueueBindAsync(watch.QueueName, BrokerNames.EventsExchange, RoutingKey);
         var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(_channel);
         consumer.ReceivedAsync += (_, ea) =>
         {
@@ -53,7 +58,7 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
             return Task.CompletedTask;
         };
         await _channel.BasicConsumeAsync(watch.QueueName, autoAck: true, consumer);
-        await CreateUepUserAsync(topicWrite: $"^uep\\.{_uepId}$");
+        await CreateUepUserAsync(topicWrite: $"^{Partition}\\.uep\\.{_uepId}$");
     }
 
     public async Task DisposeAsync()
@@ -92,6 +97,9 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
         {
             Assert.Equal(UepUser, e.Properties.UserId);
             Assert.Equal(BrokerNames.EventMessageType, e.Properties.Type);
+            // The stream provider's wire format: the silo routes the event to this UEP's stream by these headers.
+            Assert.Equal(BrokerNames.EventStreamNamespace, System.Text.Encoding.UTF8.GetString((byte[])e.Properties.Headers![BrokerNames.StreamNamespaceHeader]!));
+            Assert.Equal(_uepId, System.Text.Encoding.UTF8.GetString((byte[])e.Properties.Headers![BrokerNames.StreamKeyHeader]!));
             Assert.True(e.Properties.Persistent);
             Assert.Equal(_uepId, e.Event.UepId);
         });
@@ -300,7 +308,7 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
     private UepStartDocument Document(double idleSeconds) => new(
         _uepId, Guid.NewGuid().ToString(),
         new BrokerCredentials(node.Host, node.AmqpPort, "/", UepUser, _password, TaskQueue,
-            BrokerNames.ResultsExchange, BrokerNames.ResultsRoutingKey(_uepId)),
+            BrokerNames.EventsExchange, RoutingKey, BrokerNames.EventStreamNamespace, _uepId),
         HeartbeatPeriodSeconds: 0.3, IdleTimeoutSeconds: idleSeconds,
         new JsonObject { ["max_workers_per_node"] = 2 });
 
@@ -319,12 +327,12 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
         await ManagementAsync(HttpMethod.Put, $"api/permissions/%2F/{UepUser}", new JsonObject
         {
             ["configure"] = "^$",
-            ["write"] = "^mep\\.results$",
+            ["write"] = "^mep\\.events$",
             ["read"] = $"^mep\\.uep\\.{_uepId}\\.tasks$",
         });
         await ManagementAsync(HttpMethod.Put, $"api/topic-permissions/%2F/{UepUser}", new JsonObject
         {
-            ["exchange"] = BrokerNames.ResultsExchange,
+            ["exchange"] = BrokerNames.EventsExchange,
             ["write"] = topicWrite,
             ["read"] = "^$",
         });

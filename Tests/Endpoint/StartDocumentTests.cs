@@ -17,7 +17,8 @@ public sealed class StartDocumentTests
         return new UepStartDocument(
             id, Guid.NewGuid().ToString(),
             new BrokerCredentials("127.0.0.1", 5672, "mep", BrokerNames.UepUser(id), "secret-password",
-                BrokerNames.TaskQueue(id), BrokerNames.ResultsExchange, BrokerNames.ResultsRoutingKey(id)),
+                BrokerNames.TaskQueue(id), BrokerNames.EventsExchange, BrokerNames.EventsRoutingKey(5, id),
+                BrokerNames.EventStreamNamespace, id),
             10, 300, new JsonObject { ["max_workers_per_node"] = 2 });
     }
 

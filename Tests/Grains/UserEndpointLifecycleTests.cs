@@ -1,6 +1,7 @@
 using Mep.Contracts;
 using Mep.Contracts.Model;
 using Mep.Grains;
+using Mep.Grains.Broker;
 using Mep.Grains.Endpoints;
 using Mep.Silo.Services;
 using Mep.Silo.Storage;
@@ -131,6 +132,70 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
         }
     }
 
+    [Fact]
+    public async Task Events_on_a_uep_stream_from_another_broker_user_are_refused()
+    {
+        // No launcher: the UEP never runs, so the only events on its stream are the ones this test publishes.
+        _cluster = await StartClusterAsync(Path.Combine(_dir, "no-launcher.sock"));
+        var caller = Caller("alice");
+        var function = await RegisterAsync("true");
+        var receipt = await Endpoint().Submit(caller, new SubmitBatch([new SubmittedTask(function, new Dictionary<string, string>(), null)], null));
+        var uepA = receipt.UserEndpointId;
+        var taskId = receipt.TaskIds[0];
+
+        var services = _cluster.GetSiloServiceProvider(_cluster.Silos[0].SiloAddress);
+        var admin = services.GetRequiredService<BrokerAdmin>();
+        var options = services.GetRequiredService<Microsoft.Extensions.Options.IOptions<BrokerOptions>>().Value;
+        // Another UEP whose events share A's partition, so that the forged events and A's own are read in order.
+        var partition = options.EventsRoutingKey(uepA).Split('.')[0];
+        var uepB = Enumerable.Range(0, 1000).Select(_ => Guid.NewGuid().ToString())
+            .First(id => options.EventsRoutingKey(id).Split('.')[0] == partition);
+        await admin.EnsureTaskQueueAsync(uepB);
+        var credsB = await admin.MintUepCredentialsAsync(uepB);
+        var credsA = await admin.MintUepCredentialsAsync(uepA);
+
+        // B claims A's stream (the broker checks B's routing key, not the stream headers) with and without a user-id.
+        await PublishEventAsync(options, credsB, options.EventsRoutingKey(uepB), uepA, taskId, "forged", userId: credsB.Username);
+        await PublishEventAsync(options, credsB, options.EventsRoutingKey(uepB), uepA, taskId, "forged", userId: null);
+        await PublishEventAsync(options, credsA, options.EventsRoutingKey(uepA), uepA, taskId, "legit", userId: credsA.Username);
+
+        // Results are first-wins: had a forged one counted, it would be the recorded outcome.
+        var task = _cluster.Client.GetGrain<ITaskGrain>(taskId);
+        var record = await Poll.Until(async () => await task.Get(caller.IdentityId) is { Outcome: not null } r ? r : null,
+            TimeSpan.FromMinutes(1), () => "the legitimate result never arrived");
+        Assert.Equal("legit", record.Outcome!.Stdout);
+        Assert.Equal(0, (await _cluster.Client.GetGrain<IUserEndpointGrain>(uepA).GetSnapshot()).PendingTasks);
+    }
+
+    private static async Task PublishEventAsync(BrokerOptions options, Mep.Grains.Broker.BrokerCredentials creds, string routingKey,
+        string streamKey, Guid taskId, string stdout, string? userId)
+    {
+        await using var connection = await new RabbitMQ.Client.ConnectionFactory
+        {
+            HostName = options.Host,
+            Port = options.AmqpPort,
+            VirtualHost = options.VirtualHost,
+            UserName = creds.Username,
+            Password = creds.Password,
+        }.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync(new RabbitMQ.Client.CreateChannelOptions(true, true));
+        var now = DateTimeOffset.UtcNow;
+        var ev = new Mep.Protocol.Messages.EndpointEvent(Mep.Protocol.Messages.EndpointEventKind.Result, streamKey, now,
+            Result: new Mep.Protocol.Messages.TaskResultMessage(taskId, Mep.Protocol.Messages.TaskState.Success, 0, stdout, "", false,
+                null, now, now, "host", 1000, "someone"));
+        await channel.BasicPublishAsync(Mep.Protocol.Messages.BrokerNames.EventsExchange, routingKey, mandatory: true,
+            new RabbitMQ.Client.BasicProperties
+            {
+                UserId = userId,
+                ContentType = "application/json",
+                Headers = new Dictionary<string, object?>
+                {
+                    [Mep.Protocol.Messages.BrokerNames.StreamNamespaceHeader] = System.Text.Encoding.UTF8.GetBytes(Mep.Protocol.Messages.BrokerNames.EventStreamNamespace),
+                    [Mep.Protocol.Messages.BrokerNames.StreamKeyHeader] = System.Text.Encoding.UTF8.GetBytes(streamKey),
+                },
+            }, Mep.Protocol.ProtocolJson.SerializeToUtf8(ev));
+    }
+
     private IEndpointGrain Endpoint() => _cluster!.Client.GetGrain<IEndpointGrain>(EndpointId);
 
     private CallerIdentity Caller(string who)
@@ -172,6 +237,7 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddSqliteGrainStorage(StorageNames.Mep, Database);
+            silo.AddMepEventStreams();
             silo.Services.Configure<MepOptions>(o =>
             {
                 o.Endpoints = [EndpointDir];

@@ -1,0 +1,46 @@
+using Mep.Protocol.Messages;
+using Mep.Streams.RabbitMQ;
+using Mep.Streams.RabbitMQ.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using Orleans.Streams;
+
+namespace Mep.Grains.Broker;
+
+/// <summary>
+/// The path of everything UEPs send back: the RabbitMQ stream provider on exchange <c>mep.events</c>, delivering
+/// each UEP's events to its grain through an implicit subscription (so no pub-sub store is needed).
+/// </summary>
+public static class MepEventStreams
+{
+    public const string Provider = "mep-events";
+
+    public static ISiloBuilder AddMepEventStreams(this ISiloBuilder silo) =>
+        silo.AddRabbitMqStreams(Provider, c =>
+        {
+            c.ConfigureRabbitMq(ob => ob.Configure<IOptions<BrokerOptions>>((o, broker) => Configure(o, broker.Value)));
+            c.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly);
+            c.ConfigurePullingAgent(ob => ob.Configure(o =>
+            {
+                // Orleans polls each partition every 100 ms by default; a result should not wait that long.
+                o.GetQueueMsgsTimerPeriod = TimeSpan.FromMilliseconds(10);
+                // A grain that keeps failing on an event gives up after this, and the event is dead-lettered.
+                o.MaxEventDeliveryTime = TimeSpan.FromSeconds(30);
+            }));
+        });
+
+    private static void Configure(RabbitMqStreamOptions o, BrokerOptions broker)
+    {
+        o.HostName = broker.Host;
+        o.Port = broker.AmqpPort;
+        o.VirtualHost = broker.VirtualHost;
+        o.UserName = broker.AdminUser;
+        o.Password = broker.ResolveAdminPassword();
+        o.ClientProvidedName = $"{broker.ClientName}-events";
+        o.Exchange = BrokerNames.EventsExchange;
+        o.PartitionCount = broker.EventPartitions;
+        o.QueueType = broker.QueueType == BrokerQueueType.Quorum ? RabbitMqQueueType.Quorum : RabbitMqQueueType.Classic;
+        o.Prefetch = broker.EventPrefetch;
+    }
+}
