@@ -139,9 +139,10 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
         _cluster = await StartClusterAsync(Path.Combine(_dir, "no-launcher.sock"));
         var caller = Caller("alice");
         var function = await RegisterAsync("true");
-        var receipt = await Endpoint().Submit(caller, new SubmitBatch([new SubmittedTask(function, new Dictionary<string, string>(), null)], null));
+        var receipt = await Endpoint().Submit(caller, new SubmitBatch(
+            [new SubmittedTask(function, new Dictionary<string, string>(), null), new SubmittedTask(function, new Dictionary<string, string>(), null)], null));
         var uepA = receipt.UserEndpointId;
-        var taskId = receipt.TaskIds[0];
+        var (taskId, markerId) = (receipt.TaskIds[0], receipt.TaskIds[1]);
 
         var services = _cluster.GetSiloServiceProvider(_cluster.Silos[0].SiloAddress);
         var admin = services.GetRequiredService<BrokerAdmin>();
@@ -158,12 +159,17 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
         await PublishEventAsync(options, credsB, options.EventsRoutingKey(uepB), uepA, taskId, "forged", userId: credsB.Username);
         await PublishEventAsync(options, credsB, options.EventsRoutingKey(uepB), uepA, taskId, "forged", userId: null);
         await PublishEventAsync(options, credsA, options.EventsRoutingKey(uepA), uepA, taskId, "legit", userId: credsA.Username);
+        // The same task's result again (as after a redelivery), even with other content: recorded once, the first.
+        await PublishEventAsync(options, credsA, options.EventsRoutingKey(uepA), uepA, taskId, "late duplicate", userId: credsA.Username);
+        // A stream is delivered in order: once this last one is recorded, every event before it has been handled.
+        await PublishEventAsync(options, credsA, options.EventsRoutingKey(uepA), uepA, markerId, "marker", userId: credsA.Username);
 
         // Results are first-wins: had a forged one counted, it would be the recorded outcome.
-        var task = _cluster.Client.GetGrain<ITaskGrain>(taskId);
-        var record = await Poll.Until(async () => await task.Get(caller.IdentityId) is { Outcome: not null } r ? r : null,
-            TimeSpan.FromMinutes(1), () => "the legitimate result never arrived");
-        Assert.Equal("legit", record.Outcome!.Stdout);
+        var marker = _cluster.Client.GetGrain<ITaskGrain>(markerId);
+        await Poll.Until(async () => await marker.Get(caller.IdentityId) is { Outcome: not null } r ? r : null,
+            TimeSpan.FromMinutes(1), () => "the marker result never arrived");
+        var record = await _cluster.Client.GetGrain<ITaskGrain>(taskId).Get(caller.IdentityId);
+        Assert.Equal("legit", record!.Outcome!.Stdout);
         Assert.Equal(0, (await _cluster.Client.GetGrain<IUserEndpointGrain>(uepA).GetSnapshot()).PendingTasks);
     }
 
