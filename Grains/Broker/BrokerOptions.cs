@@ -29,6 +29,13 @@ public sealed class BrokerOptions
     /// a site: UEP credentials pin each UEP's partition, and a change re-maps every UEP.
     /// </summary>
     public int EventPartitions { get; set; } = 8;
+    /// <summary>
+    /// How often each partition's reader looks for new events (Orleans' pulling agents poll). Shorter means
+    /// lower result latency and more CPU on an idle silo. Measured on a 2-core VM with 8 partitions: an idle silo
+    /// used 3.6% of a core polling every 100 ms and 8.8% every 10 ms (about 7 µs per poll); 50 ms adds 25 ms to
+    /// a result's average latency.
+    /// </summary>
+    public TimeSpan EventPollInterval { get; set; } = TimeSpan.FromMilliseconds(50);
     /// <summary>Unacknowledged events each partition's reader holds at once.</summary>
     public ushort EventPrefetch { get; set; } = 512;
     /// <summary>Publishes in flight at once before their confirms are awaited.</summary>

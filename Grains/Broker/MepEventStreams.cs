@@ -21,10 +21,10 @@ public static class MepEventStreams
         {
             c.ConfigureRabbitMq(ob => ob.Configure<IOptions<BrokerOptions>>((o, broker) => Configure(o, broker.Value)));
             c.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly);
-            c.ConfigurePullingAgent(ob => ob.Configure(o =>
+            c.ConfigurePullingAgent(ob => ob.Configure<IOptions<BrokerOptions>>((o, broker) =>
             {
                 // Orleans polls each partition every 100 ms by default; a result should not wait that long.
-                o.GetQueueMsgsTimerPeriod = TimeSpan.FromMilliseconds(10);
+                o.GetQueueMsgsTimerPeriod = broker.Value.EventPollInterval;
                 // A grain that keeps failing on an event gives up after this, and the event is dead-lettered.
                 o.MaxEventDeliveryTime = TimeSpan.FromSeconds(30);
             }));
