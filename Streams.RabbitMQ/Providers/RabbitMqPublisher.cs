@@ -20,7 +20,15 @@ internal sealed class RabbitMqPublisher(RabbitMqConnectionManager connections, I
     public async Task PublishAsync(string exchange, string routingKey, BasicProperties properties, ReadOnlyMemory<byte> body,
         CancellationToken ct = default)
     {
-        var channel = await GetChannelAsync(ct).ConfigureAwait(false);
+        IChannel channel;
+        try
+        {
+            channel = await GetChannelAsync(ct).ConfigureAwait(false);
+        }
+        catch (RabbitMqUnavailableException e)
+        {
+            throw new RabbitMqStreamPublishException($"publishing to exchange '{exchange}' failed: {e.Message}", e);
+        }
         try
         {
             // Mandatory: a message no queue takes (a routing key with no partition behind it) comes back as an error.
@@ -51,13 +59,20 @@ internal sealed class RabbitMqPublisher(RabbitMqConnectionManager connections, I
             {
                 return raced;
             }
+            var redeclare = false;
             if (_channel is not null)
             {
                 logger.LogDebug("Replacing a closed publishing channel ({Reason})", _channel.CloseReason?.ReplyText);
+                // 404: the exchange is gone (deleted by hand, or the broker lost its definitions): declare it again.
+                redeclare = _channel.CloseReason?.ReplyCode == 404;
                 await _channel.DisposeAsync().ConfigureAwait(false);
                 _channel = null;
             }
             var connection = await connections.GetConnectionAsync(ct).ConfigureAwait(false);
+            if (redeclare)
+            {
+                await RabbitMqTopology.DeclareAsync(connection, connections.Options, ct).ConfigureAwait(false);
+            }
             var confirms = connections.Options.PublisherConfirms;
             _channel = await connection.CreateChannelAsync(new CreateChannelOptions(
                 publisherConfirmationsEnabled: confirms, publisherConfirmationTrackingEnabled: confirms,

@@ -1,5 +1,6 @@
 using System.Text;
 using Mep.Streams.RabbitMQ;
+using Mep.Streams.RabbitMQ.Providers;
 using Mep.Tests.Infrastructure;
 using RabbitMQ.Client;
 using Xunit;
@@ -107,6 +108,24 @@ public sealed class RabbitMqStreamTests(RabbitMqNode node)
             await channel.BasicPublishAsync(StreamTestCluster.Exchange, "9999", mandatory: true,
                 External("x", "0", site.Node.AdminUser), Encoding.UTF8.GetBytes("0")));
         Assert.True(e.IsReturn);
+    }
+
+    [Fact]
+    public async Task A_publish_the_broker_refuses_fails_the_producer_and_the_provider_recovers()
+    {
+        await using var site = await StreamTestCluster.StartAsync(node, silos: 1);
+        var stream = site.Stream("refused");
+        await stream.OnNextAsync(new TestStreamEvent(0));
+        // Someone deletes the exchange: the broker refuses the next publish (404 on the channel).
+        await site.DeleteExchangeAsync();
+
+        var refused = await Assert.ThrowsAsync<RabbitMqStreamPublishException>(() => stream.OnNextAsync(new TestStreamEvent(1)));
+        Assert.Contains("NOT_FOUND", refused.ToString());
+
+        // The next publish declares the topology again, and events flow to the queues that were never gone.
+        await stream.OnNextAsync(new TestStreamEvent(2));
+        await Poll.UntilTrue(() => Task.FromResult(site.Log.FirstDeliveries("refused").Contains(2)), Deadline, () => "event 2 never arrived");
+        Assert.Equal([0, 2], site.Log.FirstDeliveries("refused"));
     }
 
     [Fact]

@@ -115,12 +115,25 @@ internal sealed class StreamTestCluster : IAsyncDisposable
         Password = password ?? Node.AdminPassword,
     }.CreateConnectionAsync();
 
+    public async Task DeleteExchangeAsync()
+    {
+        using var http = ManagementClient();
+        using var response = await http.DeleteAsync(new Uri(Node.ManagementUri, $"api/exchanges/{Uri.EscapeDataString(VirtualHost)}/{Exchange}"));
+        response.EnsureSuccessStatusCode();
+    }
+
+    private HttpClient ManagementClient()
+    {
+        var http = new HttpClient();
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Node.AdminUser}:{Node.AdminPassword}")));
+        return http;
+    }
+
     /// <summary>Names of the connections consuming each partition queue (from the management API).</summary>
     public async Task<Dictionary<string, List<string>>> PartitionConsumersAsync()
     {
-        using var http = new HttpClient();
-        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
-            Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Node.AdminUser}:{Node.AdminPassword}")));
+        using var http = ManagementClient();
         var vhost = Uri.EscapeDataString(VirtualHost);
         // Consumers name their connection by address; the connection list maps that to the client-provided name.
         var connections = (await http.GetFromJsonAsync<JsonArray>(new Uri(Node.ManagementUri, $"api/vhosts/{vhost}/connections")))!
