@@ -6,9 +6,13 @@
 #   ./run.sh test         run every test (as root: the end-to-end tests create Unix users)
 #   ./run.sh demo         start the site, submit `id -un` as two identities, print both results, stop
 #   ./run.sh mep ARGS     the mep CLI against this site (rebuilt only when sources changed)
+#   ./run.sh bench-streams [ARGS]
+#                         events/s through the RabbitMQ stream provider vs raw RabbitMQ, on a private node of its
+#                         own (deleted after); results in bench/results/; ARGS go to `mep-bench streams` (--help)
 #
 # Settings (environment): MEP_HOME (runtime directory, default .run/), MEP_API_PORT (8480),
-# MEP_AMQP_PORT (5682), MEP_MGMT_PORT (15682), MEP_SERVICE_ACCOUNT (mep).
+# MEP_AMQP_PORT (5682), MEP_MGMT_PORT (15682), MEP_SERVICE_ACCOUNT (mep),
+# MEP_BENCH_AMQP_PORT (5692), MEP_BENCH_MGMT_PORT (15692).
 set -euo pipefail
 
 REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -16,6 +20,8 @@ API_PORT=${MEP_API_PORT:-8480}
 AMQP_PORT=${MEP_AMQP_PORT:-5682}
 MGMT_PORT=${MEP_MGMT_PORT:-15682}
 SERVICE_ACCOUNT=${MEP_SERVICE_ACCOUNT:-mep}
+BENCH_AMQP_PORT=${MEP_BENCH_AMQP_PORT:-5692}
+BENCH_MGMT_PORT=${MEP_BENCH_MGMT_PORT:-15692}
 EXAMPLE_ENDPOINT_ID=6a1f3c52-8d0e-4b7a-9c39-2f5e1d7b4a10
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
@@ -226,6 +232,30 @@ cmd_test() {
     dotnet test "$REPO/Orleans.sln" --nologo "$@"
 }
 
+# The benchmark gets a node of its own in a fresh directory, so that no state of the site's node (or of an
+# earlier run) can change its figures, and so that it can run while the site is up.
+cmd_bench_streams() {
+    ensure_packages
+    publish bench/Mep.Bench.csproj bench
+    BENCH_NODE=$(mktemp -d "${TMPDIR:-/tmp}/mep-bench-rabbitmq.XXXXXX")
+    trap stop_bench_node INT TERM EXIT
+    say "starting RabbitMQ for the benchmark (amqp 127.0.0.1:$BENCH_AMQP_PORT, management 127.0.0.1:$BENCH_MGMT_PORT)"
+    { "$REPO/scripts/rabbitmq-node" start "$BENCH_NODE" "$BENCH_AMQP_PORT" "$BENCH_MGMT_PORT" &&
+        "$REPO/scripts/rabbitmq-node" wait "$BENCH_NODE" 120; } >>"$LOG/bench-rabbitmq.log" 2>&1 ||
+        { tail -n 20 "$LOG/bench-rabbitmq.log" >&2; die "the benchmark's RabbitMQ did not start: see $LOG/bench-rabbitmq.log"; }
+    local results=(--results "$REPO/bench/results") arg
+    for arg in "$@"; do [[ "$arg" == --results* ]] && results=(); done
+    "$BIN/bench/mep-bench" streams --amqp-port "$BENCH_AMQP_PORT" --mgmt-port "$BENCH_MGMT_PORT" \
+        --user admin --password-file "$BENCH_NODE/admin-password" "${results[@]}" "$@"
+}
+
+stop_bench_node() {
+    trap - INT TERM EXIT
+    say "stopping the benchmark's RabbitMQ"
+    "$REPO/scripts/rabbitmq-node" stop "$BENCH_NODE" >>"$LOG/bench-rabbitmq.log" 2>&1 || true
+    rm -rf -- "$BENCH_NODE"
+}
+
 main() {
     choose_home
     case "${1:-run}" in
@@ -233,7 +263,8 @@ main() {
         test) shift; cmd_test "$@" ;;
         demo) cmd_demo ;;
         mep) shift; publish Cli/Mep.Cli.csproj mep; mep_cli "$@" ;;
-        -h | --help | help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' ;;
+        bench-streams) shift; cmd_bench_streams "$@" ;;
+        -h | --help | help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' ;;
         *) die "unknown command '$1' (try ./run.sh help)" ;;
     esac
 }
