@@ -33,8 +33,12 @@ public sealed class RabbitMqStreamOptions
     public string Exchange { get; set; } = "orleans.streams";
     public int PartitionCount { get; set; } = 8;
     public RabbitMqQueueType QueueType { get; set; } = RabbitMqQueueType.Quorum;
-    /// <summary>Unacknowledged deliveries a receiver holds at once (AMQP basic.qos); also bounds its buffer.</summary>
-    public ushort Prefetch { get; set; } = 512;
+    /// <summary>
+    /// Unacknowledged deliveries a receiver holds at once (AMQP basic.qos); also bounds its buffer. The pulling
+    /// agent acks at the start of a poll, so one partition drains at most about Prefetch / (2 × poll period) events/s
+    /// (bench: 512 at 100 ms kept 45% of raw RabbitMQ's drain rate, 2048 kept 83%, 4096 all of it).
+    /// </summary>
+    public ushort Prefetch { get; set; } = 2048;
     /// <summary>Wait for the broker to confirm each publish; a refused or unroutable publish then throws.</summary>
     public bool PublisherConfirms { get; set; } = true;
     /// <summary>Publish events as persistent (delivery mode 2), so a durable queue keeps them over a broker restart.</summary>

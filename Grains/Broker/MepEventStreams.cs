@@ -25,8 +25,10 @@ public static class MepEventStreams
             {
                 // Orleans polls each partition every 100 ms by default; a result should not wait that long.
                 o.GetQueueMsgsTimerPeriod = broker.Value.EventPollInterval;
-                // A grain that keeps failing on an event gives up after this, and the event is dead-lettered.
-                o.MaxEventDeliveryTime = TimeSpan.FromSeconds(30);
+                // A grain that keeps failing on an event gives up after this, and the event is dead-lettered. It must
+                // outlast the detection of a dead silo (calls to grains that lived there fail until then), which
+                // takes Orleans ~30 s with its default probes; Orleans' own default is one minute.
+                o.MaxEventDeliveryTime = TimeSpan.FromMinutes(2);
             }));
         });
 

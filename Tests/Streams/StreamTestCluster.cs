@@ -35,7 +35,11 @@ internal sealed class StreamTestCluster : IAsyncDisposable
     public DeliveryLog Log { get; }
     public const string Exchange = "test.events";
 
-    public static async Task<StreamTestCluster> StartAsync(RabbitMqNode node, int silos)
+    /// <param name="maxEventDeliveryTime">
+    /// How long a failing delivery is retried before the event is dead-lettered. Keep it well above the time the
+    /// cluster takes to declare a killed silo dead: until then, calls to grains that lived there fail.
+    /// </param>
+    public static async Task<StreamTestCluster> StartAsync(RabbitMqNode node, int silos, TimeSpan? maxEventDeliveryTime = null)
     {
         var virtualHost = "streams-" + Guid.NewGuid().ToString("N")[..10];
         using (var http = new HttpClient())
@@ -61,10 +65,9 @@ internal sealed class StreamTestCluster : IAsyncDisposable
             {
                 c.ConfigureRabbitMq(ob => ob.Configure(o => Configure(o, node, virtualHost, options.SiloName)));
                 c.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly);
-                // Poison events give up quickly here; production keeps Orleans' one minute.
                 c.ConfigurePullingAgent(ob => ob.Configure(o =>
                 {
-                    o.MaxEventDeliveryTime = TimeSpan.FromSeconds(2);
+                    o.MaxEventDeliveryTime = maxEventDeliveryTime ?? TimeSpan.FromMinutes(1);
                     o.GetQueueMsgsTimerPeriod = TimeSpan.FromMilliseconds(20);
                 }));
                 c.ConfigureLeases(o =>
