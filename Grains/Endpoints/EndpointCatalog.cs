@@ -31,6 +31,10 @@ public sealed class EndpointCatalog
             }
 
             logger.LogInformation("Serving endpoint {EndpointId} ({DisplayName}) from {Directory}", endpoint.EndpointId, endpoint.DisplayName, directory);
+            foreach (var warning in endpoint.IdentityMapper.Warnings)
+            {
+                logger.LogWarning("Endpoint {EndpointId}: identity mapping {Warning}", endpoint.EndpointId, warning);
+            }
         }
     }
 

@@ -7,15 +7,26 @@ namespace Mep.Grains.Identity;
 
 /// <summary>
 /// Maps a federated identity to a local username with a Globus Connect Server mapping file (a JSON list of
-/// documents with DATA_TYPE). First cut: <c>expression_identity_mapping#1.0.0</c> rules, applied in order, first
-/// match wins. The full GCS semantics (reduced regex language, external programs) come with the identity issue.
+/// documents with DATA_TYPE). <c>expression_identity_mapping#1.0.0</c> rules are applied in order, first non-empty
+/// result wins; <c>match</c> is GCS's reduced regular-expression language (<see cref="MappingPattern"/>).
+/// Documents of a type MEP does not know are skipped (<see cref="Warnings"/> says so); external mapping programs
+/// are not supported yet.
 /// </summary>
 public sealed class IdentityMapper
 {
-    private const string ExpressionType = "expression_identity_mapping#1.0.0";
+    private const string ExpressionType = "expression_identity_mapping";
+    private const string ExternalType = "external_identity_mapping";
+    private const string SupportedVersion = "1.0.0";
     private readonly IReadOnlyList<ExpressionRule> _rules;
 
-    private IdentityMapper(IReadOnlyList<ExpressionRule> rules) => _rules = rules;
+    private IdentityMapper(IReadOnlyList<ExpressionRule> rules, IReadOnlyList<string> warnings)
+    {
+        _rules = rules;
+        Warnings = warnings;
+    }
+
+    /// <summary>What the file holds that is not used (documents of unknown types), for the log.</summary>
+    public IReadOnlyList<string> Warnings { get; }
 
     public static IdentityMapper Load(string path)
     {
@@ -33,16 +44,30 @@ public sealed class IdentityMapper
     {
         var root = JsonNode.Parse(json) as JsonArray ?? throw new FormatException("the mapping file must be a JSON list of documents");
         var rules = new List<ExpressionRule>();
+        var warnings = new List<string>();
         for (var d = 0; d < root.Count; d++)
         {
-            if (root[d] is not JsonObject doc || doc["DATA_TYPE"]?.GetValue<string>() is not { } type)
+            if (root[d] is not JsonObject doc)
             {
-                throw new FormatException($"document [{d}] must be an object with DATA_TYPE");
+                throw new FormatException($"document [{d}] must be an object");
             }
-
-            if (type != ExpressionType)
+            if (doc["DATA_TYPE"] is not JsonValue dataType || !dataType.TryGetValue<string>(out var type))
             {
-                throw new FormatException($"document [{d}]: DATA_TYPE '{type}' is not supported yet");
+                throw new FormatException($"document [{d}] has no DATA_TYPE");
+            }
+            var (name, version) = type.Split('#', 2) is [var n, var v] ? (n, v) : (type, "");
+            if (name is ExpressionType or ExternalType && version != SupportedVersion)
+            {
+                throw new FormatException($"document [{d}]: DATA_TYPE '{type}': version {version} of {name} is not supported (only {SupportedVersion})");
+            }
+            if (name == ExternalType)
+            {
+                throw new FormatException($"document [{d}]: {ExternalType} (an external mapping program) is not supported yet");
+            }
+            if (name != ExpressionType)
+            {
+                warnings.Add($"document [{d}]: DATA_TYPE '{type}' is not a mapping type MEP knows; skipped");
+                continue;
             }
 
             var mappings = doc["mappings"] as JsonArray ?? throw new FormatException($"document [{d}]: mappings must be a list");
@@ -50,13 +75,23 @@ public sealed class IdentityMapper
             {
                 var rule = mappings[m] as JsonObject ?? throw new FormatException($"document [{d}].mappings[{m}] must be an object");
                 string Str(string key) => rule[key]?.GetValue<string>() ?? throw new FormatException($"document [{d}].mappings[{m}].{key} is required");
-                var ignoreCase = rule["ignore_case"]?.GetValue<bool>() ?? false;
-                var options = RegexOptions.CultureInvariant | (ignoreCase ? RegexOptions.IgnoreCase : RegexOptions.None);
-                rules.Add(new ExpressionRule(Str("source"), new Regex($"^(?:{Str("match")})$", options, TimeSpan.FromMilliseconds(100)), Str("output")));
+                bool Flag(string key) => rule[key] is null ? false
+                    : rule[key] is JsonValue v && v.TryGetValue<bool>(out var b) ? b
+                    : throw new FormatException($"document [{d}].mappings[{m}].{key} must be true or false");
+                MappingPattern pattern;
+                try
+                {
+                    pattern = MappingPattern.Compile(Str("match"), Flag("ignore_case"), Flag("literal"));
+                }
+                catch (MappingPatternException e)
+                {
+                    throw new FormatException($"document [{d}].mappings[{m}]: {e.Message}", e);
+                }
+                rules.Add(new ExpressionRule(Str("source"), pattern, Str("output")));
             }
         }
 
-        return new IdentityMapper(rules);
+        return new IdentityMapper(rules, warnings);
     }
 
     /// <summary>The local username for this identity, or null when no rule maps it.</summary>
@@ -77,8 +112,7 @@ public sealed class IdentityMapper
                 continue;
             }
 
-            var match = rule.Match.Match(source);
-            if (!match.Success)
+            if (rule.Match.Match(source) is not { } match)
             {
                 continue;
             }
@@ -93,7 +127,7 @@ public sealed class IdentityMapper
     }
 
     // {field} from the identity, {N} from capture group N (counting from 0 = first parenthesised group).
-    private static string? Fill(string template, IReadOnlyDictionary<string, string?> fields, Match? match)
+    private static string? Fill(string template, IReadOnlyDictionary<string, string?> fields, IReadOnlyList<string?>? groups)
     {
         var failed = false;
         var result = Regex.Replace(template, @"\{([A-Za-z_][A-Za-z0-9_]*|[0-9]+)\}", m =>
@@ -101,19 +135,20 @@ public sealed class IdentityMapper
             var key = m.Groups[1].Value;
             if (char.IsAsciiDigit(key[0]))
             {
-                var n = int.Parse(key, System.Globalization.CultureInfo.InvariantCulture) + 1;
-                if (match is null || n >= match.Groups.Count || !match.Groups[n].Success)
+                // A group past the last one, or one that did not take part, means no mapping from this rule.
+                if (groups is null || !int.TryParse(key, System.Globalization.CultureInfo.InvariantCulture, out var n)
+                    || n >= groups.Count || groups[n] is not { } value)
                 {
                     failed = true;
                     return "";
                 }
 
-                return match.Groups[n].Value;
+                return value;
             }
 
-            if (fields.TryGetValue(key, out var value) && value is not null)
+            if (fields.TryGetValue(key, out var field) && field is not null)
             {
-                return value;
+                return field;
             }
 
             failed = true;
@@ -122,5 +157,5 @@ public sealed class IdentityMapper
         return failed ? null : result;
     }
 
-    private sealed record ExpressionRule(string Source, Regex Match, string Output);
+    private sealed record ExpressionRule(string Source, MappingPattern Match, string Output);
 }

@@ -34,4 +34,64 @@ public sealed class IdentityMapperTests
     [Fact]
     public void A_document_without_data_type_is_rejected() =>
         Assert.Throws<FormatException>(() => IdentityMapper.Parse("""[{"mappings":[]}]"""));
+
+    [Fact]
+    public void A_non_object_entry_is_rejected() =>
+        Assert.Contains("document [0] must be an object", Assert.Throws<FormatException>(() => IdentityMapper.Parse("[42]")).Message);
+
+    [Fact]
+    public void Another_version_of_a_known_type_is_rejected()
+    {
+        var e = Assert.Throws<FormatException>(() => IdentityMapper.Parse("""
+            [{"DATA_TYPE":"expression_identity_mapping#2.0.0","mappings":[]}]
+            """));
+        Assert.Contains("version 2.0.0", e.Message);
+    }
+
+    [Fact]
+    public void An_unknown_type_is_skipped_with_a_warning_and_the_rest_still_maps()
+    {
+        var mapper = IdentityMapper.Parse("""
+            [{"DATA_TYPE":"something_else#1.0.0"},
+             {"DATA_TYPE":"expression_identity_mapping#1.0.0","mappings":[{"source":"{username}","match":"(.*)@site\\.edu","output":"{0}"}]}]
+            """);
+        Assert.Equal("dan", mapper.Map(Who("dan@site.edu")));
+        Assert.Contains(mapper.Warnings, w => w.Contains("document [0]") && w.Contains("something_else#1.0.0"));
+    }
+
+    [Fact]
+    public void A_bad_pattern_names_its_document_and_rule()
+    {
+        var e = Assert.Throws<FormatException>(() => IdentityMapper.Parse("""
+            [{"DATA_TYPE":"expression_identity_mapping#1.0.0","mappings":[
+              {"source":"{username}","match":"(.*)","output":"{0}"},
+              {"source":"{username}","match":"*bad","output":"{0}"}]}]
+            """));
+        Assert.Contains("document [0].mappings[1]", e.Message);
+        Assert.Contains("*bad", e.Message);
+    }
+
+    [Theory]
+    [InlineData("{1}")]   // a group past the last one
+    [InlineData("{0}")]   // a group that did not take part
+    [InlineData("")]      // an empty output
+    public void Outputs_that_cannot_be_filled_mean_no_mapping_from_that_rule(string output)
+    {
+        var mapper = IdentityMapper.Parse($$"""
+            [{"DATA_TYPE":"expression_identity_mapping#1.0.0","mappings":[
+              {"source":"{username}","match":"(x)?.*@site\\.edu","output":"{{output}}"},
+              {"source":"{username}","match":".*@site\\.edu","output":"fallback"}]}]
+            """);
+        Assert.Equal("fallback", mapper.Map(Who("erin@site.edu")));
+    }
+
+    [Fact]
+    public void Ignore_case_matches_but_the_output_keeps_the_source_case()
+    {
+        var mapper = IdentityMapper.Parse("""
+            [{"DATA_TYPE":"expression_identity_mapping#1.0.0","mappings":[
+              {"source":"{username}","match":"(.*)@SITE\\.EDU","output":"{0}","ignore_case":true}]}]
+            """);
+        Assert.Equal("Frank", mapper.Map(Who("Frank@site.edu")));
+    }
 }
