@@ -17,11 +17,11 @@ public sealed class IdentityMapper
     private const string ExpressionType = "expression_identity_mapping";
     private const string ExternalType = "external_identity_mapping";
     private const string SupportedVersion = "1.0.0";
-    private readonly IReadOnlyList<ExpressionRule> _rules;
+    private readonly IReadOnlyList<MappingDocument> _documents;
 
-    private IdentityMapper(IReadOnlyList<ExpressionRule> rules, IReadOnlyList<string> warnings)
+    private IdentityMapper(IReadOnlyList<MappingDocument> documents, IReadOnlyList<string> warnings)
     {
-        _rules = rules;
+        _documents = documents;
         Warnings = warnings;
     }
 
@@ -43,7 +43,7 @@ public sealed class IdentityMapper
     public static IdentityMapper Parse(string json)
     {
         var root = JsonNode.Parse(json) as JsonArray ?? throw new FormatException("the mapping file must be a JSON list of documents");
-        var rules = new List<ExpressionRule>();
+        var documents = new List<MappingDocument>();
         var warnings = new List<string>();
         for (var d = 0; d < root.Count; d++)
         {
@@ -70,6 +70,7 @@ public sealed class IdentityMapper
                 continue;
             }
 
+            var rules = new List<ExpressionRule>();
             var mappings = doc["mappings"] as JsonArray ?? throw new FormatException($"document [{d}]: mappings must be a list");
             for (var m = 0; m < mappings.Count; m++)
             {
@@ -89,9 +90,10 @@ public sealed class IdentityMapper
                 }
                 rules.Add(new ExpressionRule(Str("source"), pattern, Str("output")));
             }
+            documents.Add(new MappingDocument(rules));
         }
 
-        return new IdentityMapper(rules, warnings);
+        return new IdentityMapper(documents, warnings);
     }
 
     /// <summary>The local username for this identity, or null when no rule maps it.</summary>
@@ -105,32 +107,36 @@ public sealed class IdentityMapper
             ["name"] = identity.Name,
             ["email"] = identity.Email,
         };
-        foreach (var rule in _rules)
+        foreach (var document in _documents)
         {
-            if (Fill(rule.Source, fields, null) is not { } source)
+            // GCS: a placeholder naming a field the identity lacks (or has as null) silences the whole document.
+            if (document.Fields.Any(f => fields.GetValueOrDefault(f) is null))
             {
                 continue;
             }
-
-            if (rule.Match.Match(source) is not { } match)
+            foreach (var rule in document.Rules)
             {
-                continue;
-            }
-
-            if (Fill(rule.Output, fields, match) is { Length: > 0 } output)
-            {
-                return output;
+                if (Fill(rule.Source, fields, null) is not { } source || rule.Match.Match(source) is not { } match)
+                {
+                    continue;
+                }
+                if (Fill(rule.Output, fields, match) is { Length: > 0 } output)
+                {
+                    return output;
+                }
             }
         }
 
         return null;
     }
 
+    private static readonly Regex Placeholder = new(@"\{([A-Za-z_][A-Za-z0-9_]*|[0-9]+)\}", RegexOptions.CultureInvariant);
+
     // {field} from the identity, {N} from capture group N (counting from 0 = first parenthesised group).
     private static string? Fill(string template, IReadOnlyDictionary<string, string?> fields, IReadOnlyList<string?>? groups)
     {
         var failed = false;
-        var result = Regex.Replace(template, @"\{([A-Za-z_][A-Za-z0-9_]*|[0-9]+)\}", m =>
+        var result = Placeholder.Replace(template, m =>
         {
             var key = m.Groups[1].Value;
             if (char.IsAsciiDigit(key[0]))
@@ -158,4 +164,17 @@ public sealed class IdentityMapper
     }
 
     private sealed record ExpressionRule(string Source, MappingPattern Match, string Output);
+
+    /// <summary>One expression document: its rules, and every identity field their placeholders name.</summary>
+    private sealed class MappingDocument(IReadOnlyList<ExpressionRule> rules)
+    {
+        public IReadOnlyList<ExpressionRule> Rules => rules;
+
+        public IReadOnlyList<string> Fields { get; } = rules
+            .SelectMany(r => Placeholder.Matches(r.Source).Concat(Placeholder.Matches(r.Output)))
+            .Select(m => m.Groups[1].Value)
+            .Where(name => !char.IsAsciiDigit(name[0]))
+            .Distinct()
+            .ToList();
+    }
 }

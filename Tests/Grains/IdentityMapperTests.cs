@@ -20,16 +20,22 @@ public sealed class IdentityMapperTests
     }
 
     [Fact]
-    public void A_missing_field_means_no_mapping_from_that_rule()
+    public void A_field_missing_on_the_identity_silences_its_whole_document()
     {
-        var mapper = IdentityMapper.Parse("""
-            [{"DATA_TYPE":"expression_identity_mapping#1.0.0","mappings":[
-              {"source":"{email}","match":"(.*)@site\\.edu","output":"{0}"},
-              {"source":"{username}","match":"(.*)@site\\.edu","output":"u-{0}"}]}]
-            """);
-        Assert.Equal("u-carol", mapper.Map(Who("carol@site.edu")));
+        // Document 0 names {email}; for an identity without one, none of its rules count, not even the one that
+        // would match without it. Document 1 still maps.
+        var mapper = IdentityMapper.Parse(MissingFieldMapping);
+        Assert.Equal("d1-carol", mapper.Map(Who("carol@site.edu")));
         Assert.Equal("carl", mapper.Map(new CallerIdentity("i", "carol@site.edu", "site.edu", null, "carl@site.edu")));
     }
+
+    private const string MissingFieldMapping = """
+        [{"DATA_TYPE":"expression_identity_mapping#1.0.0","mappings":[
+            {"source":"{email}","match":"(.*)@site\\.edu","output":"{0}"},
+            {"source":"{username}","match":"(.*)@site\\.edu","output":"d0-{0}"}]},
+         {"DATA_TYPE":"expression_identity_mapping#1.0.0","mappings":[
+            {"source":"{username}","match":"(.*)@site\\.edu","output":"d1-{0}"}]}]
+        """;
 
     [Fact]
     public void A_document_without_data_type_is_rejected() =>
