@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Mep.Contracts;
 using Mep.Contracts.Model;
 using Mep.Grains.Endpoints;
+using Mep.Grains.Identity;
 using Mep.Grains.UserConfig;
 using Mep.Protocol.Shell;
 using Microsoft.Extensions.Logging;

@@ -1,4 +1,4 @@
-using Mep.Grains.Identity;
+using Mep.Identity;
 using Mep.Grains.UserConfig;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

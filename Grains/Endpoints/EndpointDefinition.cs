@@ -1,4 +1,4 @@
-using Mep.Grains.Identity;
+using Mep.Identity;
 using Mep.Grains.UserConfig;
 
 namespace Mep.Grains.Endpoints;

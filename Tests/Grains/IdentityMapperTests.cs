@@ -1,5 +1,6 @@
 using Mep.Contracts.Model;
 using Mep.Grains.Identity;
+using Mep.Identity;
 using Xunit;
 
 namespace Mep.Tests.Grains;
@@ -99,5 +100,52 @@ public sealed class IdentityMapperTests
               {"source":"{username}","match":"(.*)@SITE\\.EDU","output":"{0}","ignore_case":true}]}]
             """);
         Assert.Equal("Frank", mapper.Map(Who("Frank@site.edu")));
+    }
+
+    private const string DomainMapping = """
+        [{"DATA_TYPE":"expression_identity_mapping#1.0.0","mappings":[
+            {"source":"{username}","match":"(.*)@uni\\.edu","output":"uni-{0}"}]},
+         {"DATA_TYPE":"expression_identity_mapping#1.0.0","mappings":[
+            {"source":"{username}","match":"(.*)@lab\\.gov","output":"lab-{0}"},
+            {"source":"{email}","match":"(.*)@lab\\.gov","output":"mail-{0}"}]}]
+        """;
+
+    private static MappingIdentity Identity(string id, string username, string? status = null, string? email = null) => new(
+        new Dictionary<string, string?> { ["id"] = id, ["username"] = username, ["status"] = status, ["email"] = email });
+
+    [Fact]
+    public void In_an_identity_set_documents_come_first_then_rules_then_identities_and_every_candidate_is_reported()
+    {
+        var mapper = IdentityMapper.Parse(DomainMapping);
+        var result = mapper.Map([
+            Identity("1", "ann@lab.gov", email: "annie@lab.gov"),
+            Identity("2", "ann@uni.edu"),
+            Identity("3", "ann2@lab.gov", email: "x@lab.gov")]);
+        // Document 0 (uni.edu) wins although its identity comes second in the set.
+        Assert.Equal("uni-ann", result.Username);
+        Assert.Equal("2", result.IdentityId);
+        Assert.Equal(
+            [("2", "uni-ann"), ("1", "lab-ann"), ("3", "lab-ann2"), ("1", "mail-annie"), ("3", "mail-x")],
+            result.Candidates.Select(c => (c.IdentityId, c.Username)));
+    }
+
+    [Theory]
+    [InlineData("unused", false)]
+    [InlineData("private", true)]
+    [InlineData("used", true)]
+    [InlineData(null, true)]
+    public void Identities_whose_status_is_neither_used_nor_private_take_no_part(string? status, bool counts)
+    {
+        var result = IdentityMapper.Parse(DomainMapping).Map([Identity("1", "bo@uni.edu", status)]);
+        Assert.Equal(counts ? "uni-bo" : null, result.Username);
+    }
+
+    [Fact]
+    public void A_missing_field_silences_a_document_for_that_identity_only()
+    {
+        // Document 1 names {email}: identity 1 has none, identity 2 has one.
+        var result = IdentityMapper.Parse(DomainMapping).Map([Identity("1", "cy@lab.gov"), Identity("2", "cy2@lab.gov", email: "c@lab.gov")]);
+        Assert.Equal("lab-cy2", result.Username);
+        Assert.DoesNotContain(result.Candidates, c => c.IdentityId == "1");
     }
 }

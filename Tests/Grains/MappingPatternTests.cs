@@ -1,6 +1,6 @@
 using FsCheck;
 using FsCheck.Fluent;
-using Mep.Grains.Identity;
+using Mep.Identity;
 using Xunit;
 
 namespace Mep.Tests.Grains;

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace Mep.Grains.Identity;
+namespace Mep.Identity;
 
 /// <summary>A <c>match</c> pattern the mapping file may not contain; the message says what and where.</summary>
 public sealed class MappingPatternException(string message) : FormatException(message);

@@ -1,9 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using Mep.Contracts.Model;
 
-namespace Mep.Grains.Identity;
+namespace Mep.Identity;
 
 /// <summary>
 /// Maps a federated identity to a local username with a Globus Connect Server mapping file (a JSON list of
@@ -96,44 +95,45 @@ public sealed class IdentityMapper
         return new IdentityMapper(documents, warnings);
     }
 
-    /// <summary>The local username for this identity, or null when no rule maps it.</summary>
-    public string? Map(CallerIdentity identity)
+    /// <summary>
+    /// Maps an identity set (a user's linked identities, in the order the token gives them). Precedence: document
+    /// order, then rule order, then identity order; the first non-empty result wins, and every result is reported.
+    /// Identities whose <c>status</c> is present and neither <c>used</c> nor <c>private</c> take no part.
+    /// </summary>
+    public MappingResult Map(IReadOnlyList<MappingIdentity> identities)
     {
-        var fields = new Dictionary<string, string?>(StringComparer.Ordinal)
+        var usable = identities.Where(i => i["status"] is null or "used" or "private").ToList();
+        var candidates = new List<MappingCandidate>();
+        for (var d = 0; d < _documents.Count; d++)
         {
-            ["username"] = identity.Username,
-            ["id"] = identity.IdentityId,
-            ["identity_provider"] = identity.IdentityProvider,
-            ["name"] = identity.Name,
-            ["email"] = identity.Email,
-        };
-        foreach (var document in _documents)
-        {
-            // GCS: a placeholder naming a field the identity lacks (or has as null) silences the whole document.
-            if (document.Fields.Any(f => fields.GetValueOrDefault(f) is null))
+            var document = _documents[d];
+            // GCS: a placeholder naming a field the identity lacks (or has as null) silences the whole document for it.
+            var eligible = usable.Where(i => document.Fields.All(f => i[f] is not null)).ToList();
+            for (var r = 0; r < document.Rules.Count; r++)
             {
-                continue;
-            }
-            foreach (var rule in document.Rules)
-            {
-                if (Fill(rule.Source, fields, null) is not { } source || rule.Match.Match(source) is not { } match)
+                var rule = document.Rules[r];
+                foreach (var identity in eligible)
                 {
-                    continue;
-                }
-                if (Fill(rule.Output, fields, match) is { Length: > 0 } output)
-                {
-                    return output;
+                    if (Fill(rule.Source, identity, null) is { } source && rule.Match.Match(source) is { } match
+                        && Fill(rule.Output, identity, match) is { Length: > 0 } output)
+                    {
+                        candidates.Add(new MappingCandidate(identity.Id, output, d, r));
+                    }
                 }
             }
         }
-
-        return null;
+        return candidates.Count > 0
+            ? new MappingResult(candidates[0].Username, candidates[0].IdentityId, candidates)
+            : new MappingResult(null, null, candidates);
     }
+
+    /// <summary>One identity; the username it maps to, or null.</summary>
+    public string? Map(MappingIdentity identity) => Map([identity]).Username;
 
     private static readonly Regex Placeholder = new(@"\{([A-Za-z_][A-Za-z0-9_]*|[0-9]+)\}", RegexOptions.CultureInvariant);
 
     // {field} from the identity, {N} from capture group N (counting from 0 = first parenthesised group).
-    private static string? Fill(string template, IReadOnlyDictionary<string, string?> fields, IReadOnlyList<string?>? groups)
+    private static string? Fill(string template, MappingIdentity fields, IReadOnlyList<string?>? groups)
     {
         var failed = false;
         var result = Placeholder.Replace(template, m =>
@@ -152,7 +152,7 @@ public sealed class IdentityMapper
                 return value;
             }
 
-            if (fields.TryGetValue(key, out var field) && field is not null)
+            if (fields[key] is { } field)
             {
                 return field;
             }
