@@ -120,9 +120,19 @@ public sealed class EndpointGrain(
     private EndpointDefinition Endpoint() =>
         catalog.Find(EndpointId) ?? throw ProblemException.NotFound($"endpoint {EndpointId} is not served here");
 
-    private static string MapIdentity(EndpointDefinition endpoint, CallerIdentity caller) =>
-        endpoint.IdentityMapper.Map(caller)
-        ?? throw ProblemException.Forbidden($"identity {caller.Username} does not map to a local account on endpoint {endpoint.EndpointId}");
+    /// <summary>
+    /// The local account the caller runs as. The first candidate decides: when it names an account the node cannot
+    /// use, the request is refused; falling back to a later candidate would let a mapping typo run tasks as someone else.
+    /// </summary>
+    private static string MapIdentity(EndpointDefinition endpoint, CallerIdentity caller)
+    {
+        var username = endpoint.IdentityMapper.Map(caller)
+            ?? throw ProblemException.Forbidden($"identity {caller.Username} does not map to a local account on endpoint {endpoint.EndpointId}");
+        var (_, refusal) = Mep.Identity.LocalAccounts.Resolve(username, Environment.UserName);
+        return refusal is null
+            ? username
+            : throw ProblemException.Forbidden($"identity {caller.Username} maps to {refusal}");
+    }
 
     private static (JsonObject Config, string Canonical, JsonObject Rendered) PrepareConfig(EndpointDefinition endpoint, string? json)
     {

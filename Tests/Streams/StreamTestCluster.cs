@@ -140,13 +140,19 @@ internal sealed class StreamTestCluster : IAsyncDisposable
         var vhost = Uri.EscapeDataString(VirtualHost);
         // Consumers name their connection by address; the connection list maps that to the client-provided name.
         var connections = (await http.GetFromJsonAsync<JsonArray>(new Uri(Node.ManagementUri, $"api/vhosts/{vhost}/connections")))!
-            .ToDictionary(c => c!["name"]!.GetValue<string>(), c => c!["user_provided_name"]?.GetValue<string>() ?? "?");
+            .OfType<JsonObject>()
+            .Where(c => c["name"] is JsonValue)
+            .ToDictionary(c => c["name"]!.GetValue<string>(), c => (c["user_provided_name"] as JsonValue)?.GetValue<string>() ?? "?");
         var consumers = await http.GetFromJsonAsync<JsonArray>(new Uri(Node.ManagementUri, $"api/consumers/{vhost}"));
         var result = new Dictionary<string, List<string>>();
         foreach (var c in consumers!)
         {
-            var queue = c!["queue"]!["name"]!.GetValue<string>();
-            var address = c["channel_details"]?["connection_name"]?.GetValue<string>() ?? "?";
+            // The management API gives [] instead of an object for details it has not collected yet.
+            if ((c as JsonObject)?["queue"] is not JsonObject queueDetails || queueDetails["name"]?.GetValue<string>() is not { } queue)
+            {
+                continue;
+            }
+            var address = (c["channel_details"] as JsonObject)?["connection_name"]?.GetValue<string>() ?? "?";
             var connection = connections.GetValueOrDefault(address, address);
             // With a single active consumer, only the active one reads; the waiting one is a handover in progress.
             if (c["activity_status"]?.GetValue<string>() is "waiting")
