@@ -4,8 +4,8 @@ namespace Mep.Grains.Broker;
 
 /// <summary>
 /// The UEP id goes into queue, user and routing-key names and into permission regexes, so only ids that are
-/// safe in all of them are accepted: no dots (a dot would split the routing key <c>uep.{id}</c> into two topic
-/// words, so <c>uep.*</c> would not match it), no regex or URL syntax.
+/// safe in all of them are accepted: no dots (the routing key <c>{partition}.uep.{id}</c> must stay three topic
+/// words, one per part), no regex or URL syntax.
 /// </summary>
 internal static partial class UepIds
 {

@@ -25,8 +25,9 @@ internal sealed class RabbitMqPublisher(RabbitMqConnectionManager connections, I
         {
             channel = await GetChannelAsync(ct).ConfigureAwait(false);
         }
-        catch (RabbitMqUnavailableException e)
+        catch (Exception e) when (e is RabbitMqUnavailableException or AlreadyClosedException or OperationInterruptedException or IOException)
         {
+            // No channel to publish on (broker away, connection lost while opening one): still a failed publish.
             throw new RabbitMqStreamPublishException($"publishing to exchange '{exchange}' failed: {e.Message}", e);
         }
         try

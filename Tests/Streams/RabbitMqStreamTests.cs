@@ -179,7 +179,7 @@ public sealed class RabbitMqStreamTests(RabbitMqNode node)
             () => $"only {site.Log.Unique} delivered before the restart");
         await node.RestartAsync();
         // Publishing while the broker is away fails; the producer retries, as any producer of durable events must.
-        await PublishAsync(site, keys, perStream / 2, perStream, retryUntil: DateTime.UtcNow + Deadline);
+        await PublishAsync(site, keys, perStream / 2, perStream, retryFor: Deadline);
 
         await Poll.UntilTrue(() => Task.FromResult(site.Log.Unique == streams * perStream), Deadline,
             () => $"{site.Log.Unique} of {streams * perStream} events delivered after the restart");
@@ -189,25 +189,37 @@ public sealed class RabbitMqStreamTests(RabbitMqNode node)
         }
     }
 
-    /// <summary>Each stream's events in order (one at a time, each confirmed), all streams at once.</summary>
-    private static Task PublishAsync(StreamTestCluster site, IEnumerable<string> keys, int from, int to, DateTime? retryUntil = null) =>
+    /// <summary>
+    /// Each stream's events in order (one at a time, each confirmed), all streams at once. With
+    /// <paramref name="retryFor"/>, a publish that fails is tried again (through the shared polling loop) until it
+    /// is confirmed or the time is up.
+    /// </summary>
+    private static Task PublishAsync(StreamTestCluster site, IEnumerable<string> keys, int from, int to, TimeSpan? retryFor = null) =>
         Task.WhenAll(keys.Select(async key =>
         {
             var stream = site.Stream(key);
             for (var i = from; i < to; i++)
             {
-                while (true)
+                var e = new TestStreamEvent(i);
+                if (retryFor is not { } window)
+                {
+                    await stream.OnNextAsync(e);
+                    continue;
+                }
+                Exception? last = null;
+                await Poll.UntilTrue(async () =>
                 {
                     try
                     {
-                        await stream.OnNextAsync(new TestStreamEvent(i));
-                        break;
+                        await stream.OnNextAsync(e);
+                        return true;
                     }
-                    catch (Exception) when (retryUntil is { } until && DateTime.UtcNow < until)
+                    catch (RabbitMqStreamPublishException failed)
                     {
-                        await Task.Delay(100);
+                        last = failed;
+                        return false;
                     }
-                }
+                }, window, () => $"event {i} of {key} was never confirmed: {last?.Message}");
             }
         }));
 
