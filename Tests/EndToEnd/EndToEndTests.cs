@@ -110,8 +110,14 @@ public sealed class EndToEndTests(SiteFixture site)
         using var alice = site.ClientFor(site.AliceIdentity);
         using var bob = site.ClientFor(site.BobIdentity);
         var function = await RegisterAsync(alice, "true");
-        var aliceUep = (await SubmitAsync(alice, function, 1)).UserEndpointId;
-        var bobUep = (await SubmitAsync(bob, function, 1)).UserEndpointId;
+        var aliceReceipt = await SubmitAsync(alice, function, 1);
+        var bobReceipt = await SubmitAsync(bob, function, 1);
+        var (aliceUep, bobUep) = (aliceReceipt.UserEndpointId, bobReceipt.UserEndpointId);
+
+        // Both UEPs must have started (and the silo minted their credentials) before we mint again: otherwise the
+        // grain's own mint can land after ours and replace the password we are about to log in with.
+        Assert.Equal(ApiTaskStatus.Success, (await WaitForResultAsync(alice, aliceReceipt.TaskIds[0])).Status);
+        Assert.Equal(ApiTaskStatus.Success, (await WaitForResultAsync(bob, bobReceipt.TaskIds[0])).Status);
 
         // Credentials exactly as the silo mints them for Alice's UEP (fresh ones: the live UEP keeps its connection).
         using var http = new HttpClient();

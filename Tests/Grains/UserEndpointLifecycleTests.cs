@@ -152,17 +152,21 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
         var uepB = Enumerable.Range(0, 1000).Select(_ => Guid.NewGuid().ToString())
             .First(id => options.EventsRoutingKey(id).Split('.')[0] == partition);
         await admin.EnsureTaskQueueAsync(uepB);
-        var credsB = await admin.MintUepCredentialsAsync(uepB);
-        var credsA = await admin.MintUepCredentialsAsync(uepA);
+        // The grain keeps retrying its start (no launcher) and mints A's password anew each time: mint and log in
+        // together, and publish everything through that one connection (a live connection survives a new password).
+        var (credsB, connectionB) = await ConnectAsync(admin, options, uepB);
+        var (credsA, connectionA) = await ConnectAsync(admin, options, uepA);
+        await using var _b = connectionB;
+        await using var _a = connectionA;
 
         // B claims A's stream (the broker checks B's routing key, not the stream headers) with and without a user-id.
-        await PublishEventAsync(options, credsB, options.EventsRoutingKey(uepB), uepA, taskId, "forged", userId: credsB.Username);
-        await PublishEventAsync(options, credsB, options.EventsRoutingKey(uepB), uepA, taskId, "forged", userId: null);
-        await PublishEventAsync(options, credsA, options.EventsRoutingKey(uepA), uepA, taskId, "legit", userId: credsA.Username);
+        await PublishEventAsync(connectionB, options.EventsRoutingKey(uepB), uepA, taskId, "forged", userId: credsB.Username);
+        await PublishEventAsync(connectionB, options.EventsRoutingKey(uepB), uepA, taskId, "forged", userId: null);
+        await PublishEventAsync(connectionA, options.EventsRoutingKey(uepA), uepA, taskId, "legit", userId: credsA.Username);
         // The same task's result again (as after a redelivery), even with other content: recorded once, the first.
-        await PublishEventAsync(options, credsA, options.EventsRoutingKey(uepA), uepA, taskId, "late duplicate", userId: credsA.Username);
+        await PublishEventAsync(connectionA, options.EventsRoutingKey(uepA), uepA, taskId, "late duplicate", userId: credsA.Username);
         // A stream is delivered in order: once this last one is recorded, every event before it has been handled.
-        await PublishEventAsync(options, credsA, options.EventsRoutingKey(uepA), uepA, markerId, "marker", userId: credsA.Username);
+        await PublishEventAsync(connectionA, options.EventsRoutingKey(uepA), uepA, markerId, "marker", userId: credsA.Username);
 
         // Results are first-wins: had a forged one counted, it would be the recorded outcome.
         var marker = _cluster.Client.GetGrain<ITaskGrain>(markerId);
@@ -173,17 +177,38 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
         Assert.Equal(0, (await _cluster.Client.GetGrain<IUserEndpointGrain>(uepA).GetSnapshot()).PendingTasks);
     }
 
-    private static async Task PublishEventAsync(BrokerOptions options, Mep.Grains.Broker.BrokerCredentials creds, string routingKey,
+    private static async Task<(Mep.Grains.Broker.BrokerCredentials, RabbitMQ.Client.IConnection)> ConnectAsync(
+        BrokerAdmin admin, BrokerOptions options, string uepId)
+    {
+        var (creds, connection) = await Poll.Until<Tuple<Mep.Grains.Broker.BrokerCredentials, RabbitMQ.Client.IConnection>>(
+            async () =>
+            {
+                var creds = await admin.MintUepCredentialsAsync(uepId);
+                try
+                {
+                    var connection = await new RabbitMQ.Client.ConnectionFactory
+                    {
+                        HostName = options.Host,
+                        Port = options.AmqpPort,
+                        VirtualHost = options.VirtualHost,
+                        UserName = creds.Username,
+                        Password = creds.Password,
+                    }.CreateConnectionAsync();
+                    return Tuple.Create(creds, connection);
+                }
+                catch (RabbitMQ.Client.Exceptions.BrokerUnreachableException e)
+                    when (e.InnerException is RabbitMQ.Client.Exceptions.AuthenticationFailureException)
+                {
+                    return null; // the grain minted again between our mint and our login
+                }
+            },
+            TimeSpan.FromSeconds(30), () => $"could not log in as {uepId}'s broker user");
+        return (creds, connection);
+    }
+
+    private static async Task PublishEventAsync(RabbitMQ.Client.IConnection connection, string routingKey,
         string streamKey, Guid taskId, string stdout, string? userId)
     {
-        await using var connection = await new RabbitMQ.Client.ConnectionFactory
-        {
-            HostName = options.Host,
-            Port = options.AmqpPort,
-            VirtualHost = options.VirtualHost,
-            UserName = creds.Username,
-            Password = creds.Password,
-        }.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync(new RabbitMQ.Client.CreateChannelOptions(true, true));
         var now = DateTimeOffset.UtcNow;
         var ev = new Mep.Protocol.Messages.EndpointEvent(Mep.Protocol.Messages.EndpointEventKind.Result, streamKey, now,
