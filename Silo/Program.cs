@@ -1,4 +1,5 @@
 using Mep.Grains;
+using Mep.Grains.Audit;
 using Mep.Grains.Broker;
 using Mep.Grains.Endpoints;
 using Mep.Silo.Api;
@@ -18,6 +19,11 @@ var auth = builder.Configuration.GetSection(TokenAuthOptions.Section).Get<TokenA
 
 builder.Services.AddOptions<MepOptions>().Bind(builder.Configuration.GetSection(MepOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddSingleton<EndpointCatalog>();
+builder.Services.AddMepAuditLog(o =>
+{
+    builder.Configuration.GetSection(AuditOptions.Section).Bind(o);
+    o.Path = string.IsNullOrWhiteSpace(o.Path) ? Path.Combine(settings.DataDirectory, "audit.log") : o.Path;
+});
 builder.Services.AddMepBrokerServices(builder.Configuration.GetSection("Mep:Broker"));
 builder.Services.AddMepLauncherServices();
 builder.Services.AddMepTokenAuthentication(auth);

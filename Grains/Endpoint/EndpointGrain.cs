@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mep.Contracts;
 using Mep.Contracts.Model;
+using Mep.Grains.Audit;
 using Mep.Grains.Endpoints;
 using Mep.Grains.Identity;
 using Mep.Grains.UserConfig;
@@ -27,17 +28,23 @@ public sealed class EndpointState
 /// The MEP of one endpoint: everything between an authenticated request and a user endpoint's queue. It holds no
 /// tasks itself; a submission is durable once the user endpoint grain has written it.
 /// </summary>
-public sealed class EndpointGrain(
+public sealed partial class EndpointGrain(
     [PersistentState("endpoint", StorageNames.Mep)] IPersistentState<EndpointState> state,
     EndpointCatalog catalog,
+    IAuditLog audit,
     IOptions<MepOptions> options,
     ILogger<EndpointGrain> logger) : Grain, IEndpointGrain
 {
     private string EndpointId => this.GetPrimaryKeyString();
 
-    public async Task<SubmitReceipt> Submit(CallerIdentity caller, SubmitBatch batch)
+    public Task<SubmitReceipt> Submit(CallerIdentity caller, SubmitBatch batch) =>
+        Audited("submit", caller, facts => SubmitAsync(caller, batch, facts));
+
+    private async Task<SubmitReceipt> SubmitAsync(CallerIdentity caller, SubmitBatch batch, AuditFacts facts)
     {
         var endpoint = Endpoint();
+        facts.Functions = batch.Tasks.Select(t => t.FunctionId).Distinct().ToList();
+        facts.Tasks = batch.Tasks.Count;
         if (batch.Tasks.Count == 0)
         {
             throw ProblemException.BadRequest("tasks: at least one task is required");
@@ -48,9 +55,10 @@ public sealed class EndpointGrain(
             throw ProblemException.BadRequest($"tasks: at most {options.Value.MaxTasksPerSubmit} tasks per request");
         }
 
-        var username = MapIdentity(endpoint, caller);
+        var username = Authorize(endpoint, caller, facts);
         var (userConfig, canonical, rendered) = PrepareConfig(endpoint, batch.UserEndpointConfigJson);
         var uepId = UserEndpointId.Derive(endpoint.EndpointId, caller.IdentityId, canonical);
+        facts.UserEndpointId = uepId;
         var queued = await BuildTasks(endpoint, batch.Tasks);
 
         var spec = new UserEndpointSpec(endpoint.EndpointId, caller.IdentityId, username, canonical, rendered.ToJsonString());
@@ -77,21 +85,30 @@ public sealed class EndpointGrain(
         return new SubmitReceipt(uepId, queued.Select(t => t.TaskId).ToList());
     }
 
-    public async Task<EndpointDescription> Describe(CallerIdentity caller)
-    {
-        var endpoint = Endpoint();
-        var username = endpoint.IdentityMapper.Map(caller);
-        var snapshots = new List<UserEndpointSnapshot>();
-        if (state.State.UserEndpoints.TryGetValue(caller.IdentityId, out var mine))
+    public Task<EndpointDescription> Describe(CallerIdentity caller) =>
+        Audited("describe", caller, async facts =>
         {
-            foreach (var id in mine.Order(StringComparer.Ordinal))
+            var endpoint = Endpoint();
+            var decision = endpoint.Policy.Evaluate(caller, DateTimeOffset.UtcNow);
+            if (!decision.Allowed)
             {
-                snapshots.Add(await GrainFactory.GetGrain<IUserEndpointGrain>(id).GetSnapshot());
+                throw ProblemException.Forbidden(decision.Refusal!);
             }
-        }
 
-        return new EndpointDescription(endpoint.EndpointId, endpoint.DisplayName, username, snapshots);
-    }
+            // Describing does not need an account: an unmapped caller sees null and can ask the admin why.
+            var username = endpoint.IdentityMapper.Map(decision.Considered.Select(i => i.ToMappingIdentity()).ToList()).Username;
+            facts.LocalUser = username;
+            var snapshots = new List<UserEndpointSnapshot>();
+            if (state.State.UserEndpoints.TryGetValue(caller.IdentityId, out var mine))
+            {
+                foreach (var id in mine.Order(StringComparer.Ordinal))
+                {
+                    snapshots.Add(await GrainFactory.GetGrain<IUserEndpointGrain>(id).GetSnapshot());
+                }
+            }
+
+            return new EndpointDescription(endpoint.EndpointId, endpoint.DisplayName, username, snapshots);
+        });
 
     public async Task SetActive(string userEndpointId, bool active)
     {
@@ -119,20 +136,6 @@ public sealed class EndpointGrain(
 
     private EndpointDefinition Endpoint() =>
         catalog.Find(EndpointId) ?? throw ProblemException.NotFound($"endpoint {EndpointId} is not served here");
-
-    /// <summary>
-    /// The local account the caller runs as. The first candidate decides: when it names an account the node cannot
-    /// use, the request is refused; falling back to a later candidate would let a mapping typo run tasks as someone else.
-    /// </summary>
-    private static string MapIdentity(EndpointDefinition endpoint, CallerIdentity caller)
-    {
-        var username = endpoint.IdentityMapper.Map(caller)
-            ?? throw ProblemException.Forbidden($"identity {caller.Username} does not map to a local account on endpoint {endpoint.EndpointId}");
-        var (_, refusal) = Mep.Identity.LocalAccounts.Resolve(username, Environment.UserName);
-        return refusal is null
-            ? username
-            : throw ProblemException.Forbidden($"identity {caller.Username} maps to {refusal}");
-    }
 
     private static (JsonObject Config, string Canonical, JsonObject Rendered) PrepareConfig(EndpointDefinition endpoint, string? json)
     {
@@ -169,12 +172,14 @@ public sealed class EndpointGrain(
         var functions = new Dictionary<Guid, FunctionDefinition>();
         foreach (var functionId in requests.Select(r => r.FunctionId).Distinct())
         {
-            var function = await GrainFactory.GetGrain<IFunctionGrain>(functionId).Get()
-                ?? throw ProblemException.NotFound($"function {functionId} not found");
+            // Checked first: a function the endpoint does not allow is refused whether or not it exists.
             if (!endpoint.AllowsFunction(functionId))
             {
                 throw ProblemException.Forbidden($"function {functionId} is not allowed on endpoint {endpoint.EndpointId}");
             }
+
+            var function = await GrainFactory.GetGrain<IFunctionGrain>(functionId).Get()
+                ?? throw ProblemException.NotFound($"function {functionId} not found");
 
             functions[functionId] = function;
         }

@@ -1,4 +1,5 @@
 using Mep.Identity;
+using Mep.Grains.Policies;
 using Mep.Grains.UserConfig;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -101,7 +102,13 @@ public sealed class EndpointCatalog
                 IdleTimeout: Durations.Parse(file.IdleTimeout ?? "5m", "idle_timeout"),
                 HeartbeatPeriod: Durations.Parse(file.HeartbeatPeriod ?? "30s", "heartbeat_period"),
                 MaxWalltime: Durations.Parse(file.MaxWalltime ?? "24h", "max_walltime"),
-                OutputLimitBytes: outputLimit);
+                OutputLimitBytes: outputLimit,
+                Policy: new EndpointPolicy(
+                    (file.AllowedDomains ?? []).Select(d => DomainPattern.Parse(d, "allowed_domains")).ToList(),
+                    file.SessionMaxAge is null ? null : Durations.Parse(file.SessionMaxAge, "session_max_age"),
+                    new IdentityList(file.Admins ?? [], "admins"),
+                    new IdentityList(file.AllowedUsers ?? [], "allowed_users"),
+                    new IdentityList(file.DeniedUsers ?? [], "denied_users")));
         }
         catch (FormatException e)
         {

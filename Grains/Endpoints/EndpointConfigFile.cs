@@ -40,4 +40,22 @@ internal sealed class EndpointConfigFile
 
     [YamlMember(Alias = "output_limit_bytes")]
     public int? OutputLimitBytes { get; set; }
+
+    /// <summary>Identity username domains allowed here (<c>example.org</c>, <c>*.anl.gov</c>); absent: any.</summary>
+    [YamlMember(Alias = "allowed_domains")]
+    public List<string>? AllowedDomains { get; set; }
+
+    /// <summary>How recent the caller's authentication (token auth_time) must be, e.g. 12h; absent: no limit.</summary>
+    [YamlMember(Alias = "session_max_age")]
+    public string? SessionMaxAge { get; set; }
+
+    [YamlMember(Alias = "admins")]
+    public List<string>? Admins { get; set; }
+
+    /// <summary>Identities (ids or usernames) allowed here; absent or empty: everyone the other policies allow.</summary>
+    [YamlMember(Alias = "allowed_users")]
+    public List<string>? AllowedUsers { get; set; }
+
+    [YamlMember(Alias = "denied_users")]
+    public List<string>? DeniedUsers { get; set; }
 }

@@ -1,4 +1,5 @@
 using Mep.Identity;
+using Mep.Grains.Policies;
 using Mep.Grains.UserConfig;
 
 namespace Mep.Grains.Endpoints;
@@ -16,7 +17,8 @@ public sealed record EndpointDefinition(
     TimeSpan IdleTimeout,
     TimeSpan HeartbeatPeriod,
     TimeSpan MaxWalltime,
-    int OutputLimitBytes)
+    int OutputLimitBytes,
+    EndpointPolicy Policy)
 {
     public bool AllowsFunction(Guid functionId) => AllowedFunctions.Count == 0 || AllowedFunctions.Contains(functionId);
 }

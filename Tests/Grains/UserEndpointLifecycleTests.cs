@@ -1,6 +1,7 @@
 using Mep.Contracts;
 using Mep.Contracts.Model;
 using Mep.Grains;
+using Mep.Grains.Audit;
 using Mep.Grains.Broker;
 using Mep.Grains.Endpoints;
 using Mep.Silo.Services;
@@ -30,6 +31,8 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
     private string Database => Path.Combine(_dir, "mep.db");
 
     private string EndpointDir => Path.Combine(_dir, "endpoint");
+
+    private string AuditLog => Path.Combine(_dir, "audit.log");
 
     private string EndpointId => site.GrainEndpointId;
 
@@ -275,6 +278,7 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
                 o.LauncherSocket = launcherSocket;
             });
             silo.Services.AddSingleton(sp => new EndpointCatalog([EndpointDir], NullLogger.Instance));
+            silo.Services.AddMepAuditLog(o => o.Path = AuditLog);
             silo.Services.AddMepBrokerServices(new Microsoft.Extensions.Configuration.ConfigurationBuilder()
                 .AddInMemoryCollection(new Dictionary<string, string?>
                 {

@@ -9,7 +9,7 @@ namespace Mep.Tests.Infrastructure;
 /// </summary>
 public static class TestEndpoint
 {
-    public static void Write(string dir, string endpointId, TimeSpan idleTimeout, TimeSpan heartbeatPeriod, IReadOnlyDictionary<string, string> mappings)
+    public static void Write(string dir, string endpointId, TimeSpan idleTimeout, TimeSpan heartbeatPeriod, IReadOnlyDictionary<string, string> mappings, string extraConfig = "")
     {
         Directory.CreateDirectory(dir);
         var example = Path.Combine(RabbitMqNode.RepositoryRoot(), "examples", "endpoint");
@@ -26,7 +26,8 @@ public static class TestEndpoint
             user_config_schema: user_config_schema.json
             idle_timeout: {idleTimeout.TotalSeconds}s
             heartbeat_period: {heartbeatPeriod.TotalSeconds}s
-            """);
+
+            """ + extraConfig + "\n");
 
         var rules = new JsonArray(mappings.Select(m => (JsonNode)new JsonObject
         {

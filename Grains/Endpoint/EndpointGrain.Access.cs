@@ -1,0 +1,82 @@
+using Mep.Contracts.Model;
+using Mep.Grains.Audit;
+using Mep.Grains.Endpoints;
+using Mep.Grains.Identity;
+using Mep.Identity;
+
+namespace Mep.Grains.Endpoint;
+
+/// <summary>Access control: the endpoint's policies, then identity mapping, every decision audited.</summary>
+public sealed partial class EndpointGrain
+{
+    /// <summary>
+    /// Runs one request under audit: whatever the outcome (allowed, refused with a problem, failed), one entry is
+    /// written before the caller hears it.
+    /// </summary>
+    private async Task<T> Audited<T>(string action, CallerIdentity caller, Func<AuditFacts, Task<T>> request)
+    {
+        var facts = new AuditFacts();
+        try
+        {
+            var result = await request(facts);
+            await audit.WriteAsync(Entry(action, caller, facts, AuditEntry.Allowed, 200, null));
+            return result;
+        }
+        catch (ProblemException e)
+        {
+            await audit.WriteAsync(Entry(action, caller, facts, AuditEntry.Refused, e.Status, e.Detail));
+            throw;
+        }
+        catch (Exception e)
+        {
+            await audit.WriteAsync(Entry(action, caller, facts, AuditEntry.Refused, 500, $"internal error: {e.GetType().Name}"));
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The local account the caller runs as, after the endpoint's policies allow the caller. Only the identities the
+    /// policies accept are offered to the mapping. The first candidate decides: when it names an account the node
+    /// cannot use, the request is refused; falling back to a later candidate would let a mapping typo run tasks as
+    /// someone else.
+    /// </summary>
+    private static string Authorize(EndpointDefinition endpoint, CallerIdentity caller, AuditFacts facts)
+    {
+        var decision = endpoint.Policy.Evaluate(caller, DateTimeOffset.UtcNow);
+        if (!decision.Allowed)
+        {
+            throw ProblemException.Forbidden(decision.Refusal!);
+        }
+
+        var mapping = endpoint.IdentityMapper.Map(decision.Considered.Select(i => i.ToMappingIdentity()).ToList());
+        if (mapping.Username is null)
+        {
+            throw ProblemException.Forbidden($"identity {caller.Username} does not map to a local account on endpoint {endpoint.EndpointId}");
+        }
+
+        var chosen = mapping.Candidates[0];
+        facts.MatchedIdentity = chosen.IdentityId;
+        facts.MappingRule = $"document[{chosen.Document}].rule[{chosen.Rule}]";
+        facts.LocalUser = mapping.Username;
+        var (_, refusal) = LocalAccounts.Resolve(mapping.Username, Environment.UserName);
+        return refusal is null
+            ? mapping.Username
+            : throw ProblemException.Forbidden($"identity {caller.Username} maps to {refusal}");
+    }
+
+    private AuditEntry Entry(string action, CallerIdentity caller, AuditFacts facts, string decision, int status, string? reason) => new(
+        DateTimeOffset.UtcNow, EndpointId, action, decision, status, reason, caller.IdentityId, caller.Username,
+        caller.IdentitySet().Select(i => i.Username).ToList(), facts.MatchedIdentity, facts.LocalUser, facts.MappingRule,
+        facts.UserEndpointId, facts.Functions, facts.Tasks);
+
+    /// <summary>What a request learnt on its way, for its audit entry (whatever point it reached).</summary>
+    private sealed class AuditFacts
+    {
+        public string? MatchedIdentity { get; set; }
+        public string? MappingRule { get; set; }
+        public string? LocalUser { get; set; }
+        public string? UserEndpointId { get; set; }
+        public IReadOnlyList<Guid>? Functions { get; set; }
+        public int? Tasks { get; set; }
+    }
+}
