@@ -48,7 +48,7 @@ public sealed class EndpointGrain(
             throw ProblemException.BadRequest($"tasks: at most {options.Value.MaxTasksPerSubmit} tasks per request");
         }
 
-        var username = MapIdentity(endpoint, caller);
+        var username = await MapIdentity(endpoint, caller);
         var (userConfig, canonical, rendered) = PrepareConfig(endpoint, batch.UserEndpointConfigJson);
         var uepId = UserEndpointId.Derive(endpoint.EndpointId, caller.IdentityId, canonical);
         var queued = await BuildTasks(endpoint, batch.Tasks);
@@ -80,7 +80,7 @@ public sealed class EndpointGrain(
     public async Task<EndpointDescription> Describe(CallerIdentity caller)
     {
         var endpoint = Endpoint();
-        var username = endpoint.IdentityMapper.Map(caller);
+        var username = (await endpoint.IdentityMapper.MapAsync(caller, endpoint.EndpointId, logger)).Username;
         var snapshots = new List<UserEndpointSnapshot>();
         if (state.State.UserEndpoints.TryGetValue(caller.IdentityId, out var mine))
         {
@@ -124,9 +124,9 @@ public sealed class EndpointGrain(
     /// The local account the caller runs as. The first candidate decides: when it names an account the node cannot
     /// use, the request is refused; falling back to a later candidate would let a mapping typo run tasks as someone else.
     /// </summary>
-    private static string MapIdentity(EndpointDefinition endpoint, CallerIdentity caller)
+    private async Task<string> MapIdentity(EndpointDefinition endpoint, CallerIdentity caller)
     {
-        var username = endpoint.IdentityMapper.Map(caller)
+        var username = (await endpoint.IdentityMapper.MapAsync(caller, endpoint.EndpointId, logger)).Username
             ?? throw ProblemException.Forbidden($"identity {caller.Username} does not map to a local account on endpoint {endpoint.EndpointId}");
         var (_, refusal) = Mep.Identity.LocalAccounts.Resolve(username, Environment.UserName);
         return refusal is null
