@@ -9,24 +9,36 @@ namespace Mep.Identity;
 /// restart; an invalid one is logged, reported in <see cref="LastReloadError"/>, and the previous mapping stays.
 /// The file's directory is watched, not the file, so that an editor's write-and-rename (and a Kubernetes ConfigMap's
 /// symlink swap) count too; every event leads, after a short quiet period, to reading the file and comparing its
-/// content hash, so events that change nothing cost a read and nothing else.
+/// content hash, so events that change nothing cost a read and nothing else. The file is also checked every
+/// <see cref="DefaultRecheckPeriod"/>: a shared file system edited from another node raises no local events, and
+/// the watch itself can fail (the per-user inotify instance limit).
 /// </summary>
 public sealed class IdentityMappingFile : IDisposable
 {
     /// <summary>How long the directory must stay quiet before the file is read: an editor's save is several events.</summary>
     public static readonly TimeSpan DefaultDebounce = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>How often the file is read even without events (a hash compare when nothing changed).</summary>
+    public static readonly TimeSpan DefaultRecheckPeriod = TimeSpan.FromSeconds(10);
+
     private readonly ILogger _logger;
     private readonly TimeSpan _debounce;
-    private readonly FileSystemWatcher _watcher;
+    private readonly FileSystemWatcher? _watcher;
     private readonly Timer _timer;
+    private readonly Timer _recheck;
     private readonly Lock _reload = new();
     private volatile State _state;
     private byte[]? _lastSeenHash;
     private bool _disposed;
 
     /// <summary>Loads the file; an invalid file throws <see cref="InvalidOperationException"/> naming the file, document, rule and reason.</summary>
-    public IdentityMappingFile(string path, ILogger? logger = null, TimeSpan? debounce = null)
+    public IdentityMappingFile(string path, ILogger? logger = null, TimeSpan? debounce = null, TimeSpan? recheckPeriod = null)
+        : this(path, logger, debounce, recheckPeriod, watch: true)
+    {
+    }
+
+    /// <param name="watch">False for tests of the periodic check alone (as on a file system without events).</param>
+    internal IdentityMappingFile(string path, ILogger? logger, TimeSpan? debounce, TimeSpan? recheckPeriod, bool watch)
     {
         Path = System.IO.Path.GetFullPath(path);
         _logger = logger ?? NullLogger.Instance;
@@ -37,18 +49,9 @@ public sealed class IdentityMappingFile : IDisposable
         _lastSeenHash = SHA256.HashData(content);
 
         _timer = new Timer(_ => Reload(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _watcher = new FileSystemWatcher(System.IO.Path.GetDirectoryName(Path)!)
-        {
-            IncludeSubdirectories = false,
-            NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size,
-        };
-        _watcher.Changed += (_, _) => Schedule();
-        _watcher.Created += (_, _) => Schedule();
-        _watcher.Deleted += (_, _) => Schedule();
-        _watcher.Renamed += (_, _) => Schedule();
-        // Lost events (a full inotify queue): look at the file anyway.
-        _watcher.Error += (_, _) => Schedule();
-        _watcher.EnableRaisingEvents = true;
+        var period = recheckPeriod ?? DefaultRecheckPeriod;
+        _recheck = new Timer(_ => Reload(), null, period, period);
+        _watcher = watch ? Watch(period) : null;
         // A change between the read above and the watch starting would otherwise go unseen.
         Schedule();
     }
@@ -74,8 +77,35 @@ public sealed class IdentityMappingFile : IDisposable
             _disposed = true;
         }
 
-        _watcher.Dispose();
+        _watcher?.Dispose();
         _timer.Dispose();
+        _recheck.Dispose();
+    }
+
+    private FileSystemWatcher? Watch(TimeSpan recheckPeriod)
+    {
+        var watcher = new FileSystemWatcher(System.IO.Path.GetDirectoryName(Path)!)
+        {
+            IncludeSubdirectories = false,
+            NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size,
+        };
+        watcher.Changed += (_, _) => Schedule();
+        watcher.Created += (_, _) => Schedule();
+        watcher.Deleted += (_, _) => Schedule();
+        watcher.Renamed += (_, _) => Schedule();
+        // Lost events (a full inotify queue): look at the file anyway.
+        watcher.Error += (_, _) => Schedule();
+        try
+        {
+            watcher.EnableRaisingEvents = true;
+            return watcher;
+        }
+        catch (IOException e)
+        {
+            watcher.Dispose();
+            _logger.LogWarning("Identity mapping {Path} cannot be watched ({Reason}); changes are seen within {Period} instead", Path, e.Message, recheckPeriod);
+            return null;
+        }
     }
 
     private void Schedule()
