@@ -68,6 +68,8 @@ public sealed class IdentityMapperTests
             """);
         Assert.Equal("dan", await Map(mapper, Who("dan@site.edu")));
         Assert.Contains(mapper.Warnings, w => w.Contains("document [0]") && w.Contains("something_else#1.0.0"));
+        // Candidates name documents by their place in the file, skipped ones counted.
+        Assert.Equal(1, Assert.Single((await mapper.MapAsync(Who("dan@site.edu"), Context.EndpointId)).Candidates).Document);
     }
 
     [Fact]
