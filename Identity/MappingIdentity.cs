@@ -20,6 +20,9 @@ public sealed class MappingIdentity
 
     public string Id => this["id"] ?? "";
 
+    /// <summary>Every field as given, in the order given (what an external mapping program is sent).</summary>
+    public IEnumerable<KeyValuePair<string, string?>> Fields => _fields;
+
     /// <summary>An identity object as GCS writes them: string fields are used; numbers and booleans as their JSON text.</summary>
     public static MappingIdentity FromJson(JsonObject json) => new(json
         .Select(p => new KeyValuePair<string, string?>(p.Key, p.Value switch
@@ -51,8 +54,18 @@ public sealed class MappingIdentity
 }
 
 /// <param name="Document">Index of the mapping document that produced it.</param>
-/// <param name="Rule">Index of the rule in that document.</param>
-public sealed record MappingCandidate(string IdentityId, string Username, int Document, int Rule);
+/// <param name="Rule">Index of the rule in that document; null for an external program's answer (it has no rules).</param>
+public sealed record MappingCandidate(string IdentityId, string Username, int Document, int? Rule);
 
-/// <summary>The chosen username (the first candidate) and the identity it came from, or nulls; and every candidate.</summary>
-public sealed record MappingResult(string? Username, string? IdentityId, IReadOnlyList<MappingCandidate> Candidates);
+/// <summary>A document that contributed nothing because it failed (an external program that crashed, timed out or answered wrongly).</summary>
+public sealed record MappingFailure(int Document, string Reason);
+
+/// <summary>
+/// The chosen username (the first candidate) and the identity it came from, or nulls; every candidate; and every
+/// document that failed, for the log (a failed document is skipped, the others still count).
+/// </summary>
+public sealed record MappingResult(
+    string? Username,
+    string? IdentityId,
+    IReadOnlyList<MappingCandidate> Candidates,
+    IReadOnlyList<MappingFailure> Failures);

@@ -28,10 +28,13 @@ internal static class MappingCommands
             Description = "Identities: a JSON list of identity objects, or {\"identities\": [...]}, in the order of the set",
             Required = true,
         };
-        var endpointId = new Option<string>("--endpoint-id") { Description = "Endpoint id handed to external mapping programs" };
+        var endpointId = new Option<string>("--endpoint-id")
+        {
+            Description = $"Endpoint id handed to external mapping programs (-s); default {MappingContext.NoEndpointId}",
+        };
         var json = new Option<bool>("--json") { Description = "Print one JSON object: username, identity_id, candidates" };
         var command = new Command("test", "Show the username an identity set maps to, and every candidate") { mappingFile, identitiesFile, endpointId, json };
-        context.SetAction(command, (parse, _) =>
+        context.SetAction(command, async (parse, ct) =>
         {
             var mapper = Load(parse.GetRequiredValue(mappingFile), "--mapping", path => IdentityMapper.Parse(File.ReadAllText(path)));
             var identities = Load(parse.GetRequiredValue(identitiesFile), "--identities", path => MappingIdentity.ParseSet(File.ReadAllText(path)));
@@ -39,7 +42,13 @@ internal static class MappingCommands
             {
                 context.Error.WriteLine($"mep: warning: {warning}");
             }
-            var result = mapper.Map(identities);
+            var result = await mapper.MapAsync(identities, MappingContext.ForEndpoint(parse.GetValue(endpointId) ?? MappingContext.NoEndpointId), ct);
+            // A document that failed (an external program) does not change the exit code: the others still decided.
+            foreach (var failure in result.Failures)
+            {
+                context.Error.WriteLine($"mep: warning: document [{failure.Document}] contributed nothing: {failure.Reason}");
+            }
+
             if (parse.GetValue(json))
             {
                 context.Out.WriteLine(ToJson(result).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -51,10 +60,11 @@ internal static class MappingCommands
                     : $"{result.Username} (from identity {result.IdentityId})");
                 foreach (var c in result.Candidates)
                 {
-                    context.Out.WriteLine($"  candidate {c.Username} from identity {c.IdentityId} (document {c.Document}, rule {c.Rule})");
+                    var from = c.Rule is { } rule ? $"rule {rule}" : "external program";
+                    context.Out.WriteLine($"  candidate {c.Username} from identity {c.IdentityId} (document {c.Document}, {from})");
                 }
             }
-            return Task.FromResult(result.Username is null ? ExitNoMapping : CliContext.ExitOk);
+            return result.Username is null ? ExitNoMapping : CliContext.ExitOk;
         });
         return command;
     }

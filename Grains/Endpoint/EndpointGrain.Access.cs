@@ -40,7 +40,7 @@ public sealed partial class EndpointGrain
     /// cannot use, the request is refused; falling back to a later candidate would let a mapping typo run tasks as
     /// someone else.
     /// </summary>
-    private static string Authorize(EndpointDefinition endpoint, CallerIdentity caller, AuditFacts facts)
+    private async Task<string> AuthorizeAsync(EndpointDefinition endpoint, CallerIdentity caller, AuditFacts facts)
     {
         var decision = endpoint.Policy.Evaluate(caller, DateTimeOffset.UtcNow);
         if (!decision.Allowed)
@@ -48,7 +48,7 @@ public sealed partial class EndpointGrain
             throw ProblemException.Forbidden(decision.Refusal!);
         }
 
-        var mapping = endpoint.IdentityMapper.Map(decision.Considered.Select(i => i.ToMappingIdentity()).ToList());
+        var mapping = await endpoint.IdentityMapper.MapAsync(decision.Considered, endpoint.EndpointId, logger);
         if (mapping.Username is null)
         {
             throw ProblemException.Forbidden($"identity {caller.Username} does not map to a local account on endpoint {endpoint.EndpointId}");
@@ -56,7 +56,7 @@ public sealed partial class EndpointGrain
 
         var chosen = mapping.Candidates[0];
         facts.MatchedIdentity = chosen.IdentityId;
-        facts.MappingRule = $"document[{chosen.Document}].rule[{chosen.Rule}]";
+        facts.MappingRule = chosen.Rule is { } rule ? $"document[{chosen.Document}].rule[{rule}]" : $"document[{chosen.Document}]";
         facts.LocalUser = mapping.Username;
         var (_, refusal) = LocalAccounts.Resolve(mapping.Username, Environment.UserName);
         return refusal is null

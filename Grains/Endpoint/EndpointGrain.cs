@@ -55,7 +55,7 @@ public sealed partial class EndpointGrain(
             throw ProblemException.BadRequest($"tasks: at most {options.Value.MaxTasksPerSubmit} tasks per request");
         }
 
-        var username = Authorize(endpoint, caller, facts);
+        var username = await AuthorizeAsync(endpoint, caller, facts);
         var (userConfig, canonical, rendered) = PrepareConfig(endpoint, batch.UserEndpointConfigJson);
         var uepId = UserEndpointId.Derive(endpoint.EndpointId, caller.IdentityId, canonical);
         facts.UserEndpointId = uepId;
@@ -96,7 +96,7 @@ public sealed partial class EndpointGrain(
             }
 
             // Describing does not need an account: an unmapped caller sees null and can ask the admin why.
-            var username = endpoint.IdentityMapper.Map(decision.Considered.Select(i => i.ToMappingIdentity()).ToList()).Username;
+            var username = (await endpoint.IdentityMapper.MapAsync(decision.Considered, endpoint.EndpointId, logger)).Username;
             facts.LocalUser = username;
             var snapshots = new List<UserEndpointSnapshot>();
             if (state.State.UserEndpoints.TryGetValue(caller.IdentityId, out var mine))

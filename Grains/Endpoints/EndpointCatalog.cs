@@ -10,8 +10,10 @@ namespace Mep.Grains.Endpoints;
 /// <summary>
 /// The endpoints this silo serves, loaded from their directories once at start. A broken endpoint directory stops the
 /// silo with a message naming the file and field: an admin should learn of a typo at start, not from a user's 500.
+/// Identity mapping files are then followed as they change (<see cref="IdentityMappingFile"/>); the catalog owns
+/// their watchers, and the host disposes it with the container.
 /// </summary>
-public sealed class EndpointCatalog
+public sealed class EndpointCatalog : IDisposable
 {
     private readonly Dictionary<string, EndpointDefinition> _endpoints;
 
@@ -23,19 +25,37 @@ public sealed class EndpointCatalog
     public EndpointCatalog(IEnumerable<string> directories, ILogger logger)
     {
         _endpoints = new Dictionary<string, EndpointDefinition>(StringComparer.OrdinalIgnoreCase);
-        foreach (var directory in directories)
+        try
         {
-            var endpoint = Load(directory);
-            if (!_endpoints.TryAdd(endpoint.EndpointId, endpoint))
+            foreach (var directory in directories)
             {
-                throw new InvalidOperationException($"{directory}: endpoint_id {endpoint.EndpointId} is already served from {_endpoints[endpoint.EndpointId].Directory}");
-            }
+                var endpoint = Load(directory, logger);
+                if (!_endpoints.TryAdd(endpoint.EndpointId, endpoint))
+                {
+                    endpoint.IdentityMapper.Dispose();
+                    throw new InvalidOperationException($"{directory}: endpoint_id {endpoint.EndpointId} is already served from {_endpoints[endpoint.EndpointId].Directory}");
+                }
 
-            logger.LogInformation("Serving endpoint {EndpointId} ({DisplayName}) from {Directory}", endpoint.EndpointId, endpoint.DisplayName, directory);
-            foreach (var warning in endpoint.IdentityMapper.Warnings)
-            {
-                logger.LogWarning("Endpoint {EndpointId}: identity mapping {Warning}", endpoint.EndpointId, warning);
+                logger.LogInformation("Serving endpoint {EndpointId} ({DisplayName}) from {Directory}", endpoint.EndpointId, endpoint.DisplayName, directory);
+                foreach (var warning in endpoint.IdentityMapper.Current.Warnings)
+                {
+                    logger.LogWarning("Endpoint {EndpointId}: identity mapping {Warning}", endpoint.EndpointId, warning);
+                }
             }
+        }
+        catch
+        {
+            // The silo stops; the watchers already started must not outlive the failed start (in tests, they would).
+            Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var endpoint in _endpoints.Values)
+        {
+            endpoint.IdentityMapper.Dispose();
         }
     }
 
@@ -43,7 +63,9 @@ public sealed class EndpointCatalog
 
     public EndpointDefinition? Find(string endpointId) => _endpoints.GetValueOrDefault(endpointId);
 
-    public static EndpointDefinition Load(string directory)
+    /// <summary>The endpoint in the directory; its identity mapping file is watched from then on (dispose it).</summary>
+    /// <param name="logger">Where reloads of the identity mapping file are reported.</param>
+    public static EndpointDefinition Load(string directory, ILogger logger)
     {
         var dir = Path.GetFullPath(directory);
         var configPath = Path.Combine(dir, "config.yaml");
@@ -90,25 +112,33 @@ public sealed class EndpointCatalog
                 throw new InvalidOperationException($"{configPath}: output_limit_bytes must be between 1 and 16777216");
             }
 
+            var template = ConfigTemplate.Load(FilePath(file.UserConfigTemplate, "user_config_template"));
+            var schema = ConfigSchema.Load(FilePath(file.UserConfigSchema, "user_config_schema"));
+            var idleTimeout = Durations.Parse(file.IdleTimeout ?? "5m", "idle_timeout");
+            var heartbeatPeriod = Durations.Parse(file.HeartbeatPeriod ?? "30s", "heartbeat_period");
+            var maxWalltime = Durations.Parse(file.MaxWalltime ?? "24h", "max_walltime");
+            var policy = new EndpointPolicy(
+                (file.AllowedDomains ?? []).Select(d => DomainPattern.Parse(d, "allowed_domains")).ToList(),
+                file.SessionMaxAge is null ? null : Durations.Parse(file.SessionMaxAge, "session_max_age"),
+                new IdentityList(file.Admins ?? [], "admins"),
+                new IdentityList(file.AllowedUsers ?? [], "allowed_users"),
+                new IdentityList(file.DeniedUsers ?? [], "denied_users"));
+            // Last: from here on a watcher runs, and nothing below can fail and leave it behind.
+            var identityMapping = new IdentityMappingFile(FilePath(file.IdentityMapping, "identity_mapping"), logger);
             return new EndpointDefinition(
                 EndpointId: id.ToString(),
                 DisplayName: file.DisplayName ?? id.ToString(),
                 Directory: dir,
-                IdentityMapper: IdentityMapper.Load(FilePath(file.IdentityMapping, "identity_mapping")),
-                Template: ConfigTemplate.Load(FilePath(file.UserConfigTemplate, "user_config_template")),
-                Schema: ConfigSchema.Load(FilePath(file.UserConfigSchema, "user_config_schema")),
+                IdentityMapper: identityMapping,
+                Template: template,
+                Schema: schema,
                 AllowedFunctions: allowed,
                 LauncherSocket: string.IsNullOrWhiteSpace(file.LauncherSocket) ? null : file.LauncherSocket,
-                IdleTimeout: Durations.Parse(file.IdleTimeout ?? "5m", "idle_timeout"),
-                HeartbeatPeriod: Durations.Parse(file.HeartbeatPeriod ?? "30s", "heartbeat_period"),
-                MaxWalltime: Durations.Parse(file.MaxWalltime ?? "24h", "max_walltime"),
+                IdleTimeout: idleTimeout,
+                HeartbeatPeriod: heartbeatPeriod,
+                MaxWalltime: maxWalltime,
                 OutputLimitBytes: outputLimit,
-                Policy: new EndpointPolicy(
-                    (file.AllowedDomains ?? []).Select(d => DomainPattern.Parse(d, "allowed_domains")).ToList(),
-                    file.SessionMaxAge is null ? null : Durations.Parse(file.SessionMaxAge, "session_max_age"),
-                    new IdentityList(file.Admins ?? [], "admins"),
-                    new IdentityList(file.AllowedUsers ?? [], "allowed_users"),
-                    new IdentityList(file.DeniedUsers ?? [], "denied_users")));
+                Policy: policy);
         }
         catch (FormatException e)
         {

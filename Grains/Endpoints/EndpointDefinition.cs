@@ -5,11 +5,12 @@ using Mep.Grains.UserConfig;
 namespace Mep.Grains.Endpoints;
 
 /// <summary>One endpoint as loaded and checked from its directory: everything the grains need to serve it.</summary>
+/// <param name="IdentityMapper">The endpoint's mapping file, followed as it changes: read <c>Current</c> per request.</param>
 public sealed record EndpointDefinition(
     string EndpointId,
     string DisplayName,
     string Directory,
-    IdentityMapper IdentityMapper,
+    IdentityMappingFile IdentityMapper,
     ConfigTemplate Template,
     ConfigSchema Schema,
     IReadOnlySet<Guid> AllowedFunctions,

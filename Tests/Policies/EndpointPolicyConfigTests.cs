@@ -18,17 +18,24 @@ public sealed class EndpointPolicyConfigTests : IDisposable
         return _dir;
     }
 
+    /// <summary>The policy of the endpoint in the directory (the mapping file's watcher stopped at once).</summary>
+    private static Mep.Grains.Policies.EndpointPolicy Load(string dir)
+    {
+        var endpoint = EndpointCatalog.Load(dir, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        endpoint.IdentityMapper.Dispose();
+        return endpoint.Policy;
+    }
+
     [Fact]
     public void The_policy_keys_are_read_from_config_yaml()
     {
-        var endpoint = EndpointCatalog.Load(Write("""
+        var policy = Load(Write("""
             allowed_domains: [example.org, "*.anl.gov"]
             session_max_age: 12h
             admins: [admin@example.org]
             allowed_users: [alice@example.org, 7f3c1a52-8c1e-4b43-9a55-3f1f4bd1e0a1]
             denied_users: [mallory@example.org]
             """));
-        var policy = endpoint.Policy;
         Assert.Equal(["example.org", "*.anl.gov"], policy.AllowedDomains.Select(d => d.Text));
         Assert.Equal(TimeSpan.FromHours(12), policy.SessionMaxAge);
         Assert.Equal(1, policy.Admins.Count);
@@ -39,7 +46,7 @@ public sealed class EndpointPolicyConfigTests : IDisposable
     [Fact]
     public void Without_policy_keys_the_endpoint_is_open()
     {
-        var policy = EndpointCatalog.Load(Write("")).Policy;
+        var policy = Load(Write(""));
         Assert.Empty(policy.AllowedDomains);
         Assert.Null(policy.SessionMaxAge);
         Assert.Equal(0, policy.AllowedUsers.Count + policy.DeniedUsers.Count + policy.Admins.Count);
@@ -53,7 +60,7 @@ public sealed class EndpointPolicyConfigTests : IDisposable
     [InlineData("alowed_domains: [example.org]", "alowed_domains")]
     public void A_bad_policy_stops_the_endpoint_from_loading_with_the_file_and_field_named(string yaml, string expected)
     {
-        var e = Assert.Throws<InvalidOperationException>(() => EndpointCatalog.Load(Write(yaml)));
+        var e = Assert.Throws<InvalidOperationException>(() => Load(Write(yaml)));
         Assert.Contains("config.yaml", e.Message);
         Assert.Contains(expected, e.Message);
     }
