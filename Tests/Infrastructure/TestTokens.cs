@@ -153,7 +153,13 @@ public sealed class TestTokenIssuer : IDisposable
             Expires = token.Lifetime is { } lifetime ? (issuedAt + lifetime).UtcDateTime : null,
             Claims = claims.Where(c => c.Value is not null and not "").ToDictionary(c => c.Key, c => c.Value!),
             SigningCredentials = new SigningCredentials(
-                new ECDsaSecurityKey(token.Forged ? forger : key) { KeyId = KeyId }, SecurityAlgorithms.EcdsaSha256),
+                new ECDsaSecurityKey(token.Forged ? forger : key)
+                {
+                    KeyId = KeyId,
+                    // No shared provider cache: the forger signs under the same kid, and keys are disposed with the issuer.
+                    CryptoProviderFactory = new CryptoProviderFactory { CacheSignatureProviders = false },
+                },
+                SecurityAlgorithms.EcdsaSha256),
         };
         return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(descriptor);
     }
