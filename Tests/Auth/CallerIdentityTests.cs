@@ -68,6 +68,24 @@ public sealed class CallerIdentityTests(AuthFixture site)
     }
 
     [Fact]
+    public async Task The_test_issuer_takes_the_subject_from_the_identity_set_entry_of_the_identity()
+    {
+        var token = site.Dev.Issue("alice@uchicago.edu", new TestToken
+        {
+            IdentitySet =
+            [
+                new Dictionary<string, object?> { ["id"] = Linked, ["username"] = "alice@anl.gov" },
+                new Dictionary<string, object?> { ["sub"] = Own, ["username"] = "Alice@UChicago.edu" },
+            ],
+        });
+
+        var caller = await CallerFor(token);
+
+        Assert.Equal(Own.ToLowerInvariant(), caller.IdentityId);
+        Assert.Equal([null, "used"], caller.LinkedIdentities.Select(i => i.Status));
+    }
+
+    [Fact]
     public async Task Entries_that_are_not_objects_are_skipped()
     {
         var set = System.Text.Json.JsonDocument.Parse($$"""["just a name", 42, null, [], {"id": "{{Own}}", "username": "alice@uchicago.edu"}]""").RootElement;

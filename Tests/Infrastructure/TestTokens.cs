@@ -12,7 +12,10 @@ namespace Mep.Tests.Infrastructure;
 /// </summary>
 public sealed record TestToken
 {
-    /// <summary>The <c>sub</c>; default <see cref="MepClaims.IdentityIdFor(string)"/> of the identity (as <c>mep token issue</c>).</summary>
+    /// <summary>
+    /// The <c>sub</c>. Default as <c>mep token issue</c>: the <c>id</c> (or <c>sub</c>) of the <see cref="IdentitySet"/>
+    /// entry whose username is the identity, else <see cref="MepClaims.IdentityIdFor(string)"/> of the identity.
+    /// </summary>
     public string? Subject { get; init; }
 
     /// <summary>The <c>idp</c> claim; default the identity's part after '@'. Empty: no idp claim.</summary>
@@ -127,7 +130,7 @@ public sealed class TestTokenIssuer : IDisposable
         var at = identity.LastIndexOf('@');
         var claims = new Dictionary<string, object?>
         {
-            [MepClaims.IdentityId] = token.Subject ?? MepClaims.IdentityIdFor(identity).ToString(),
+            [MepClaims.IdentityId] = token.Subject ?? OwnId(identity, token.IdentitySet) ?? MepClaims.IdentityIdFor(identity).ToString(),
             [MepClaims.Username] = identity,
             [MepClaims.IdentityProvider] = token.IdentityProvider ?? (at >= 0 ? identity[(at + 1)..].ToLowerInvariant() : null),
             [MepClaims.Name] = token.Name,
@@ -169,6 +172,11 @@ public sealed class TestTokenIssuer : IDisposable
         key.Dispose();
         forger.Dispose();
     }
+
+    private static string? OwnId(string identity, IReadOnlyList<IReadOnlyDictionary<string, object?>>? set) =>
+        set?.FirstOrDefault(e => e.TryGetValue("username", out var u) && string.Equals(u as string, identity, StringComparison.OrdinalIgnoreCase)) is { } own
+            ? (own.GetValueOrDefault("id") ?? own.GetValueOrDefault("sub")) as string
+            : null;
 
     private static string JwksOf(params (ECDsa Key, string KeyId)[] keys) => JsonSerializer.Serialize(new
     {
