@@ -98,14 +98,24 @@ ensure_service_account() {
     useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$SERVICE_ACCOUNT"
 }
 
+# The development token key (ES256, made by `mep token key create` on first start): the private key stays root's,
+# the silo trusts its public half through the JWKS file next to it. Prints the JWKS path.
 signing_key() {
-    local key=$HOME_DIR/token-signing.key
-    if [[ ! -s "$key" ]]; then
-        (umask 077 && head -c 48 /dev/urandom | base64 -w0 >"$key")
+    local key=$HOME_DIR/token-signing.key jwks=$HOME_DIR/token-signing.key.jwks.json
+    # A shared HS256 key of an older MEP (no PEM), or a key whose JWKS is gone: run.sh made it, so it replaces it.
+    if [[ -e "$key" ]] && { ! grep -q -- '-----BEGIN' "$key" || [[ ! -s "$jwks" ]]; }; then
+        say "replacing the old development token key $key (tokens signed with it stop working)"
+        rm -f -- "$key" "$jwks"
     fi
-    # Readable by the silo (to verify) and by root (to issue dev tokens), nobody else.
-    if is_root; then chown "root:$SERVICE_ACCOUNT" "$key"; chmod 0640 "$key"; fi
-    echo "$key"
+    if [[ ! -e "$key" ]]; then
+        "$BIN/mep/mep" token key create "$key" --jwks "$jwks" >/dev/null || die "could not create the development token key $key"
+    fi
+    # Private key: root only (it issues dev tokens). JWKS: root writes it, the silo's account reads it.
+    if is_root; then
+        chown root:root "$key" && chmod 0600 "$key"
+        chown "root:$SERVICE_ACCOUNT" "$jwks" && chmod 0640 "$jwks"
+    fi
+    echo "$jwks"
 }
 
 start_rabbitmq() {
@@ -134,8 +144,8 @@ start_launcher() {
 }
 
 start_silo() {
-    local key data=$HOME_DIR/data
-    key=$(signing_key)
+    local jwks data=$HOME_DIR/data
+    jwks=$(signing_key)
     rm -rf "$HOME_DIR/endpoints/example"
     mkdir -p "$HOME_DIR/endpoints" "$data"
     cp -r "$REPO/examples/endpoint" "$HOME_DIR/endpoints/example"
@@ -148,7 +158,10 @@ start_silo() {
         --Mep:DataDirectory="$data" \
         --Mep:Endpoints:0="$HOME_DIR/endpoints/example" \
         --Mep:LauncherSocket="$HOME_DIR/launcher.sock" \
-        --Mep:Auth:SigningKeyFile="$key" \
+        --Mep:Auth:Issuers:0:Issuer=mep \
+        --Mep:Auth:Issuers:0:JwksFile="$jwks" \
+        --Mep:Auth:Issuers:0:Audiences:0=mep \
+        --Mep:Auth:Issuers:0:IdentitySetClaim=identity_set \
         --Mep:Api:Urls="http://127.0.0.1:$API_PORT" \
         --Mep:Broker:Host=127.0.0.1 \
         --Mep:Broker:AmqpPort="$AMQP_PORT" \

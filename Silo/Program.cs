@@ -15,7 +15,6 @@ PrivilegeDrop.BecomeServiceAccount(early.GetSection("Mep").Get<SiloSettings>()?.
 // Content root at the program, not the working directory: after the privilege drop the latter may be unreadable.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 var settings = builder.Configuration.GetSection(MepOptions.Section).Get<SiloSettings>() ?? new SiloSettings();
-var auth = builder.Configuration.GetSection(TokenAuthOptions.Section).Get<TokenAuthOptions>() ?? new TokenAuthOptions();
 
 builder.Services.AddOptions<MepOptions>().Bind(builder.Configuration.GetSection(MepOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddSingleton<EndpointCatalog>();
@@ -26,7 +25,7 @@ builder.Services.AddMepAuditLog(o =>
 });
 builder.Services.AddMepBrokerServices(builder.Configuration.GetSection("Mep:Broker"));
 builder.Services.AddMepLauncherServices();
-builder.Services.AddMepTokenAuthentication(auth);
+builder.Services.AddMepTokenAuthentication(builder.Configuration.GetSection(TokenAuthOptions.Section));
 builder.WebHost.UseUrls(settings.Api.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
 builder.UseOrleans(silo =>

@@ -1,79 +1,130 @@
 using System.Security.Claims;
+using System.Text.Json;
 using Mep.Contracts.Model;
 using Mep.Protocol.Auth;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
 namespace Mep.Silo.Auth;
 
 /// <summary>
-/// Bearer-token authentication: a JWT signed with the site's key carries the caller's federated identity.
-/// This is the seam where OIDC discovery / JWKS and the endpoint policies plug in later.
+/// Bearer-token authentication against the configured issuers (<see cref="TokenAuthOptions"/>).
 /// </summary>
+/// <remarks>
+/// One JWT bearer scheme per issuer, chosen by a policy scheme from the token's unvalidated <c>iss</c> (see
+/// <see cref="BearerTokenPrecheck"/>), rather than one scheme with an <c>IssuerSigningKeyResolver</c>: the resolver is
+/// synchronous (discovery keys would need sync-over-async), audiences and the identity-set claim are per issuer, and
+/// per-issuer schemes keep the handler's own key caching and refresh on an unknown <c>kid</c>. Tokens no scheme can
+/// take (none, garbage, unknown issuer, HMAC or <c>none</c> algorithm) go to <see cref="BearerRejectionHandler"/>.
+/// </remarks>
 public static class TokenAuthentication
 {
-    public static IServiceCollection AddMepTokenAuthentication(this IServiceCollection services, TokenAuthOptions options)
+    public const string Scheme = "mep-bearer";
+    private const string RejectionScheme = "mep-bearer-rejected";
+
+    public static string IssuerScheme(int index) => $"mep-bearer-issuer-{index}";
+
+    /// <param name="section">The <c>Mep:Auth</c> configuration section.</param>
+    public static IServiceCollection AddMepTokenAuthentication(this IServiceCollection services, IConfiguration section)
     {
-        var key = ReadKey(options.SigningKeyFile);
-        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer(jwt =>
+        services.AddOptions<TokenAuthOptions>().Bind(section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<TokenAuthOptions>, TokenAuthOptionsValidator>();
+
+        var authentication = services.AddAuthentication(Scheme)
+            .AddPolicyScheme(Scheme, "MEP bearer tokens", policy => policy.ForwardDefaultSelector = context =>
+                BearerTokenPrecheck.Inspect(context) is { Reason: null, IssuerIndex: >= 0 and var index } ? IssuerScheme(index) : RejectionScheme)
+            .AddScheme<AuthenticationSchemeOptions, BearerRejectionHandler>(RejectionScheme, null);
+
+        // The number of schemes is fixed when services are registered; their settings come from the validated options.
+        var count = section.GetSection(nameof(TokenAuthOptions.Issuers)).GetChildren().Count();
+        for (var i = 0; i < count; i++)
         {
-            jwt.MapInboundClaims = false;
-            jwt.TokenValidationParameters = new TokenValidationParameters
-            {
-                ValidIssuer = options.Issuer,
-                ValidAudience = options.Audience,
-                IssuerSigningKey = new SymmetricSecurityKey(key),
-                ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
-                RequireExpirationTime = true,
-                ClockSkew = TimeSpan.FromSeconds(30),
-                NameClaimType = MepClaims.Username,
-            };
-            jwt.Events = new JwtBearerEvents
-            {
-                // Answer 401 as problem+json like every other error, naming why the token was refused.
-                OnChallenge = async context =>
-                {
-                    context.HandleResponse();
-                    var detail = context.AuthenticateFailure is { } failure
-                        ? $"bearer token rejected: {FirstLine(failure.Message)}"
-                        : "a bearer token is required (Authorization: Bearer <token>)";
-                    await Api.Problems.Write(context.Response, 401, "Unauthorized", detail);
-                },
-            };
-        });
+            var index = i;
+            authentication.AddJwtBearer(IssuerScheme(index), _ => { });
+            services.AddOptions<JwtBearerOptions>(IssuerScheme(index))
+                .Configure<IOptions<TokenAuthOptions>, ILoggerFactory>((jwt, auth, logs) => ConfigureIssuer(jwt, auth.Value, index, logs));
+        }
+
         services.AddAuthorization();
         return services;
     }
 
-    /// <summary>The caller as the grains see it; null when the token lacks the claims MEP needs.</summary>
-    public static CallerIdentity? ToCaller(ClaimsPrincipal user)
-    {
-        var id = user.FindFirstValue(MepClaims.IdentityId);
-        var username = user.FindFirstValue(MepClaims.Username);
-        if (string.IsNullOrWhiteSpace(id) || string.IsNullOrWhiteSpace(username))
-        {
-            return null;
-        }
+    /// <summary>The caller as the grains see it; null when the request was not authenticated by these schemes.</summary>
+    public static CallerIdentity? ToCaller(ClaimsPrincipal user) =>
+        user.Identities.OfType<CallerClaimsIdentity>().FirstOrDefault()?.Caller;
 
-        var idp = user.FindFirstValue(MepClaims.IdentityProvider)
-                  ?? (username.Contains('@') ? username[(username.LastIndexOf('@') + 1)..] : "");
-        return new CallerIdentity(id.ToLowerInvariant(), username, idp, user.FindFirstValue(MepClaims.Name), user.FindFirstValue(MepClaims.Email));
+    private static void ConfigureIssuer(JwtBearerOptions jwt, TokenAuthOptions auth, int index, ILoggerFactory logs)
+    {
+        var issuer = auth.Issuers[index];
+        var logger = logs.CreateLogger($"Mep.Silo.Auth.Issuer{index}");
+        jwt.MapInboundClaims = false;
+        jwt.ConfigurationManager = issuer.JwksFile is { Length: > 0 } file
+            ? new JwksFileConfigurationManager(issuer.Issuer, file, logger)
+            : Discovery(issuer, logger);
+        jwt.TokenValidationParameters = new TokenValidationParameters
+        {
+            // The configuration managers add their own view of the issuer to ValidIssuers; only the exact one counts.
+            IssuerValidator = (iss, _, _) => string.Equals(iss, issuer.Issuer, StringComparison.Ordinal)
+                ? iss
+                : throw new SecurityTokenInvalidIssuerException(BearerChallenge.UnknownIssuer),
+            ValidAudiences = issuer.Audiences,
+            ValidAlgorithms = BearerTokenPrecheck.Algorithms,
+            RequireSignedTokens = true,
+            RequireExpirationTime = true,
+            ValidateLifetime = true,
+            ClockSkew = auth.ClockSkew,
+            NameClaimType = MepClaims.Username,
+        };
+        jwt.Events = new JwtBearerEvents
+        {
+            OnTokenValidated = context =>
+            {
+                var payload = JsonDocument.Parse(Base64UrlEncoder.DecodeBytes(((JsonWebToken)context.SecurityToken).EncodedPayload)).RootElement;
+                var (caller, reason) = CallerClaims.FromPayload(payload, issuer.Issuer, issuer.IdentitySetClaim);
+                if (caller is null)
+                {
+                    context.Fail(new TokenRejectedException(reason!));
+                }
+                else
+                {
+                    context.Principal = new ClaimsPrincipal(new CallerClaimsIdentity(context.Principal!.Identities.First(), caller));
+                }
+
+                return Task.CompletedTask;
+            },
+            // Unreachable keys throw past the handler's own catch: make them a refusal too, not a 500.
+            OnAuthenticationFailed = context =>
+            {
+                context.Fail(context.Exception);
+                return Task.CompletedTask;
+            },
+            OnChallenge = async context =>
+            {
+                context.HandleResponse();
+                await BearerChallenge.WriteAsync(context.Response, context.AuthenticateFailure is { } failure ? BearerChallenge.ReasonFor(failure) : null);
+            },
+        };
     }
 
-    private static byte[] ReadKey(string path)
+    private static DiscoveryConfigurationManager Discovery(TokenIssuerOptions issuer, ILogger logger)
     {
-        byte[] key;
-        try
-        {
-            key = Convert.FromBase64String(File.ReadAllText(path).Trim());
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
-        {
-            throw new InvalidOperationException($"{TokenAuthOptions.Section}:SigningKeyFile {path}: {e.Message}", e);
-        }
-
-        return key.Length >= 32 ? key : throw new InvalidOperationException($"{path}: the signing key must hold at least 32 bytes");
+        var authority = new Uri(issuer.Authority!);
+        var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        return new DiscoveryConfigurationManager(issuer.Issuer, authority, requireHttps: !TokenAuthOptionsValidator.IsLoopback(authority), http, logger);
     }
+}
 
-    private static string FirstLine(string s) => s.Split('\n', 2)[0].Trim();
+/// <summary>The validated token's claims together with the caller built from them.</summary>
+internal sealed class CallerClaimsIdentity : ClaimsIdentity
+{
+    public CallerClaimsIdentity(ClaimsIdentity validated, CallerIdentity caller)
+        : base(validated) => Caller = caller;
+
+    public CallerIdentity Caller { get; }
+
+    // The authentication pipeline may clone principals; a plain copy would lose the caller.
+    public override ClaimsIdentity Clone() => new CallerClaimsIdentity(this, Caller);
 }

@@ -1,11 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
-using System.Security.Cryptography;
-using Mep.Protocol.Auth;
 using Mep.Tests.Infrastructure;
-using Microsoft.IdentityModel.JsonWebTokens;
-using Microsoft.IdentityModel.Tokens;
 using Xunit;
 
 namespace Mep.Tests.EndToEnd;
@@ -25,11 +21,18 @@ public sealed class SiteFixture : IAsyncLifetime
     public string GrainEndpointId { get; } = Guid.NewGuid().ToString();
 
     private readonly string _suffix = Guid.NewGuid().ToString("N")[..6];
-    private byte[] _key = [];
 
     public RabbitMqNode Broker { get; } = new();
 
     public string Root { get; private set; } = "";
+
+    /// <summary>
+    /// The site's identity provider: the silo trusts its JWKS (issuer <c>mep</c>, audience <c>mep</c>, identity set in
+    /// <c>identity_set</c>). Issue any token with it: <c>site.Tokens.Issue(identity, new TestToken { AuthTime = ... })</c>.
+    /// </summary>
+    public TestTokenIssuer Tokens { get; } = new();
+
+    public string JwksFile => Path.Combine(Root, "token-issuer.jwks.json");
 
     public string LauncherSocket => Path.Combine(Root, "launcher.sock");
 
@@ -84,7 +87,7 @@ public sealed class SiteFixture : IAsyncLifetime
             $"--Mep:DataDirectory={Path.Combine(Root, "data")}",
             $"--Mep:Endpoints:0={Path.Combine(Root, "endpoint")}",
             $"--Mep:LauncherSocket={LauncherSocket}",
-            $"--Mep:Auth:SigningKeyFile={Path.Combine(Root, "token-signing.key")}",
+            .. Tokens.SiloArguments(JwksFile),
             $"--Mep:Api:Urls=http://127.0.0.1:{ApiPort}",
             $"--Mep:Cluster:SiloPort={siloPort}",
             $"--Mep:Cluster:GatewayPort={gatewayPort}",
@@ -140,32 +143,18 @@ public sealed class SiteFixture : IAsyncLifetime
         AdminPassword = Broker.AdminPassword,
     };
 
-    public HttpClient ClientFor(string identity)
+    /// <summary>An API client with a token for <paramref name="identity"/> (a normal sign-in unless <paramref name="token"/> says otherwise).</summary>
+    public HttpClient ClientFor(string identity, TestToken? token = null) => ClientWithToken(TokenFor(identity, token));
+
+    /// <summary>An API client that sends exactly this bearer token.</summary>
+    public HttpClient ClientWithToken(string token)
     {
         var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ApiPort}/"), Timeout = TimeSpan.FromSeconds(60) };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TokenFor(identity));
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return http;
     }
 
-    public string TokenFor(string identity)
-    {
-        var now = DateTime.UtcNow;
-        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
-        {
-            Issuer = MepClaims.Issuer,
-            Audience = MepClaims.Audience,
-            IssuedAt = now,
-            NotBefore = now,
-            Expires = now.AddHours(1),
-            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(_key), SecurityAlgorithms.HmacSha256),
-            Claims = new Dictionary<string, object>
-            {
-                [MepClaims.IdentityId] = MepClaims.IdentityIdFor(identity).ToString(),
-                [MepClaims.Username] = identity,
-                [MepClaims.IdentityProvider] = identity.Split('@')[1],
-            },
-        });
-    }
+    public string TokenFor(string identity, TestToken? token = null) => Tokens.Issue(identity, token);
 
     public async Task DisposeAsync()
     {
@@ -182,6 +171,7 @@ public sealed class SiteFixture : IAsyncLifetime
         Alice?.Dispose();
         Bob?.Dispose();
         await Broker.DisposeAsync();
+        Tokens.Dispose();
         if (Root.Length > 0 && Directory.Exists(Root))
         {
             Directory.Delete(Root, recursive: true);
@@ -201,11 +191,7 @@ public sealed class SiteFixture : IAsyncLifetime
 
     private void WriteSecrets()
     {
-        _key = RandomNumberGenerator.GetBytes(32);
-        var keyFile = Path.Combine(Root, "token-signing.key");
-        File.WriteAllText(keyFile, Convert.ToBase64String(_key));
-        TestUser.Run("chown", [$"root:{ServiceAccount}", keyFile], allowFailure: false);
-        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+        Tokens.WriteJwks(JwksFile); // public keys: the silo's account reads it, nobody but root may change it
 
         var passwordFile = Path.Combine(Root, "broker-admin-password");
         File.WriteAllText(passwordFile, Broker.AdminPassword);
