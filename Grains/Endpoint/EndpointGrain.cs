@@ -58,11 +58,11 @@ public sealed partial class EndpointGrain(
         var username = await AuthorizeAsync(endpoint, caller, facts);
         var (userConfig, canonical, rendered) = PrepareConfig(endpoint, batch.UserEndpointConfigJson);
         var uepId = UserEndpointId.Derive(endpoint.EndpointId, caller.IdentityId, canonical);
-        facts.UserEndpointId = uepId;
         var queued = await BuildTasks(endpoint, batch.Tasks);
 
         var spec = new UserEndpointSpec(endpoint.EndpointId, caller.IdentityId, username, canonical, rendered.ToJsonString());
         await GrainFactory.GetGrain<IUserEndpointGrain>(uepId).Enqueue(spec, queued);
+        facts.UserEndpointId = uepId;
 
         // The queue entry above is the durable acceptance; these records serve lookups by task id.
         await Task.WhenAll(queued.Select(t => GrainFactory.GetGrain<ITaskGrain>(t.TaskId).Create(

@@ -17,8 +17,6 @@ namespace Mep.Tests.EndToEnd;
 [Collection(SiteCollection.Name)]
 public sealed class EndToEndTests(SiteFixture site)
 {
-    private static readonly TimeSpan ResultTimeout = TimeSpan.FromMinutes(2);
-
     [Fact]
     public async Task Each_identity_runs_as_its_own_unix_account_and_cannot_see_the_others_tasks()
     {
@@ -167,36 +165,13 @@ public sealed class EndToEndTests(SiteFixture site)
         }
     }
 
-    private static async Task<Guid> RegisterAsync(HttpClient client, string command) =>
-        (await PostAsync<FunctionView>(client, "v1/functions", new RegisterShellFunctionRequest(command))).FunctionId;
+    private static Task<Guid> RegisterAsync(HttpClient client, string command) => SiteApi.RegisterAsync(client, command);
 
-    private static Task<SubmitResponse> SubmitAsync(HttpClient client, Guid function, int count) =>
-        PostAsync<SubmitResponse>(client, $"v1/endpoints/{SiteFixture.EndpointId}/submit",
-            new SubmitRequest(Enumerable.Repeat(new TaskSubmission(function), count).ToList()));
+    private static Task<SubmitResponse> SubmitAsync(HttpClient client, Guid function, int count) => SiteApi.SubmitAsync(client, function, count);
 
-    private Task<TaskView> WaitForResultAsync(HttpClient client, Guid taskId) =>
-        Poll.Until<TaskView>(
-            async () =>
-            {
-                var view = await GetAsync<TaskView>(client, $"v1/tasks/{taskId}");
-                return view.Status == ApiTaskStatus.Pending ? null : view;
-            },
-            ResultTimeout,
-            () => $"task {taskId} never completed\n{site.Diagnostics()}");
+    private Task<TaskView> WaitForResultAsync(HttpClient client, Guid taskId) => SiteApi.WaitForResultAsync(site, client, taskId);
 
-    private static async Task<T> PostAsync<T>(HttpClient client, string path, object body)
-    {
-        var response = await client.PostAsJsonAsync(path, body, ProtocolJson.Options);
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, $"POST {path}: {(int)response.StatusCode} {text}");
-        return JsonSerializer.Deserialize<T>(text, ProtocolJson.Options)!;
-    }
+    private static Task<T> PostAsync<T>(HttpClient client, string path, object body) => SiteApi.PostAsync<T>(client, path, body);
 
-    private static async Task<T> GetAsync<T>(HttpClient client, string path)
-    {
-        var response = await client.GetAsync(path);
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, $"GET {path}: {(int)response.StatusCode} {text}");
-        return JsonSerializer.Deserialize<T>(text, ProtocolJson.Options)!;
-    }
+    private static Task<T> GetAsync<T>(HttpClient client, string path) => SiteApi.GetAsync<T>(client, path);
 }

@@ -17,6 +17,20 @@ public sealed class SiteFixture : IAsyncLifetime
     public const string ServiceAccount = "mep";
     public const string EndpointId = "3c0ffee0-1d2e-4f00-9a00-00000000e2e0";
 
+    /// <summary>
+    /// An endpoint with access policies: identities of the site's own domain only, sessions of at most an hour, Bob
+    /// denied. Its mapping also maps <see cref="OutsiderIdentity"/> (to Bob's account, and before Alice's rule), so a
+    /// refusal of the outsider is the policy's doing, and an outsider identity linked to Alice must not count.
+    /// </summary>
+    public const string GuardedEndpointId = "3c0ffee0-1d2e-4f00-9a00-00000000e2e1";
+
+    /// <summary>An endpoint that allows one function only (<see cref="OnlyFunctionId"/>, never registered).</summary>
+    public const string OneFunctionEndpointId = "3c0ffee0-1d2e-4f00-9a00-00000000e2e2";
+
+    public const string OnlyFunctionId = "0f0f0f0f-0000-4000-8000-00000000f001";
+
+    public static readonly TimeSpan GuardedSessionMaxAge = TimeSpan.FromHours(1);
+
     /// <summary>A second endpoint, served by the grain tests' own test clusters against the same launcher and broker.</summary>
     public string GrainEndpointId { get; } = Guid.NewGuid().ToString();
 
@@ -45,6 +59,12 @@ public sealed class SiteFixture : IAsyncLifetime
     public string BobIdentity => $"bob-{_suffix}@e2e.example.org";
 
     public string EveIdentity => $"eve-{_suffix}@e2e.example.org";
+
+    /// <summary>An identity from outside the site's domain (<c>e2e.example.org</c>).</summary>
+    public string OutsiderIdentity => $"carol-{_suffix}@elsewhere.example.net";
+
+    /// <summary>The silo's audit log.</summary>
+    public string AuditLog => Path.Combine(Root, "data", "audit.log");
 
     public int ApiPort { get; private set; }
 
@@ -86,6 +106,8 @@ public sealed class SiteFixture : IAsyncLifetime
             $"--Mep:RunAs={ServiceAccount}",
             $"--Mep:DataDirectory={Path.Combine(Root, "data")}",
             $"--Mep:Endpoints:0={Path.Combine(Root, "endpoint")}",
+            $"--Mep:Endpoints:1={Path.Combine(Root, "guarded")}",
+            $"--Mep:Endpoints:2={Path.Combine(Root, "one-function")}",
             $"--Mep:LauncherSocket={LauncherSocket}",
             .. Tokens.SiloArguments(JwksFile),
             $"--Mep:Api:Urls=http://127.0.0.1:{ApiPort}",
@@ -180,13 +202,21 @@ public sealed class SiteFixture : IAsyncLifetime
 
     private void WriteEndpoint()
     {
-        var dir = Path.Combine(Root, "endpoint");
-        TestEndpoint.Write(dir, EndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), new Dictionary<string, string>
+        var mappings = new Dictionary<string, string> { [AliceIdentity] = Alice.Name, [BobIdentity] = Bob.Name };
+        TestEndpoint.Write(Path.Combine(Root, "endpoint"), EndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), mappings);
+        TestEndpoint.Write(Path.Combine(Root, "guarded"), GuardedEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2),
+            new Dictionary<string, string> { [OutsiderIdentity] = Bob.Name, [AliceIdentity] = Alice.Name, [BobIdentity] = Bob.Name },
+            $"""
+            allowed_domains: [e2e.example.org]
+            session_max_age: {GuardedSessionMaxAge.TotalMinutes}m
+            denied_users: [{BobIdentity}]
+            """);
+        TestEndpoint.Write(Path.Combine(Root, "one-function"), OneFunctionEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2),
+            mappings, $"allowed_functions: [{OnlyFunctionId}]");
+        foreach (var dir in new[] { "endpoint", "guarded", "one-function" })
         {
-            [AliceIdentity] = Alice.Name,
-            [BobIdentity] = Bob.Name,
-        });
-        TestUser.Run("chmod", ["-R", "a+rX", dir], allowFailure: false);
+            TestUser.Run("chmod", ["-R", "a+rX", Path.Combine(Root, dir)], allowFailure: false);
+        }
     }
 
     private void WriteSecrets()
