@@ -9,6 +9,7 @@ using Mep.Grains.UserConfig;
 using Mep.Protocol.Shell;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
 
 namespace Mep.Grains.Endpoint;
 
@@ -28,6 +29,13 @@ public sealed class EndpointState
 /// The MEP of one endpoint: everything between an authenticated request and a user endpoint's queue. It holds no
 /// tasks itself; a submission is durable once the user endpoint grain has written it.
 /// </summary>
+/// <remarks>
+/// Reentrant: every user of the endpoint comes through this one activation, and a request may wait seconds (an
+/// external mapping program, a user endpoint's durable write); one user's wait must not hold up the others. Turns
+/// still run one at a time, so the state is only changed between awaits; its writes go through
+/// <see cref="SaveAsync"/>, one at a time, because the storage refuses overlapping writes of one grain (ETag).
+/// </remarks>
+[Reentrant]
 public sealed partial class EndpointGrain(
     [PersistentState("endpoint", StorageNames.Mep)] IPersistentState<EndpointState> state,
     EndpointCatalog catalog,
@@ -35,7 +43,23 @@ public sealed partial class EndpointGrain(
     IOptions<MepOptions> options,
     ILogger<EndpointGrain> logger) : Grain, IEndpointGrain
 {
+    private readonly SemaphoreSlim _writes = new(1, 1);
+
     private string EndpointId => this.GetPrimaryKeyString();
+
+    /// <summary>Writes the state as it is now (including changes other requests made meanwhile), one write at a time.</summary>
+    private async Task SaveAsync()
+    {
+        await _writes.WaitAsync();
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
 
     public Task<SubmitReceipt> Submit(CallerIdentity caller, SubmitBatch batch) =>
         Audited("submit", caller, facts => SubmitAsync(caller, batch, facts));
@@ -76,7 +100,7 @@ public sealed partial class EndpointGrain(
 
         if (mine.Add(uepId) | state.State.Active.Add(uepId))
         {
-            await state.WriteStateAsync();
+            await SaveAsync();
         }
 
         logger.LogInformation(
@@ -115,7 +139,7 @@ public sealed partial class EndpointGrain(
         var changed = active ? state.State.Active.Add(userEndpointId) : state.State.Active.Remove(userEndpointId);
         if (changed)
         {
-            await state.WriteStateAsync();
+            await SaveAsync();
         }
     }
 

@@ -113,6 +113,49 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task A_slow_identity_mapping_holds_up_only_its_own_request()
+    {
+        // An external mapping program that, for the "slow" identity, answers only once the test releases it: the
+        // test does so only after the "fast" identity's submit has come back. Were the endpoint grain serving one
+        // request at a time, the fast submit would wait behind the slow one, the release would never come in time,
+        // and the slow program would give up without an answer (a 403).
+        var release = Path.Combine(_dir, "release");
+        var started = Path.Combine(_dir, "slow-started");
+        var program = Path.Combine(_dir, "mapping-program");
+        File.WriteAllText(program, $$"""
+            #!/bin/sh
+            input=$(cat)
+            id=$(printf '%s' "$input" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+            case "$input" in
+              *slow-*)
+                touch '{{started}}'
+                i=0
+                while [ ! -e '{{release}}' ]; do
+                  i=$((i+1)); [ $i -gt 80 ] && exit 0
+                  sleep 0.05
+                done ;;
+            esac
+            printf '{"DATA_TYPE":"identity_mapping_output#1.0.0","result":[{"id":"%s","output":"{{site.Alice.Name}}"}]}' "$id"
+
+            """);
+        File.SetUnixFileMode(program, (UnixFileMode)0b111_101_101);
+        File.WriteAllText(Path.Combine(EndpointDir, "identity_mapping.json"),
+            $$"""[{"DATA_TYPE":"external_identity_mapping#1.0.0","command":["{{program}}"]}]""");
+        _cluster = await StartClusterAsync(Path.Combine(_dir, "no-launcher.sock"));
+        var function = await RegisterAsync("true");
+        SubmitBatch Batch() => new([new SubmittedTask(function, new Dictionary<string, string>(), null)], null);
+
+        var slow = Endpoint().Submit(Caller("slow"), Batch());
+        await Poll.UntilTrue(() => Task.FromResult(File.Exists(started)), TimeSpan.FromSeconds(30), () => "the slow mapping never started");
+        var fast = await Endpoint().Submit(Caller("fast"), Batch());
+        File.WriteAllText(release, "");
+
+        var slowReceipt = await slow;
+        Assert.NotEqual(fast.UserEndpointId, slowReceipt.UserEndpointId);
+        Assert.Single(slowReceipt.TaskIds);
+    }
+
+    [Fact]
     public async Task Tasks_accepted_while_the_launcher_is_unreachable_run_after_the_cluster_restarts()
     {
         // First cluster: the launcher socket does not exist, so nothing can start; the tasks must still be kept.
