@@ -128,7 +128,7 @@ internal sealed class EndpointService : IAsyncDisposable
         Log.Info($"consuming {Broker.TaskQueue} with up to {_settings.MaxWorkers} tasks at once; idle timeout {Format(_settings.IdleTimeout)}");
         try
         {
-            await PublishEventAsync(new EndpointEvent(EndpointEventKind.Started, _doc.UepId, DateTimeOffset.UtcNow), Guid.NewGuid().ToString(), cancel)
+            await PublishEventAsync(new EndpointEvent(EndpointEventKind.Started, _doc.UepId, DateTimeOffset.UtcNow, Pid: Environment.ProcessId), Guid.NewGuid().ToString(), cancel)
                 .ConfigureAwait(false);
         }
         catch (PublishException e)
@@ -289,7 +289,7 @@ internal sealed class EndpointService : IAsyncDisposable
         try
         {
             await PublishEventAsync(
-                new EndpointEvent(EndpointEventKind.Result, _doc.UepId, DateTimeOffset.UtcNow, Result: result),
+                new EndpointEvent(EndpointEventKind.Result, _doc.UepId, DateTimeOffset.UtcNow, Result: result, Pid: Environment.ProcessId),
                 taskId.ToString(), CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is PublishException or AlreadyClosedException or OperationInterruptedException or OperationCanceledException or TimeoutException)
@@ -389,7 +389,7 @@ internal sealed class EndpointService : IAsyncDisposable
                 try
                 {
                     await PublishEventAsync(
-                        new EndpointEvent(EndpointEventKind.Heartbeat, _doc.UepId, DateTimeOffset.UtcNow, Heartbeat: beat),
+                        new EndpointEvent(EndpointEventKind.Heartbeat, _doc.UepId, DateTimeOffset.UtcNow, Heartbeat: beat, Pid: Environment.ProcessId),
                         Guid.NewGuid().ToString(), cancel).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is PublishException or AlreadyClosedException or OperationInterruptedException or TimeoutException
@@ -517,7 +517,7 @@ internal sealed class EndpointService : IAsyncDisposable
 
         if (_publisher is not null && _connection is { IsOpen: true })
         {
-            var message = new EndpointEvent(EndpointEventKind.Stopping, _doc.UepId, DateTimeOffset.UtcNow, Reason: stop.Error ?? stop.Reason);
+            var message = new EndpointEvent(EndpointEventKind.Stopping, _doc.UepId, DateTimeOffset.UtcNow, Reason: stop.Error ?? stop.Reason, Pid: Environment.ProcessId);
             await Quietly(PublishEventAsync(message, Guid.NewGuid().ToString(), CancellationToken.None)).ConfigureAwait(false);
         }
 

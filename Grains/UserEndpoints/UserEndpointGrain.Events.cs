@@ -57,7 +57,7 @@ public sealed partial class UserEndpointGrain
     }
 
     private static UserEndpointSignal Signal(UserEndpointSignalKind kind, EndpointEvent ev) =>
-        new(kind, ev.SentAt, ev.Heartbeat?.Pid, ev.Reason);
+        new(kind, ev.SentAt, ev.Pid ?? ev.Heartbeat?.Pid, ev.Reason);
 
     private static TaskOutcome ToOutcome(TaskResultMessage r) => new(
         r.State == TaskState.Success ? TaskOutcomeState.Success : TaskOutcomeState.Failed,

@@ -122,6 +122,13 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
     public async Task OnSignal(UserEndpointSignal signal)
     {
+        if (signal.Pid is { } pid && S.Pid is { } current && pid != current)
+        {
+            // An earlier process of this UEP, whose events were still in the stream when it died.
+            _logger.LogDebug("Ignoring {Signal} of process {Pid} of {UepId}: the current process is {Current}", signal.Kind, pid, UepId, current);
+            return;
+        }
+
         _lastHeartbeat = signal.At;
         var before = S.Phase;
         switch (signal.Kind)
@@ -136,7 +143,9 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
                 }
 
                 break;
-            case UserEndpointSignalKind.Stopping:
+            // Only a live process can be stopping: after a restart the stream may still hold a dead one's farewell,
+            // and taking it for news would leave the UEP waiting for an exit that never comes.
+            case UserEndpointSignalKind.Stopping when S.Phase is UserEndpointPhase.Starting or UserEndpointPhase.Running:
                 S.Phase = UserEndpointPhase.Stopping;
                 S.Reason = signal.Reason;
                 break;

@@ -211,6 +211,9 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
         await PublishEventAsync(connectionA, options.EventsRoutingKey(uepA), uepA, taskId, "legit", userId: credsA.Username);
         // The same task's result again (as after a redelivery), even with other content: recorded once, the first.
         await PublishEventAsync(connectionA, options.EventsRoutingKey(uepA), uepA, taskId, "late duplicate", userId: credsA.Username);
+        // A dead process's farewell (the UEP has no live process here): it must not leave the UEP "stopping".
+        await PublishEventAsync(connectionA, options.EventsRoutingKey(uepA), uepA, taskId, "", userId: credsA.Username,
+            kind: Mep.Protocol.Messages.EndpointEventKind.Stopping);
         // A stream is delivered in order: once this last one is recorded, every event before it has been handled.
         await PublishEventAsync(connectionA, options.EventsRoutingKey(uepA), uepA, markerId, "marker", userId: credsA.Username);
 
@@ -220,7 +223,9 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
             TimeSpan.FromMinutes(1), () => "the marker result never arrived");
         var record = await _cluster.Client.GetGrain<ITaskGrain>(taskId).Get(caller.IdentityId);
         Assert.Equal("legit", record!.Outcome!.Stdout);
-        Assert.Equal(0, (await _cluster.Client.GetGrain<IUserEndpointGrain>(uepA).GetSnapshot()).PendingTasks);
+        var snapshot = await _cluster.Client.GetGrain<IUserEndpointGrain>(uepA).GetSnapshot();
+        Assert.Equal(0, snapshot.PendingTasks);
+        Assert.NotEqual(UserEndpointPhase.Stopping, snapshot.Phase);
     }
 
     private static async Task<(Mep.Grains.Broker.BrokerCredentials, RabbitMQ.Client.IConnection)> ConnectAsync(
@@ -253,13 +258,15 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
     }
 
     private static async Task PublishEventAsync(RabbitMQ.Client.IConnection connection, string routingKey,
-        string streamKey, Guid taskId, string stdout, string? userId)
+        string streamKey, Guid taskId, string stdout, string? userId, Mep.Protocol.Messages.EndpointEventKind kind = Mep.Protocol.Messages.EndpointEventKind.Result)
     {
         await using var channel = await connection.CreateChannelAsync(new RabbitMQ.Client.CreateChannelOptions(true, true));
         var now = DateTimeOffset.UtcNow;
-        var ev = new Mep.Protocol.Messages.EndpointEvent(Mep.Protocol.Messages.EndpointEventKind.Result, streamKey, now,
-            Result: new Mep.Protocol.Messages.TaskResultMessage(taskId, Mep.Protocol.Messages.TaskState.Success, 0, stdout, "", false,
-                null, now, now, "host", 1000, "someone"));
+        var ev = kind == Mep.Protocol.Messages.EndpointEventKind.Result
+            ? new Mep.Protocol.Messages.EndpointEvent(kind, streamKey, now,
+                Result: new Mep.Protocol.Messages.TaskResultMessage(taskId, Mep.Protocol.Messages.TaskState.Success, 0, stdout, "", false,
+                    null, now, now, "host", 1000, "someone"))
+            : new Mep.Protocol.Messages.EndpointEvent(kind, streamKey, now, Reason: "idle", Pid: 4242);
         await channel.BasicPublishAsync(Mep.Protocol.Messages.BrokerNames.EventsExchange, routingKey, mandatory: true,
             new RabbitMQ.Client.BasicProperties
             {
