@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using Mep.Protocol.Config;
 using Mep.Protocol.Launcher;
 
 namespace Mep.Endpoint;
@@ -14,11 +14,7 @@ internal sealed record EndpointSettings(
     TimeSpan IdleTimeout,
     TimeSpan BrokerRecoveryDeadline)
 {
-    public const string MaxWorkersKey = "max_workers_per_node";
     public const int DefaultMaxWorkers = 4;
-
-    // Prefetch count is a 16-bit field in AMQP.
-    private const int MaxMaxWorkers = ushort.MaxValue;
 
     public static readonly TimeSpan DefaultBrokerRecoveryDeadline = TimeSpan.FromSeconds(60);
 
@@ -46,39 +42,19 @@ internal sealed record EndpointSettings(
     }
 
     /// <summary>
-    /// <c>max_workers_per_node</c> when present, else 4. A present but unusable value is an error rather than a
-    /// silent default: the user asked for something specific. A string of digits is accepted because a config
-    /// converted from YAML may carry numbers as strings.
+    /// <c>engine.max_workers_per_node</c> when present, else 4. The whole config is read with the shared model, so a
+    /// config the silo would not have accepted is refused here too rather than half-used.
     /// </summary>
     public static int ParseMaxWorkers(JsonObject? config)
     {
-        if (config is null || !config.TryGetPropertyValue(MaxWorkersKey, out var node) || node is null)
+        try
         {
-            return DefaultMaxWorkers;
+            return UepConfigReader.Read(config).Engine.MaxWorkersPerNode ?? DefaultMaxWorkers;
         }
-
-        long? value = null;
-        if (node is JsonValue v)
+        catch (UepConfigException e)
         {
-            // Parse the JSON text: a value built in code (int-backed) and one parsed from a document both work.
-            if (v.GetValueKind() == JsonValueKind.Number
-                && long.TryParse(v.ToJsonString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n))
-            {
-                value = n;
-            }
-            else if (v.GetValueKind() == JsonValueKind.String
-                     && long.TryParse(v.GetValue<string>(), NumberStyles.None, CultureInfo.InvariantCulture, out var s))
-            {
-                value = s;
-            }
+            throw new StartDocumentException($"config.{e.Message}");
         }
-
-        if (value is not { } workers || workers < 1 || workers > MaxMaxWorkers)
-        {
-            throw new StartDocumentException($"config.{MaxWorkersKey} must be an integer from 1 to {MaxMaxWorkers}, got {Describe(node)}");
-        }
-
-        return (int)workers;
     }
 
     private static TimeSpan Seconds(double seconds, string name)
@@ -90,12 +66,5 @@ internal sealed record EndpointSettings(
         }
 
         return TimeSpan.FromSeconds(seconds);
-    }
-
-    // The config is the user's own, so naming the value is not a leak; keep it short anyway.
-    private static string Describe(JsonNode node)
-    {
-        var text = node.ToJsonString();
-        return text.Length <= 40 ? text : text[..40] + "...";
     }
 }

@@ -6,6 +6,7 @@ using Mep.Grains.Audit;
 using Mep.Grains.Endpoints;
 using Mep.Grains.Identity;
 using Mep.Grains.UserConfig;
+using Mep.Protocol.Config;
 using Mep.Protocol.Shell;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -161,7 +162,12 @@ public sealed partial class EndpointGrain(
     private EndpointDefinition Endpoint() =>
         catalog.Find(EndpointId) ?? throw ProblemException.NotFound($"endpoint {EndpointId} is not served here");
 
-    private static (JsonObject Config, string Canonical, JsonObject Rendered) PrepareConfig(EndpointDefinition endpoint, string? json)
+    /// <summary>
+    /// The user's options checked against the schema, the template rendered with them, and the result read into the
+    /// UEP config model. Every failure is a 400: it is the user's values that led to it, even when the admin's template
+    /// is what renders the bad key; those are logged as warnings too, since the admin may need to fix the template.
+    /// </summary>
+    private (JsonObject Config, string Canonical, JsonObject Rendered) PrepareConfig(EndpointDefinition endpoint, string? json)
     {
         JsonObject config;
         try
@@ -180,15 +186,28 @@ public sealed partial class EndpointGrain(
             throw ProblemException.BadRequest(string.Join("; ", errors));
         }
 
+        JsonObject rendered;
         try
         {
-            var rendered = YamlToJson.Convert(endpoint.Template.Render(config));
-            return (config, CanonicalJson.Write(config), rendered);
+            rendered = YamlToJson.Convert(endpoint.Template.Render(config));
         }
         catch (TemplateRenderException e)
         {
             throw ProblemException.BadRequest($"user_endpoint_config: the endpoint's template cannot be rendered with it: {e.Message}");
         }
+
+        try
+        {
+            UepConfigReader.Read(rendered);
+        }
+        catch (UepConfigException e)
+        {
+            logger.LogWarning("Endpoint {EndpointId}: the template rendered a config the model refuses ({Error}) for user config {Config}",
+                endpoint.EndpointId, e.Message, config.ToJsonString());
+            throw ProblemException.BadRequest($"user_endpoint_config: the rendered user endpoint config is not valid: {e.Message}");
+        }
+
+        return (config, CanonicalJson.Write(config), rendered);
     }
 
     private async Task<List<QueuedTask>> BuildTasks(EndpointDefinition endpoint, IReadOnlyList<SubmittedTask> requests)

@@ -9,10 +9,10 @@ public sealed class EndpointSettingsTests
 {
     [Theory]
     [InlineData("{}", 4)]
-    [InlineData("{\"max_workers_per_node\": null}", 4)]
-    [InlineData("{\"max_workers_per_node\": 8}", 8)]
-    [InlineData("{\"max_workers_per_node\": \"16\"}", 16)]
-    [InlineData("{\"max_workers_per_node\": 1, \"other\": \"x\"}", 1)]
+    [InlineData("{\"engine\": null}", 4)]
+    [InlineData("{\"engine\": {\"max_workers_per_node\": null}}", 4)]
+    [InlineData("{\"engine\": {\"max_workers_per_node\": 8}}", 8)]
+    [InlineData("{\"engine\": {\"max_workers_per_node\": 1, \"provider\": {\"type\": \"local\"}}, \"display_name\": \"x\"}", 1)]
     public void Max_workers_from_config(string config, int expected) =>
         Assert.Equal(expected, EndpointSettings.ParseMaxWorkers(JsonNode.Parse(config)!.AsObject()));
 
@@ -25,14 +25,23 @@ public sealed class EndpointSettingsTests
     [InlineData("2.5")]
     [InlineData("\"many\"")]
     [InlineData("\" 3\"")]
+    [InlineData("\"16\"")]
     [InlineData("true")]
     [InlineData("[4]")]
     [InlineData("70000")]
     public void Unusable_max_workers_is_an_error_naming_the_field(string value)
     {
         var e = Assert.Throws<StartDocumentException>(() =>
-            EndpointSettings.ParseMaxWorkers(JsonNode.Parse($"{{\"max_workers_per_node\": {value}}}")!.AsObject()));
-        Assert.StartsWith("config.max_workers_per_node must be an integer from 1 to 65535", e.Message);
+            EndpointSettings.ParseMaxWorkers(JsonNode.Parse($"{{\"engine\": {{\"max_workers_per_node\": {value}}}}}")!.AsObject()));
+        Assert.StartsWith("config.engine.max_workers_per_node: must be an integer from 1 to 65535", e.Message);
+    }
+
+    [Fact]
+    public void The_old_top_level_key_is_refused_by_name()
+    {
+        var e = Assert.Throws<StartDocumentException>(() =>
+            EndpointSettings.ParseMaxWorkers(JsonNode.Parse("{\"max_workers_per_node\": 2}")!.AsObject()));
+        Assert.Equal("config.max_workers_per_node: is not a known setting", e.Message);
     }
 
     [Fact]

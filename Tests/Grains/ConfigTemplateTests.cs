@@ -33,12 +33,12 @@ public sealed class ConfigTemplateTests
     {
         var template = File.ReadAllText(Path.Combine(RepoRoot(), "examples/endpoint/user_config_template.yaml.j2"));
         var defaults = Render(template, "{}");
-        Assert.Equal(2, defaults["max_workers_per_node"]!.GetValue<long>());
-        Assert.False(defaults.ContainsKey("worker_init"));
+        Assert.Equal(2, defaults["engine"]!["max_workers_per_node"]!.GetValue<long>());
+        Assert.False(defaults["engine"]!["provider"]!.AsObject().ContainsKey("worker_init"));
 
         var custom = Render(template, """{"max_workers_per_node":8,"worker_init":"module load x"}""");
-        Assert.Equal(8, custom["max_workers_per_node"]!.GetValue<long>());
-        Assert.Equal("module load x", custom["worker_init"]!.GetValue<string>());
+        Assert.Equal(8, custom["engine"]!["max_workers_per_node"]!.GetValue<long>());
+        Assert.Equal("module load x", custom["engine"]!["provider"]!["worker_init"]!.GetValue<string>());
     }
 
     [Fact]
