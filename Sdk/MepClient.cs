@@ -53,8 +53,13 @@ public sealed class MepClient : IDisposable
     public Task<FunctionView> GetFunctionAsync(Guid functionId, CancellationToken cancellationToken = default) =>
         SendAsync<FunctionView>(HttpMethod.Get, $"v1/functions/{functionId}", body: null, cancellationToken);
 
+    /// <summary>Submits tasks; a request without <see cref="SubmitRequest.UserRuntime"/> gets <see cref="ClientRuntime.Describe"/>.</summary>
     public Task<SubmitResponse> SubmitAsync(string endpointId, SubmitRequest request, CancellationToken cancellationToken = default) =>
-        SendAsync<SubmitResponse>(HttpMethod.Post, $"v1/endpoints/{Segment(endpointId)}/submit", request, cancellationToken);
+        SendAsync<SubmitResponse>(
+            HttpMethod.Post,
+            $"v1/endpoints/{Segment(endpointId)}/submit",
+            request.UserRuntime is null ? request with { UserRuntime = ClientRuntime.Describe() } : request,
+            cancellationToken);
 
     public Task<TaskView> GetTaskAsync(Guid taskId, CancellationToken cancellationToken = default) =>
         SendAsync<TaskView>(HttpMethod.Get, $"v1/tasks/{taskId}", body: null, cancellationToken);

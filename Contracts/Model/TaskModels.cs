@@ -8,10 +8,12 @@ public sealed record SubmittedTask(
     [property: Id(2)] double? WalltimeSeconds);
 
 /// <param name="UserEndpointConfigJson">The caller's user endpoint config as JSON text (null: none given).</param>
+/// <param name="UserRuntimeJson">What the client said about itself, as JSON text (null: nothing).</param>
 [GenerateSerializer, Immutable, Alias("mep.submit-batch")]
 public sealed record SubmitBatch(
     [property: Id(0)] IReadOnlyList<SubmittedTask> Tasks,
-    [property: Id(1)] string? UserEndpointConfigJson);
+    [property: Id(1)] string? UserEndpointConfigJson,
+    [property: Id(2)] string? UserRuntimeJson = null);
 
 [GenerateSerializer, Immutable, Alias("mep.submit-receipt")]
 public sealed record SubmitReceipt(

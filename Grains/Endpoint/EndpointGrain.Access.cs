@@ -35,12 +35,12 @@ public sealed partial class EndpointGrain
     }
 
     /// <summary>
-    /// The local account the caller runs as, after the endpoint's policies allow the caller. Only the identities the
+    /// The local account the caller runs as (its name is the mapping's username), after the endpoint's policies allow the caller. Only the identities the
     /// policies accept are offered to the mapping. The first candidate decides: when it names an account the node
     /// cannot use, the request is refused; falling back to a later candidate would let a mapping typo run tasks as
     /// someone else.
     /// </summary>
-    private async Task<string> AuthorizeAsync(EndpointDefinition endpoint, CallerIdentity caller, AuditFacts facts)
+    private async Task<LocalAccount> AuthorizeAsync(EndpointDefinition endpoint, CallerIdentity caller, AuditFacts facts)
     {
         var decision = endpoint.Policy.Evaluate(caller, DateTimeOffset.UtcNow);
         if (!decision.Allowed)
@@ -58,9 +58,9 @@ public sealed partial class EndpointGrain
         facts.MatchedIdentity = chosen.IdentityId;
         facts.MappingRule = chosen.Rule is { } rule ? $"document[{chosen.Document}].rule[{rule}]" : $"document[{chosen.Document}]";
         facts.LocalUser = mapping.Username;
-        var (_, refusal) = LocalAccounts.Resolve(mapping.Username, Environment.UserName);
-        return refusal is null
-            ? mapping.Username
+        var (account, refusal) = LocalAccounts.Resolve(mapping.Username, Environment.UserName);
+        return account is not null && refusal is null
+            ? account
             : throw ProblemException.Forbidden($"identity {caller.Username} maps to {refusal}");
     }
 

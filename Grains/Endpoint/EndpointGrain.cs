@@ -80,8 +80,11 @@ public sealed partial class EndpointGrain(
             throw ProblemException.BadRequest($"tasks: at most {options.Value.MaxTasksPerSubmit} tasks per request");
         }
 
-        var username = await AuthorizeAsync(endpoint, caller, facts);
-        var (userConfig, canonical, rendered) = PrepareConfig(endpoint, batch.UserEndpointConfigJson);
+        var account = await AuthorizeAsync(endpoint, caller, facts);
+        var username = account.Name;
+        var gc = TemplateVariables.Gc(
+            TemplateVariables.MappedIdentity(account, caller.IdentityId), ParseUserRuntime(batch.UserRuntimeJson), endpoint.ParentConfig);
+        var (userConfig, canonical, rendered) = PrepareConfig(endpoint, batch.UserEndpointConfigJson, gc);
         var uepId = UserEndpointId.Derive(endpoint.EndpointId, caller.IdentityId, canonical);
         var queued = await BuildTasks(endpoint, batch.Tasks);
 
@@ -167,7 +170,7 @@ public sealed partial class EndpointGrain(
     /// UEP config model. Every failure is a 400: it is the user's values that led to it, even when the admin's template
     /// is what renders the bad key; those are logged as warnings too, since the admin may need to fix the template.
     /// </summary>
-    private (JsonObject Config, string Canonical, JsonObject Rendered) PrepareConfig(EndpointDefinition endpoint, string? json)
+    private (JsonObject Config, string Canonical, JsonObject Rendered) PrepareConfig(EndpointDefinition endpoint, string? json, JsonObject gc)
     {
         JsonObject config;
         try
@@ -180,6 +183,11 @@ public sealed partial class EndpointGrain(
             throw ProblemException.BadRequest($"user_endpoint_config: not valid JSON: {e.Message}");
         }
 
+        if (TemplateVariables.ReservedOption(config) is { } reserved)
+        {
+            throw ProblemException.BadRequest($"user_endpoint_config.{reserved}: is a reserved name (the endpoint supplies it to its template)");
+        }
+
         var errors = endpoint.Schema.Validate(config);
         if (errors.Count > 0)
         {
@@ -189,7 +197,7 @@ public sealed partial class EndpointGrain(
         JsonObject rendered;
         try
         {
-            rendered = YamlToJson.Convert(endpoint.Template.Render(config));
+            rendered = YamlToJson.Convert(endpoint.Template.Render(config, gc));
         }
         catch (TemplateRenderException e)
         {
@@ -208,6 +216,28 @@ public sealed partial class EndpointGrain(
         }
 
         return (config, CanonicalJson.Write(config), rendered);
+    }
+
+    private static JsonObject? ParseUserRuntime(string? json)
+    {
+        if (json is null)
+        {
+            return null;
+        }
+
+        if (json.Length > TemplateVariables.MaxUserRuntimeChars)
+        {
+            throw ProblemException.BadRequest($"user_runtime: at most {TemplateVariables.MaxUserRuntimeChars} characters of JSON");
+        }
+
+        try
+        {
+            return JsonNode.Parse(json) as JsonObject ?? throw ProblemException.BadRequest("user_runtime: must be a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw ProblemException.BadRequest($"user_runtime: not valid JSON: {e.Message}");
+        }
     }
 
     private async Task<List<QueuedTask>> BuildTasks(EndpointDefinition endpoint, IReadOnlyList<SubmittedTask> requests)

@@ -75,13 +75,20 @@ public sealed class EndpointCatalog : IDisposable
         }
 
         EndpointConfigFile file;
+        System.Text.Json.Nodes.JsonObject parentConfig;
         try
         {
-            file = new DeserializerBuilder().Build().Deserialize<EndpointConfigFile>(File.ReadAllText(configPath)) ?? new EndpointConfigFile();
+            var text = File.ReadAllText(configPath);
+            file = new DeserializerBuilder().Build().Deserialize<EndpointConfigFile>(text) ?? new EndpointConfigFile();
+            parentConfig = YamlToJson.Convert(text);
         }
         catch (YamlDotNet.Core.YamlException e)
         {
             throw new InvalidOperationException($"{configPath}: {e.Message}", e);
+        }
+        catch (TemplateRenderException e)
+        {
+            throw new InvalidOperationException($"{configPath}: {e.Message.Replace("rendered config", "config")}", e);
         }
 
         string Field(string? value, string name) =>
@@ -138,7 +145,8 @@ public sealed class EndpointCatalog : IDisposable
                 HeartbeatPeriod: heartbeatPeriod,
                 MaxWalltime: maxWalltime,
                 OutputLimitBytes: outputLimit,
-                Policy: policy);
+                Policy: policy,
+                ParentConfig: parentConfig);
         }
         catch (FormatException e)
         {

@@ -35,12 +35,17 @@ public sealed class ConfigTemplate
     }
 
     /// <summary>Renders with the user's config as the template's variables. Throws <see cref="TemplateRenderException"/>.</summary>
-    public string Render(JsonObject userConfig)
+    public string Render(JsonObject userConfig, JsonObject? gc = null)
     {
         var globals = new ScriptObject();
         foreach (var (key, value) in userConfig)
         {
             globals[key] = ToScript(value);
+        }
+
+        if (gc is not null)
+        {
+            globals["_GC"] = ToScript(gc);
         }
 
         var context = new EscapingContext

@@ -32,9 +32,12 @@ public sealed record TaskSubmission(
     IReadOnlyDictionary<string, string>? Args = null,
     double? WalltimeSeconds = null);
 
+/// <param name="UserRuntime">What the client says about itself (SDK and runtime versions, OS); the endpoint's
+/// template sees it as <c>_GC.user_runtime</c>. It does not choose the user endpoint: only the config does.</param>
 public sealed record SubmitRequest(
     IReadOnlyList<TaskSubmission> Tasks,
-    JsonObject? UserEndpointConfig = null);
+    JsonObject? UserEndpointConfig = null,
+    JsonObject? UserRuntime = null);
 
 public sealed record SubmitResponse(
     string UserEndpointId,

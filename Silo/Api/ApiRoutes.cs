@@ -79,7 +79,7 @@ public static class ApiRoutes
             t.Args ?? new Dictionary<string, string>(),
             t.WalltimeSeconds)).ToList();
         var receipt = await grains.GetGrain<IEndpointGrain>(id.ToString())
-            .Submit(caller, new SubmitBatch(tasks, body.UserEndpointConfig?.ToJsonString()));
+            .Submit(caller, new SubmitBatch(tasks, body.UserEndpointConfig?.ToJsonString(), body.UserRuntime?.ToJsonString()));
         return Results.Json(new SubmitResponse(receipt.UserEndpointId, receipt.TaskIds), ProtocolJson.Options, statusCode: 202);
     }
 

@@ -89,6 +89,13 @@ public sealed class EndToEndTests(SiteFixture site)
         Assert.Equal(HttpStatusCode.BadRequest, badConfig.StatusCode);
         Assert.Contains("user_endpoint_config.max_workers_per_node", (await badConfig.Content.ReadFromJsonAsync<Problem>(ProtocolJson.Options))!.Detail);
 
+        var reserved = await alice.PostAsJsonAsync(
+            $"v1/endpoints/{SiteFixture.EndpointId}/submit",
+            new SubmitRequest([new TaskSubmission(function, new Dictionary<string, string> { ["word"] = "x" })], new() { ["mapped_identity"] = new System.Text.Json.Nodes.JsonObject { ["local"] = "root" } }),
+            ProtocolJson.Options);
+        Assert.Equal(HttpStatusCode.BadRequest, reserved.StatusCode);
+        Assert.StartsWith("user_endpoint_config.mapped_identity: is a reserved name", (await reserved.Content.ReadFromJsonAsync<Problem>(ProtocolJson.Options))!.Detail);
+
         var missingArg = await alice.PostAsJsonAsync($"v1/endpoints/{SiteFixture.EndpointId}/submit", new SubmitRequest([new TaskSubmission(function)]), ProtocolJson.Options);
         Assert.Equal(HttpStatusCode.BadRequest, missingArg.StatusCode);
         Assert.Equal("tasks[0].args: argument 'word' is missing", (await missingArg.Content.ReadFromJsonAsync<Problem>(ProtocolJson.Options))!.Detail);
