@@ -120,7 +120,10 @@ public sealed class EndpointCatalog : IDisposable
             }
 
             var template = ConfigTemplate.Load(FilePath(file.UserConfigTemplate, "user_config_template"));
-            var schema = ConfigSchema.Load(FilePath(file.UserConfigSchema, "user_config_schema"));
+            // No schema file: any options are accepted (the template and the UEP config model still check them).
+            var schema = string.IsNullOrWhiteSpace(file.UserConfigSchema)
+                ? ConfigSchema.AcceptAll
+                : ConfigSchema.Load(FilePath(file.UserConfigSchema, "user_config_schema"));
             var idleTimeout = Durations.Parse(file.IdleTimeout ?? "5m", "idle_timeout");
             var heartbeatPeriod = Durations.Parse(file.HeartbeatPeriod ?? "30s", "heartbeat_period");
             var maxWalltime = Durations.Parse(file.MaxWalltime ?? "24h", "max_walltime");

@@ -4,31 +4,75 @@ using NJsonSchema.Validation;
 
 namespace Mep.Grains.UserConfig;
 
-/// <summary>The admin's JSON schema for user endpoint configs (NJsonSchema).</summary>
+/// <summary>
+/// The admin's JSON schema for user endpoint configs (NJsonSchema), checked first by <see cref="SchemaMetaCheck"/>
+/// because NJsonSchema reads much that is not JSON Schema without complaint. <see cref="AcceptAll"/> stands for no
+/// schema: any options are accepted (the template and the UEP config model still apply).
+/// </summary>
 public sealed class ConfigSchema
 {
-    private readonly JsonSchema _schema;
+    private readonly JsonSchema? _schema;
 
-    private ConfigSchema(JsonSchema schema) => _schema = schema;
+    private ConfigSchema(JsonSchema? schema) => _schema = schema;
 
+    /// <summary>No schema configured: every JSON object is valid.</summary>
+    public static ConfigSchema AcceptAll { get; } = new(null);
+
+    /// <summary>Reads and checks the schema file; any fault is an <see cref="InvalidOperationException"/> naming the file.</summary>
     public static ConfigSchema Load(string path)
     {
+        string text;
         try
         {
-            // Synchronous on purpose: endpoints load once, at start, before the host runs.
-            return new ConfigSchema(JsonSchema.FromJsonAsync(File.ReadAllText(path)).GetAwaiter().GetResult());
+            text = File.ReadAllText(path);
         }
-        catch (Exception e) when (e is not InvalidOperationException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException($"{path}: cannot be read: {e.Message}", e);
+        }
+
+        return Parse(text, path);
+    }
+
+    /// <summary>Checks and reads a schema; any fault is an <see cref="InvalidOperationException"/> starting with <paramref name="path"/>.</summary>
+    public static ConfigSchema Parse(string json, string path = "<schema>")
+    {
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(json, documentOptions: new System.Text.Json.JsonDocumentOptions { MaxDepth = 64 });
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidOperationException($"{path}: not valid JSON: {e.Message}", e);
+        }
+
+        try
+        {
+            SchemaMetaCheck.Check(root);
+            if (root is JsonObject o && o["type"] is { } type && type.ToJsonString() != "\"object\"")
+            {
+                throw new InvalidOperationException($"#/type: a user endpoint config is an object, so the schema's type must be \"object\", got {type.ToJsonString()}");
+            }
+
+            // Synchronous on purpose: endpoints load at start, before the host runs. No document path: nothing outside
+            // the text is ever read (the meta-check has refused external references already).
+            return new ConfigSchema(JsonSchema.FromJsonAsync(json).GetAwaiter().GetResult());
+        }
+        catch (Exception e)
         {
             throw new InvalidOperationException($"{path}: not a valid JSON schema: {e.Message}", e);
         }
     }
 
-    public static ConfigSchema Parse(string json) => new(JsonSchema.FromJsonAsync(json).GetAwaiter().GetResult());
-
     /// <summary>Errors as "user_endpoint_config.field: what is wrong", sorted; empty when valid.</summary>
     public IReadOnlyList<string> Validate(JsonObject config)
     {
+        if (_schema is null)
+        {
+            return [];
+        }
+
         var errors = _schema.Validate(config.ToJsonString());
         return errors.SelectMany(Flatten).Select(Describe).Distinct().Order(StringComparer.Ordinal).ToList();
     }
@@ -43,8 +87,11 @@ public sealed class ConfigSchema
         var path = (e.Path ?? "#").TrimStart('#').Replace('/', '.').Trim('.');
         if (e.Kind == ValidationErrorKind.NoAdditionalPropertiesAllowed || e.Kind == ValidationErrorKind.PropertyRequired)
         {
-            // NJsonSchema puts the offending property in Property and its parent in Path for these kinds.
-            path = string.IsNullOrEmpty(e.Property) ? path : string.Join('.', new[] { path, e.Property }.Where(p => p.Length > 0));
+            // Older NJsonSchema versions put the offending property in Property and only its parent in Path.
+            var last = path.Split('.')[^1];
+            path = string.IsNullOrEmpty(e.Property) || last == e.Property
+                ? path
+                : string.Join('.', new[] { path, e.Property }.Where(p => p.Length > 0));
         }
 
         var field = path.Length == 0 ? "user_endpoint_config" : $"user_endpoint_config.{path}";
@@ -67,6 +114,25 @@ public sealed class ConfigSchema
         ValidationErrorKind.StringTooLong => "is too long",
         ValidationErrorKind.PatternMismatch => "does not match the allowed pattern",
         ValidationErrorKind.NotInEnumeration => "is not one of the allowed values",
+        ValidationErrorKind.NullExpected => "must be null",
+        ValidationErrorKind.TooManyItems => "has too many items",
+        ValidationErrorKind.TooFewItems => "has too few items",
+        ValidationErrorKind.ItemsNotUnique => "has duplicate items",
+        ValidationErrorKind.TooManyProperties => "has too many fields",
+        ValidationErrorKind.TooFewProperties => "has too few fields",
+        ValidationErrorKind.NumberNotMultipleOf => "is not an allowed multiple",
+        ValidationErrorKind.NotAnyOf => "matches none of the allowed forms",
+        ValidationErrorKind.NotOneOf => "does not match exactly one of the allowed forms",
+        ValidationErrorKind.NotAllOf => "does not match all required forms",
+        ValidationErrorKind.ExcludedSchemaValidates => "matches a form that is not allowed",
+        ValidationErrorKind.AdditionalItemNotValid => "has an item that is not allowed",
+        ValidationErrorKind.ArrayItemNotValid => "has an item that is not valid",
+        ValidationErrorKind.DateTimeExpected => "must be a date-time",
+        ValidationErrorKind.DateExpected => "must be a date",
+        ValidationErrorKind.EmailExpected => "must be an e-mail address",
+        ValidationErrorKind.UriExpected => "must be a URI",
+        ValidationErrorKind.GuidExpected or ValidationErrorKind.UuidExpected => "must be a UUID",
+        ValidationErrorKind.AdditionalPropertiesNotValid => "is not an allowed field",
         _ => kind.ToString(),
     };
 }
