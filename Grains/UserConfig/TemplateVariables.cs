@@ -38,11 +38,18 @@ public static class TemplateVariables
         ["identity"] = new JsonObject { ["id"] = identityId },
     };
 
-    /// <summary>The whole <c>_GC</c> object; each part is deep-copied so callers' nodes are never re-parented.</summary>
-    public static JsonObject Gc(JsonObject mappedIdentity, JsonObject? userRuntime, JsonObject? parentConfig) => new()
+    /// <summary>
+    /// The whole <c>_GC</c> object, as parsed JSON: built through its text so that every value is JSON-backed (a node
+    /// made from a CLR uint, say, does not read back as a long) and no caller's node is re-parented.
+    /// </summary>
+    public static JsonObject Gc(JsonObject mappedIdentity, JsonObject? userRuntime, JsonObject? parentConfig)
     {
-        ["mapped_identity"] = mappedIdentity.DeepClone(),
-        ["user_runtime"] = userRuntime?.DeepClone() ?? new JsonObject(),
-        ["parent_config"] = parentConfig?.DeepClone() ?? new JsonObject(),
-    };
+        var gc = new JsonObject
+        {
+            ["mapped_identity"] = mappedIdentity.DeepClone(),
+            ["user_runtime"] = userRuntime?.DeepClone() ?? new JsonObject(),
+            ["parent_config"] = parentConfig?.DeepClone() ?? new JsonObject(),
+        };
+        return JsonNode.Parse(gc.ToJsonString())!.AsObject();
+    }
 }
