@@ -32,7 +32,7 @@ public sealed class EndpointCatalog : IDisposable
                 var endpoint = Load(directory, logger);
                 if (!_endpoints.TryAdd(endpoint.EndpointId, endpoint))
                 {
-                    endpoint.IdentityMapper.Dispose();
+                    endpoint.Dispose();
                     throw new InvalidOperationException($"{directory}: endpoint_id {endpoint.EndpointId} is already served from {_endpoints[endpoint.EndpointId].Directory}");
                 }
 
@@ -55,7 +55,7 @@ public sealed class EndpointCatalog : IDisposable
     {
         foreach (var endpoint in _endpoints.Values)
         {
-            endpoint.IdentityMapper.Dispose();
+            endpoint.Dispose();
         }
     }
 
@@ -119,11 +119,9 @@ public sealed class EndpointCatalog : IDisposable
                 throw new InvalidOperationException($"{configPath}: output_limit_bytes must be between 1 and 16777216");
             }
 
-            var template = ConfigTemplate.Load(FilePath(file.UserConfigTemplate, "user_config_template"));
+            var templatePath = FilePath(file.UserConfigTemplate, "user_config_template");
             // No schema file: any options are accepted (the template and the UEP config model still check them).
-            var schema = string.IsNullOrWhiteSpace(file.UserConfigSchema)
-                ? ConfigSchema.AcceptAll
-                : ConfigSchema.Load(FilePath(file.UserConfigSchema, "user_config_schema"));
+            var schemaPath = string.IsNullOrWhiteSpace(file.UserConfigSchema) ? null : FilePath(file.UserConfigSchema, "user_config_schema");
             var idleTimeout = Durations.Parse(file.IdleTimeout ?? "5m", "idle_timeout");
             var heartbeatPeriod = Durations.Parse(file.HeartbeatPeriod ?? "30s", "heartbeat_period");
             var maxWalltime = Durations.Parse(file.MaxWalltime ?? "24h", "max_walltime");
@@ -133,15 +131,38 @@ public sealed class EndpointCatalog : IDisposable
                 new IdentityList(file.Admins ?? [], "admins"),
                 new IdentityList(file.AllowedUsers ?? [], "allowed_users"),
                 new IdentityList(file.DeniedUsers ?? [], "denied_users"));
-            // Last: from here on a watcher runs, and nothing below can fail and leave it behind.
-            var identityMapping = new IdentityMappingFile(FilePath(file.IdentityMapping, "identity_mapping"), logger);
+            var identityMappingPath = FilePath(file.IdentityMapping, "identity_mapping");
+            // Last: from here on watchers run; one that started is disposed if a later one fails to load its file.
+            var watched = new List<IDisposable>();
+            WatchedFile<ConfigTemplate> template;
+            WatchedFile<ConfigSchema>? schema;
+            IdentityMappingFile identityMapping;
+            try
+            {
+                template = Watched(new WatchedFile<ConfigTemplate>(templatePath, "User config template", ConfigTemplate.Load, logger));
+                schema = schemaPath is null ? null : Watched(new WatchedFile<ConfigSchema>(schemaPath, "User config schema", ConfigSchema.Load, logger));
+                identityMapping = Watched(new IdentityMappingFile(identityMappingPath, logger));
+            }
+            catch
+            {
+                watched.ForEach(w => w.Dispose());
+                throw;
+            }
+
+            TW Watched<TW>(TW w)
+                where TW : IDisposable
+            {
+                watched.Add(w);
+                return w;
+            }
+
             return new EndpointDefinition(
                 EndpointId: id.ToString(),
                 DisplayName: file.DisplayName ?? id.ToString(),
                 Directory: dir,
                 IdentityMapper: identityMapping,
-                Template: template,
-                Schema: schema,
+                TemplateFile: template,
+                SchemaFile: schema,
                 AllowedFunctions: allowed,
                 LauncherSocket: string.IsNullOrWhiteSpace(file.LauncherSocket) ? null : file.LauncherSocket,
                 IdleTimeout: idleTimeout,

@@ -6,14 +6,16 @@ namespace Mep.Grains.Endpoints;
 
 /// <summary>One endpoint as loaded and checked from its directory: everything the grains need to serve it.</summary>
 /// <param name="IdentityMapper">The endpoint's mapping file, followed as it changes: read <c>Current</c> per request.</param>
+/// <param name="TemplateFile">The user config template, followed as it changes: read <see cref="Template"/> per request.</param>
+/// <param name="SchemaFile">The user config schema, followed as it changes; null when none is configured (any options).</param>
 /// <param name="ParentConfig">The endpoint's config.yaml as JSON: the template's <c>_GC.parent_config</c>.</param>
 public sealed record EndpointDefinition(
     string EndpointId,
     string DisplayName,
     string Directory,
     IdentityMappingFile IdentityMapper,
-    ConfigTemplate Template,
-    ConfigSchema Schema,
+    WatchedFile<ConfigTemplate> TemplateFile,
+    WatchedFile<ConfigSchema>? SchemaFile,
     IReadOnlySet<Guid> AllowedFunctions,
     string? LauncherSocket,
     TimeSpan IdleTimeout,
@@ -21,7 +23,19 @@ public sealed record EndpointDefinition(
     TimeSpan MaxWalltime,
     int OutputLimitBytes,
     EndpointPolicy Policy,
-    System.Text.Json.Nodes.JsonObject ParentConfig)
+    System.Text.Json.Nodes.JsonObject ParentConfig) : IDisposable
 {
+    public ConfigTemplate Template => TemplateFile.Current;
+
+    public ConfigSchema Schema => SchemaFile?.Current ?? ConfigSchema.AcceptAll;
+
+    /// <summary>Stops following the endpoint's files.</summary>
+    public void Dispose()
+    {
+        IdentityMapper.Dispose();
+        TemplateFile.Dispose();
+        SchemaFile?.Dispose();
+    }
+
     public bool AllowsFunction(Guid functionId) => AllowedFunctions.Count == 0 || AllowedFunctions.Contains(functionId);
 }

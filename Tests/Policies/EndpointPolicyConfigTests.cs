@@ -22,7 +22,7 @@ public sealed class EndpointPolicyConfigTests : IDisposable
     private static Mep.Grains.Policies.EndpointPolicy Load(string dir)
     {
         var endpoint = EndpointCatalog.Load(dir, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
-        endpoint.IdentityMapper.Dispose();
+        endpoint.Dispose();
         return endpoint.Policy;
     }
 

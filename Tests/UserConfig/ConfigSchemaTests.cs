@@ -128,6 +128,6 @@ public sealed class ConfigSchemaTests
     {
         public Mep.Grains.Endpoints.EndpointDefinition Definition => definition;
 
-        public void Dispose() => definition.IdentityMapper.Dispose();
+        public void Dispose() => definition.Dispose();
     }
 }
