@@ -84,9 +84,9 @@ public sealed partial class EndpointGrain(
         var username = account.Name;
         var gc = TemplateVariables.Gc(
             TemplateVariables.MappedIdentity(account, caller.IdentityId), ParseUserRuntime(batch.UserRuntimeJson), endpoint.ParentConfig);
-        var (userConfig, canonical, rendered) = PrepareConfig(endpoint, batch.UserEndpointConfigJson, gc);
+        var (userConfig, canonical, rendered, model) = PrepareConfig(endpoint, batch.UserEndpointConfigJson, gc);
         var uepId = UserEndpointId.Derive(endpoint.EndpointId, caller.IdentityId, canonical);
-        var queued = await BuildTasks(endpoint, batch.Tasks);
+        var queued = await BuildTasks(endpoint, model, batch.Tasks);
 
         var spec = new UserEndpointSpec(endpoint.EndpointId, caller.IdentityId, username, canonical, rendered.ToJsonString());
         await GrainFactory.GetGrain<IUserEndpointGrain>(uepId).Enqueue(spec, queued);
@@ -170,7 +170,7 @@ public sealed partial class EndpointGrain(
     /// UEP config model. Every failure is a 400: it is the user's values that led to it, even when the admin's template
     /// is what renders the bad key; those are logged as warnings too, since the admin may need to fix the template.
     /// </summary>
-    private (JsonObject Config, string Canonical, JsonObject Rendered) PrepareConfig(EndpointDefinition endpoint, string? json, JsonObject gc)
+    private (JsonObject Config, string Canonical, JsonObject Rendered, UepConfig Model) PrepareConfig(EndpointDefinition endpoint, string? json, JsonObject gc)
     {
         JsonObject config;
         try
@@ -204,9 +204,10 @@ public sealed partial class EndpointGrain(
             throw ProblemException.BadRequest($"user_endpoint_config: the endpoint's template cannot be rendered with it: {e.Message}");
         }
 
+        UepConfig model;
         try
         {
-            UepConfigReader.Read(rendered);
+            model = UepConfigReader.Read(rendered);
         }
         catch (UepConfigException e)
         {
@@ -215,7 +216,7 @@ public sealed partial class EndpointGrain(
             throw ProblemException.BadRequest($"user_endpoint_config: the rendered user endpoint config is not valid: {e.Message}");
         }
 
-        return (config, CanonicalJson.Write(config), rendered);
+        return (config, CanonicalJson.Write(config), rendered, model);
     }
 
     private static JsonObject? ParseUserRuntime(string? json)
@@ -240,7 +241,7 @@ public sealed partial class EndpointGrain(
         }
     }
 
-    private async Task<List<QueuedTask>> BuildTasks(EndpointDefinition endpoint, IReadOnlyList<SubmittedTask> requests)
+    private async Task<List<QueuedTask>> BuildTasks(EndpointDefinition endpoint, UepConfig config, IReadOnlyList<SubmittedTask> requests)
     {
         var functions = new Dictionary<Guid, FunctionDefinition>();
         foreach (var functionId in requests.Select(r => r.FunctionId).Distinct())
@@ -249,6 +250,12 @@ public sealed partial class EndpointGrain(
             if (!endpoint.AllowsFunction(functionId))
             {
                 throw ProblemException.Forbidden($"function {functionId} is not allowed on endpoint {endpoint.EndpointId}");
+            }
+
+            // The user endpoint's own list (Globus Compute's allowed_functions) can only narrow the endpoint's.
+            if (config.AllowedFunctions is { } narrowed && !narrowed.Contains(functionId))
+            {
+                throw ProblemException.Forbidden($"function {functionId} is not in the user endpoint config's allowed_functions");
             }
 
             var function = await GrainFactory.GetGrain<IFunctionGrain>(functionId).Get()

@@ -29,6 +29,9 @@ public sealed class SiteFixture : IAsyncLifetime
 
     public const string OnlyFunctionId = "0f0f0f0f-0000-4000-8000-00000000f001";
 
+    /// <summary>An endpoint whose template passes the user's <c>workers</c> and <c>fns</c> into the UEP config model.</summary>
+    public const string ConfiguredEndpointId = "3c0ffee0-1d2e-4f00-9a00-00000000e2e3";
+
     public static readonly TimeSpan GuardedSessionMaxAge = TimeSpan.FromHours(1);
 
     /// <summary>A second endpoint, served by the grain tests' own test clusters against the same launcher and broker.</summary>
@@ -108,6 +111,7 @@ public sealed class SiteFixture : IAsyncLifetime
             $"--Mep:Endpoints:0={Path.Combine(Root, "endpoint")}",
             $"--Mep:Endpoints:1={Path.Combine(Root, "guarded")}",
             $"--Mep:Endpoints:2={Path.Combine(Root, "one-function")}",
+            $"--Mep:Endpoints:3={Path.Combine(Root, "configured")}",
             $"--Mep:LauncherSocket={LauncherSocket}",
             .. Tokens.SiloArguments(JwksFile),
             $"--Mep:Api:Urls=http://127.0.0.1:{ApiPort}",
@@ -213,7 +217,17 @@ public sealed class SiteFixture : IAsyncLifetime
             """);
         TestEndpoint.Write(Path.Combine(Root, "one-function"), OneFunctionEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2),
             mappings, $"allowed_functions: [{OnlyFunctionId}]");
-        foreach (var dir in new[] { "endpoint", "guarded", "one-function" })
+        TestEndpoint.Write(Path.Combine(Root, "configured"), ConfiguredEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), mappings);
+        File.WriteAllText(Path.Combine(Root, "configured", "user_config_template.yaml.j2"), """
+            display_name: {{ _GC.mapped_identity.local.uname }}
+            engine:
+              max_workers_per_node: {{ workers }}
+              provider:
+                type: local
+            allowed_functions: {{ fns }}
+            """);
+        File.WriteAllText(Path.Combine(Root, "configured", "user_config_schema.json"), "{}");
+        foreach (var dir in new[] { "endpoint", "guarded", "one-function", "configured" })
         {
             TestUser.Run("chmod", ["-R", "a+rX", Path.Combine(Root, dir)], allowFailure: false);
         }
