@@ -154,4 +154,13 @@ public sealed class JinjaDialectTests
         Assert.Equal("other", RenderText(template, """{"environment":"prod"}"""));
         Assert.Equal("other", RenderText("{% if environment == 'test' %}test{% else %}other{% endif %}", """{"environment":"test"}"""));
     }
+
+    [Theory]
+    [InlineData("{{ s | replace('a', 'b') }}", "\"bbc\"")]
+    [InlineData("{{ l | join(', ') }}", "1, 2")]
+    [InlineData("{% unless n > 1 %}small{% endunless %}", "small")]
+    [InlineData("{% case n %}{% when 1 %}one{% else %}other{% endcase %}", "one")]
+    [InlineData("{{ n | plus: 2 }}", "3")]
+    public void Liquid_filters_take_jinja_call_syntax_and_liquid_tags_work(string template, string expected) =>
+        Assert.Equal(expected, RenderText(template, """{"s":"abc","l":[1,2],"n":1}"""));
 }

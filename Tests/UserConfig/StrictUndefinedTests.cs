@@ -37,4 +37,8 @@ public sealed class StrictUndefinedTests
     [InlineData("{% if nil == nil %}same{% endif %}", "same")]
     public void Default_is_defined_and_if_are_the_safe_ways(string template, string expected) =>
         Assert.Equal(expected, RenderText(template));
+
+    [Fact]
+    public void A_member_of_an_undefined_name_is_an_error_naming_the_member() =>
+        Assert.Contains("member with name x", RenderFails("{{ account.x }}").Message);
 }
