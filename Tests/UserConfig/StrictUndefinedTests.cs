@@ -39,6 +39,11 @@ public sealed class StrictUndefinedTests
         Assert.Equal(expected, RenderText(template));
 
     [Fact]
-    public void A_member_of_an_undefined_name_is_an_error_naming_the_member() =>
-        Assert.Contains("member with name x", RenderFails("{{ account.x }}").Message);
+    public void A_member_of_an_undefined_name_is_an_error_naming_the_name()
+    {
+        Assert.Contains("'account' is undefined", RenderFails("{{ account.x.y }}").Message);
+        Assert.Contains("'_GC.mapped_identity' is undefined", RenderFails("{{ _GC.mapped_identity.local.uname }}").Message);
+        Assert.Equal("no", RenderText("{% if account.x.y is defined %}yes{% else %}no{% endif %}"));
+        Assert.Equal("7", RenderText("{{ account.x | default(7) }}"));
+    }
 }

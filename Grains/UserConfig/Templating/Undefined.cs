@@ -10,7 +10,7 @@ namespace Mep.Grains.UserConfig.Templating;
 /// What a name the template does not know evaluates to (Jinja's StrictUndefined): printing, comparing or iterating it
 /// is an error naming it; <c>default</c> and <c>is defined</c> look at it safely; an <c>if</c> on it is false.
 /// </summary>
-internal sealed class Undefined(string name, TemplateContext? context) : IEnumerable, IScriptCustomBinaryOperation
+internal sealed class Undefined(string name, TemplateContext? context) : IEnumerable, IScriptCustomBinaryOperation, IScriptObject
 {
     public string Name { get; } = name;
 
@@ -24,6 +24,37 @@ internal sealed class Undefined(string name, TemplateContext? context) : IEnumer
         SourceSpan rightSpan, object? rightValue, out object? result) => throw Error(span);
 
     public override string ToString() => throw Error(default);
+
+    // A member of an undefined name is the same undefined name: `a.b is defined` is false, printing it names `a`.
+    public bool TryGetValue(TemplateContext? context, SourceSpan span, string member, out object? value)
+    {
+        value = this;
+        return true;
+    }
+
+    public int Count => throw Error(default);
+
+    public bool IsReadOnly
+    {
+        get => true;
+        set { }
+    }
+
+    public IEnumerable<string> GetMembers() => throw Error(default);
+
+    public bool Contains(string member) => throw Error(default);
+
+    public bool CanWrite(string member) => false;
+
+    public bool TrySetValue(TemplateContext? context, SourceSpan span, string member, object? value, bool readOnly) => throw Error(span);
+
+    public bool Remove(string member) => false;
+
+    public void SetReadOnly(string member, bool readOnly)
+    {
+    }
+
+    public IScriptObject Clone(bool deep) => this;
 }
 
 /// <summary>User data as a template object: a missing key is <see cref="Undefined"/> (named by its path), not null.</summary>
