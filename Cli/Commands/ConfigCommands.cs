@@ -52,7 +52,7 @@ internal static class ConfigCommands
             }
 
             // The admin's side first: a broken template is the answer whatever the user sent.
-            var loadedTemplate = AdminFile("--template", parse.GetRequiredValue(template), ConfigTemplate.Load);
+            var loadedTemplate = AdminFile("--template", parse.GetRequiredValue(template), path => ConfigTemplate.Load(path));
             var loadedSchema = parse.GetValue(schema) is { } schemaPath ? AdminFile("--schema", schemaPath, ConfigSchema.Load) : ConfigSchema.AcceptAll;
             var parentConfig = parse.GetValue(parent) is { } parentPath
                 ? AdminFile("--parent-config", parentPath, p => YamlToJson.Convert(File.ReadAllText(p)))

@@ -139,7 +139,7 @@ public sealed class EndpointCatalog : IDisposable
             IdentityMappingFile identityMapping;
             try
             {
-                template = Watched(new WatchedFile<ConfigTemplate>(templatePath, "User config template", ConfigTemplate.Load, logger));
+                template = Watched(new WatchedFile<ConfigTemplate>(templatePath, "User config template", path => ConfigTemplate.Load(path), logger));
                 schema = schemaPath is null ? null : Watched(new WatchedFile<ConfigSchema>(schemaPath, "User config schema", ConfigSchema.Load, logger));
                 identityMapping = Watched(new IdentityMappingFile(identityMappingPath, logger));
             }

@@ -1,107 +1,115 @@
 using System.Text.Json.Nodes;
+using Mep.Grains.UserConfig.Templating;
 using Scriban;
 using Scriban.Parsing;
 using Scriban.Runtime;
+using Scriban.Syntax;
 
 namespace Mep.Grains.UserConfig;
 
 /// <summary>
-/// The admin's <c>user_config_template.yaml.j2</c>: Liquid rendered with Scriban, every printed user value escaped
-/// (see <see cref="ValueEscaper"/>). First cut of the dialect; the Jinja compatibility layer has its own issue.
+/// The admin's <c>user_config_template.yaml.j2</c>: Scriban's Liquid plus the Jinja forms Globus Compute templates use
+/// (rewritten to Liquid by <see cref="JinjaRewriter"/>), strict about undefined names, sandboxed, and with every user
+/// value escaped before rendering (see <see cref="TemplateValues"/>). The dialect: docs/template-dialect.md.
 /// </summary>
 public sealed class ConfigTemplate
 {
-    private const int MaxOutputChars = 256 * 1024;
+    /// <summary>The variable holding the service's own data (mapped identity, user runtime, parent config).</summary>
+    public const string ReservedVariable = "_GC";
+
+    /// <summary>User option names that are refused (Globus Compute's reserved names, old and new).</summary>
+    public static readonly IReadOnlySet<string> ReservedOptions =
+        new HashSet<string>(StringComparer.Ordinal) { ReservedVariable, "parent_config", "user_runtime", "mapped_identity" };
+
     private readonly Template _template;
     private readonly string _path;
+    private readonly string? _directory;
+    private readonly TemplateLimits _limits;
 
-    private ConfigTemplate(Template template, string path)
+    private ConfigTemplate(Template template, string path, string? directory, TemplateLimits limits)
     {
         _template = template;
         _path = path;
+        _directory = directory;
+        _limits = limits;
     }
 
-    public static ConfigTemplate Load(string path) => Parse(File.ReadAllText(path), path);
+    public static ConfigTemplate Load(string path, TemplateLimits? limits = null) =>
+        Parse(File.ReadAllText(path), path, limits, Path.GetDirectoryName(Path.GetFullPath(path)));
 
-    public static ConfigTemplate Parse(string text, string path = "<template>")
+    /// <summary>Parses a template; <paramref name="directory"/> is where <c>include</c> may read (none: no include).</summary>
+    public static ConfigTemplate Parse(string text, string path = "<template>", TemplateLimits? limits = null, string? directory = null)
     {
-        var template = Template.ParseLiquid(text, path);
+        var liquid = JinjaRewriter.Rewrite(text, path); // throws InvalidOperationException naming the file and line
+        var template = Template.ParseLiquid(liquid, path, ParserOptions());
         if (template.HasErrors)
         {
             throw new InvalidOperationException($"{path}: {string.Join("; ", template.Messages)}");
         }
 
-        return new ConfigTemplate(template, path);
+        return new ConfigTemplate(template, path, directory, limits ?? TemplateLimits.Default);
     }
 
-    /// <summary>Renders with the user's config as the template's variables. Throws <see cref="TemplateRenderException"/>.</summary>
-    public string Render(JsonObject userConfig, JsonObject? gc = null)
+    /// <summary>
+    /// Renders with every user option as a top-level variable and <paramref name="gc"/> as <c>_GC</c>, both escaped.
+    /// Throws <see cref="TemplateRenderException"/> for anything the user's values or the template's logic cause.
+    /// </summary>
+    public string Render(JsonObject userOptions, JsonObject? gc = null)
     {
-        var globals = new ScriptObject();
-        foreach (var (key, value) in userConfig)
+        var reserved = userOptions.Select(kv => kv.Key).FirstOrDefault(ReservedOptions.Contains);
+        if (reserved is not null)
         {
-            globals[key] = ToScript(value);
+            throw new TemplateRenderException($"'{reserved}' is a reserved name and cannot be passed as a user option");
         }
 
-        if (gc is not null)
+        var values = new ScriptObject();
+        foreach (var (key, value) in userOptions)
         {
-            globals["_GC"] = ToScript(gc);
+            values[key] = TemplateValues.Escape(value, key);
         }
 
-        var context = new EscapingContext
+        values[ReservedVariable] = TemplateValues.Escape(gc ?? [], ReservedVariable);
+
+        var context = new SandboxContext(_limits)
         {
-            StrictVariables = false,
-            LoopLimit = 10_000,
-            RecursiveLimit = 50,
-            LimitToString = MaxOutputChars,
-            EnableRelaxedMemberAccess = false,
-            MemberFilter = _ => false, // data only: no .NET members are reachable from a template
+            TemplateLoader = new DirectoryTemplateLoader(_directory, _limits.MaxOutputChars),
+            TemplateLoaderParserOptions = ParserOptions(),
+            TemplateLoaderLexerOptions = new LexerOptions { Lang = ScriptLang.Liquid, Mode = ScriptMode.Default },
         };
-        context.PushGlobal(globals);
+        context.PushGlobal(values);
+        context.PushGlobal(TemplateFunctions.Create()); // above the values: a user option cannot hide a function
         try
         {
             var output = _template.Render(context);
-            if (output.Length > MaxOutputChars)
+            if (output.Length > _limits.MaxOutputChars)
             {
-                throw new TemplateRenderException($"rendered config exceeds {MaxOutputChars} characters");
+                throw context.OutputTooLarge();
             }
 
             return output.EndsWith('\n') ? output[..^1] : output;
         }
-        catch (Scriban.Syntax.ScriptRuntimeException e)
+        catch (ScriptRuntimeException e)
         {
-            throw new TemplateRenderException($"{_path}: {e.OriginalMessage}");
+            throw new TemplateRenderException(Describe(e));
+        }
+        catch (TemplateRenderException e)
+        {
+            throw new TemplateRenderException($"{_path}: {e.Message}");
         }
     }
 
-    private static object? ToScript(JsonNode? node) => node switch
+    private string Describe(ScriptRuntimeException e)
     {
-        null => null,
-        JsonObject o => ToScriptObject(o),
-        JsonArray a => new ScriptArray(a.Select(ToScript)),
-        JsonValue v when v.TryGetValue<bool>(out var b) => b,
-        JsonValue v when v.TryGetValue<long>(out var l) => l,
-        JsonValue v when v.TryGetValue<double>(out var d) => d,
-        JsonValue v when v.TryGetValue<string>(out var s) => s,
-        _ => node.ToJsonString(),
-    };
-
-    private static ScriptObject ToScriptObject(JsonObject o)
-    {
-        var so = new ScriptObject();
-        foreach (var (k, v) in o)
+        if (e.InnerException is TemplateRenderException inner)
         {
-            so[k] = ToScript(v);
+            return $"{_path}: {inner.Message}";
         }
 
-        return so;
+        var where = e.Span.FileName is not null ? $"({e.Span.Start.Line + 1},{e.Span.Start.Column + 1})" : "";
+        return $"{_path}{where}: {e.OriginalMessage}";
     }
 
-    private sealed class EscapingContext : LiquidTemplateContext
-    {
-        public override TemplateContext Write(SourceSpan span, object? textAsObject) =>
-            base.Write(span, ValueEscaper.Escape(textAsObject));
-    }
+    private static ParserOptions ParserOptions() => new() { LiquidFunctionsToScriban = true, ExpressionDepthLimit = 100 };
 }
 
 public sealed class TemplateRenderException(string message) : Exception(message);

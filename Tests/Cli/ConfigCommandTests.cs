@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Mep.Grains.UserConfig;
-using Mep.Tests.Grains;
+using Mep.Tests.UserConfig;
 using Xunit;
 
 namespace Mep.Tests.Cli;

@@ -16,7 +16,7 @@ public sealed class IdentityMapperTests
     [Fact]
     public async Task The_example_mapping_maps_two_identities_and_no_others()
     {
-        var mapper = IdentityMapper.Load(Path.Combine(ConfigTemplateTests.RepoRoot(), "examples/endpoint/identity_mapping.json"));
+        var mapper = IdentityMapper.Load(Path.Combine(Mep.Tests.UserConfig.ConfigTemplateTests.RepoRoot(), "examples/endpoint/identity_mapping.json"));
         Assert.Equal("mep-alice", await Map(mapper, Who("alice@example.org")));
         Assert.Equal("mep-bob", await Map(mapper, Who("bob@example.org")));
         Assert.Null(await Map(mapper, Who("eve@example.org")));

@@ -90,7 +90,7 @@ public sealed class UepConfigTests
     [Fact]
     public void The_example_template_renders_a_valid_config()
     {
-        var template = ConfigTemplate.Load(Path.Combine(Mep.Tests.Grains.ConfigTemplateTests.RepoRoot(), "examples/endpoint/user_config_template.yaml.j2"));
+        var template = ConfigTemplate.Load(Path.Combine(Mep.Tests.UserConfig.ConfigTemplateTests.RepoRoot(), "examples/endpoint/user_config_template.yaml.j2"));
         var c = UepConfigReader.Read(YamlToJson.Convert(template.Render(JsonNode.Parse("""{"label":"mine","worker_init":"x\ny: 1"}""")!.AsObject())));
         Assert.Equal("mine", c.DisplayName);
         Assert.Equal(2, c.Engine.MaxWorkersPerNode);
