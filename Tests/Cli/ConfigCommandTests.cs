@@ -49,6 +49,18 @@ public sealed class ConfigCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_name_the_user_did_not_give_is_the_users_fault_and_named()
+    {
+        // The template requires an account and has no default for it: the user must supply one.
+        var template = Write("required.yaml.j2", "engine:\n  provider:\n    type: slurm\n    account: {{ account }}\n");
+        var run = await Render("--template", template, "--user-config", "{}");
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("'account' is undefined", Assert.Single(run.StderrLines));
+        Assert.Empty(run.Stdout);
+    }
+
+    [Fact]
     public async Task A_reserved_option_is_the_users_fault()
     {
         var run = await Render("--template", Example("user_config_template.yaml.j2"), "--user-config", """{"_GC":{"mapped_identity":{}}}""");
