@@ -72,15 +72,19 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
     public async Task Enqueue(UserEndpointSpec spec, IReadOnlyList<QueuedTask> tasks)
     {
-        if (S.Spec is null)
-        {
-            S.Spec = spec;
-        }
-        else if (!string.Equals(S.Spec.IdentityId, spec.IdentityId, StringComparison.OrdinalIgnoreCase)
-                 || !string.Equals(S.Spec.EndpointId, spec.EndpointId, StringComparison.OrdinalIgnoreCase))
+        if (S.Spec is not null
+            && (!string.Equals(S.Spec.IdentityId, spec.IdentityId, StringComparison.OrdinalIgnoreCase)
+                || !string.Equals(S.Spec.EndpointId, spec.EndpointId, StringComparison.OrdinalIgnoreCase)))
         {
             // Cannot happen unless the id derivation is broken; refuse rather than mix two users' work.
             throw new InvalidOperationException($"user endpoint {UepId} belongs to another identity or endpoint");
+        }
+
+        // A live process keeps the config it started with; the next start uses the config as rendered now (the
+        // admin may have changed the template or the mapping since: the UEP id covers only the user's options).
+        if (S.Spec is null || S.Phase is UserEndpointPhase.Stopped or UserEndpointPhase.Failed)
+        {
+            S.Spec = spec;
         }
 
         var known = S.Pending.Select(p => p.Task.TaskId).ToHashSet();

@@ -113,6 +113,32 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task A_stopped_user_endpoint_starts_next_time_with_the_template_as_it_is_now()
+    {
+        // No launcher: the UEP stays stopped, as one that went idle. The admin then changes the template; the same
+        // user options give the same UEP, which must start with the new rendering, not the one stored at first.
+        _cluster = await StartClusterAsync(Path.Combine(_dir, "no-launcher.sock"));
+        var caller = Caller("alice");
+        var function = await RegisterAsync("true");
+        SubmitBatch Batch() => new([new SubmittedTask(function, new Dictionary<string, string>(), null)], null);
+        var first = await Endpoint().Submit(caller, Batch());
+        var uep = _cluster.Client.GetGrain<IUserEndpointGrain>(first.UserEndpointId);
+        Assert.Contains("\"display_name\":\"user endpoint\"", (await uep.GetSnapshot()).Spec!.RenderedConfigJson);
+
+        var template = Path.Combine(EndpointDir, "user_config_template.yaml.j2");
+        File.WriteAllText(template, File.ReadAllText(template).Replace("default: \"user endpoint\"", "default: \"site default\"", StringComparison.Ordinal));
+        var spec = await Poll.Until(
+            async () =>
+            {
+                var receipt = await Endpoint().Submit(caller, Batch());
+                Assert.Equal(first.UserEndpointId, receipt.UserEndpointId);
+                return (await uep.GetSnapshot()).Spec is { } s && s.RenderedConfigJson.Contains("site default", StringComparison.Ordinal) ? s : null;
+            },
+            TimeSpan.FromSeconds(30), () => "the user endpoint kept the old rendering");
+        Assert.Equal(site.Alice.Name, spec.LocalUsername);
+    }
+
+    [Fact]
     public async Task A_slow_identity_mapping_holds_up_only_its_own_request()
     {
         // An external mapping program that, for the "slow" identity, answers only once the test releases it: the
