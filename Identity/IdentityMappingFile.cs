@@ -1,35 +1,17 @@
-using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Mep.Identity;
 
 /// <summary>
-/// A mapping file that follows its changes: a valid change becomes <see cref="Current"/> for the next request, with no
-/// restart; an invalid one is logged, reported in <see cref="LastReloadError"/>, and the previous mapping stays.
-/// The file's directory is watched, not the file, so that an editor's write-and-rename (and a Kubernetes ConfigMap's
-/// symlink swap) count too; every event leads, after a short quiet period, to reading the file and comparing its
-/// content hash, so events that change nothing cost a read and nothing else. The file is also checked every
-/// <see cref="DefaultRecheckPeriod"/>: a shared file system edited from another node raises no local events, and
-/// the watch itself can fail (the per-user inotify instance limit).
+/// The identity mapping file, followed as it changes by <see cref="WatchedFile{T}"/> (see there for how): a valid change
+/// becomes <see cref="Current"/> for the next request, with no restart; an invalid one is logged, reported in
+/// <see cref="LastReloadError"/>, and the previous mapping stays. A reloaded mapping's warnings are logged.
 /// </summary>
 public sealed class IdentityMappingFile : IDisposable
 {
-    /// <summary>How long the directory must stay quiet before the file is read: an editor's save is several events.</summary>
-    public static readonly TimeSpan DefaultDebounce = TimeSpan.FromMilliseconds(200);
+    private const string What = "Identity mapping";
 
-    /// <summary>How often the file is read even without events (a hash compare when nothing changed).</summary>
-    public static readonly TimeSpan DefaultRecheckPeriod = TimeSpan.FromSeconds(10);
-
-    private readonly ILogger _logger;
-    private readonly TimeSpan _debounce;
-    private readonly FileSystemWatcher? _watcher;
-    private readonly Timer _timer;
-    private readonly Timer _recheck;
-    private readonly Lock _reload = new();
-    private volatile State _state;
-    private byte[]? _lastSeenHash;
-    private bool _disposed;
+    private readonly WatchedFile<IdentityMapper> _file;
 
     /// <summary>Loads the file; an invalid file throws <see cref="InvalidOperationException"/> naming the file, document, rule and reason.</summary>
     public IdentityMappingFile(string path, ILogger? logger = null, TimeSpan? debounce = null, TimeSpan? recheckPeriod = null)
@@ -38,157 +20,22 @@ public sealed class IdentityMappingFile : IDisposable
     }
 
     /// <param name="watch">False for tests of the periodic check alone (as on a file system without events).</param>
-    internal IdentityMappingFile(string path, ILogger? logger, TimeSpan? debounce, TimeSpan? recheckPeriod, bool watch)
-    {
-        Path = System.IO.Path.GetFullPath(path);
-        _logger = logger ?? NullLogger.Instance;
-        _debounce = debounce ?? DefaultDebounce;
+    internal IdentityMappingFile(string path, ILogger? logger, TimeSpan? debounce, TimeSpan? recheckPeriod, bool watch) =>
+        _file = new WatchedFile<IdentityMapper>(path, What, IdentityMapper.Parse, mapper => mapper.Warnings, logger, debounce, recheckPeriod, watch);
 
-        var content = File.ReadAllBytes(Path);
-        _state = new State(IdentityMapper.Parse(content, Path), DateTimeOffset.UtcNow, null, null);
-        _lastSeenHash = SHA256.HashData(content);
-
-        _timer = new Timer(_ => Reload(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        var period = recheckPeriod ?? DefaultRecheckPeriod;
-        _recheck = new Timer(_ => Reload(), null, period, period);
-        _watcher = watch ? Watch(period) : null;
-        // A change between the read above and the watch starting would otherwise go unseen.
-        Schedule();
-    }
-
-    public string Path { get; }
+    public string Path => _file.Path;
 
     /// <summary>The mapper of the last valid content; read it per request.</summary>
-    public IdentityMapper Current => _state.Mapper;
+    public IdentityMapper Current => _file.Current;
 
     /// <summary>When <see cref="Current"/> was loaded.</summary>
-    public DateTimeOffset LastLoadedAt => _state.LoadedAt;
+    public DateTimeOffset LastLoadedAt => _file.LastLoadedAt;
 
-    /// <summary>Why the file's present content is not in use (null when it is): the log's message, for readiness checks.</summary>
-    public string? LastReloadError => _state.Error;
+    /// <summary>Why the file's present content is not in use (null when it is), for readiness checks.</summary>
+    public string? LastReloadError => _file.LastReloadError;
 
     /// <summary>When <see cref="LastReloadError"/> was found.</summary>
-    public DateTimeOffset? LastReloadErrorAt => _state.ErrorAt;
+    public DateTimeOffset? LastReloadErrorAt => _file.LastReloadErrorAt;
 
-    public void Dispose()
-    {
-        lock (_reload)
-        {
-            _disposed = true;
-        }
-
-        _watcher?.Dispose();
-        _timer.Dispose();
-        _recheck.Dispose();
-    }
-
-    private FileSystemWatcher? Watch(TimeSpan recheckPeriod)
-    {
-        var watcher = new FileSystemWatcher(System.IO.Path.GetDirectoryName(Path)!)
-        {
-            IncludeSubdirectories = false,
-            NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size,
-        };
-        watcher.Changed += (_, _) => Schedule();
-        watcher.Created += (_, _) => Schedule();
-        watcher.Deleted += (_, _) => Schedule();
-        watcher.Renamed += (_, _) => Schedule();
-        // Lost events (a full inotify queue): look at the file anyway.
-        watcher.Error += (_, _) => Schedule();
-        try
-        {
-            watcher.EnableRaisingEvents = true;
-            return watcher;
-        }
-        catch (IOException e)
-        {
-            watcher.Dispose();
-            _logger.LogWarning("Identity mapping {Path} cannot be watched ({Reason}); changes are seen within {Period} instead", Path, e.Message, recheckPeriod);
-            return null;
-        }
-    }
-
-    private void Schedule()
-    {
-        try
-        {
-            // Every event pushes the reload back: it runs once the directory has been quiet for the debounce period.
-            _timer.Change(_debounce, Timeout.InfiniteTimeSpan);
-        }
-        catch (ObjectDisposedException)
-        {
-            // An event that raced Dispose.
-        }
-    }
-
-    private void Reload()
-    {
-        lock (_reload)
-        {
-            if (_disposed)
-            {
-                return;
-            }
-
-            try
-            {
-                byte[] content;
-                try
-                {
-                    content = File.ReadAllBytes(Path);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    // Gone or unreadable: whatever comes back next must be read, even the same content.
-                    _lastSeenHash = null;
-                    Fail($"{Path}: cannot be read: {e.Message}");
-                    return;
-                }
-
-                var hash = SHA256.HashData(content);
-                if (_lastSeenHash is not null && hash.AsSpan().SequenceEqual(_lastSeenHash))
-                {
-                    return;
-                }
-
-                _lastSeenHash = hash;
-                IdentityMapper mapper;
-                try
-                {
-                    mapper = IdentityMapper.Parse(content, Path);
-                }
-                catch (InvalidOperationException e)
-                {
-                    Fail(e.Message);
-                    return;
-                }
-
-                _state = new State(mapper, DateTimeOffset.UtcNow, null, null);
-                _logger.LogInformation("Identity mapping {Path} reloaded", Path);
-                foreach (var warning in mapper.Warnings)
-                {
-                    _logger.LogWarning("Identity mapping {Path}: {Warning}", Path, warning);
-                }
-            }
-            catch (Exception e)
-            {
-                // A timer callback must not throw (it would end the process); the previous mapping stays.
-                Fail($"{Path}: reload failed: {e.Message}");
-            }
-        }
-    }
-
-    private void Fail(string reason)
-    {
-        var state = _state;
-        if (state.Error != reason)
-        {
-            _logger.LogError("Identity mapping not reloaded, the previous mapping stays in use: {Reason}", reason);
-        }
-
-        _state = state with { Error = reason, ErrorAt = DateTimeOffset.UtcNow };
-    }
-
-    /// <summary>One immutable record, so that a reader never sees a mapper with another load's times.</summary>
-    private sealed record State(IdentityMapper Mapper, DateTimeOffset LoadedAt, string? Error, DateTimeOffset? ErrorAt);
+    public void Dispose() => _file.Dispose();
 }
