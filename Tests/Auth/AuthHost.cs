@@ -5,10 +5,9 @@ using System.Text.Json;
 using Mep.Contracts.Model;
 using Mep.Silo.Api;
 using Mep.Silo.Auth;
+using Mep.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -40,10 +39,8 @@ internal sealed class AuthHost : IAsyncDisposable
     /// <summary>Starts the host; the options validator runs here, so a bad configuration throws.</summary>
     public static async Task<AuthHost> StartAsync(IEnumerable<KeyValuePair<string, string?>> settings)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        var builder = LoopbackWebHost.CreateBuilder();
         builder.Configuration.AddInMemoryCollection(settings);
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Services.AddMepTokenAuthentication(builder.Configuration.GetSection(TokenAuthOptions.Section));
         var host = new AuthHost(builder.Build());
         host.app.UseMiddleware<ProblemMiddleware>();
@@ -65,7 +62,7 @@ internal sealed class AuthHost : IAsyncDisposable
             throw;
         }
 
-        host.BaseAddress = new Uri(host.app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        host.BaseAddress = new Uri(host.app.BoundAddress() + "/");
         return host;
     }
 

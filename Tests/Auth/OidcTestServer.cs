@@ -1,7 +1,6 @@
+using Mep.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -31,9 +30,7 @@ internal sealed class OidcTestServer : IAsyncDisposable
 
     public static async Task<OidcTestServer> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var builder = LoopbackWebHost.CreateBuilder();
         var server = new OidcTestServer(builder.Build());
         server.app.MapGet("/.well-known/openid-configuration", () => Results.Json(new Dictionary<string, string>
         {
@@ -51,7 +48,7 @@ internal sealed class OidcTestServer : IAsyncDisposable
             return Results.Text(server.Jwks, "application/json");
         });
         await server.app.StartAsync();
-        server.Issuer = server.app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/');
+        server.Issuer = server.app.BoundAddress();
         return server;
     }
 

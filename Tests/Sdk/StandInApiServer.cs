@@ -4,10 +4,9 @@ using Mep.Protocol;
 using Mep.Protocol.Api;
 using Mep.Protocol.Messages;
 using Mep.Protocol.Shell;
+using Mep.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -75,14 +74,11 @@ internal sealed class StandInApiServer : IAsyncDisposable
 
     public static async Task<StandInApiServer> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var builder = LoopbackWebHost.CreateBuilder();
         var server = new StandInApiServer(builder.Build());
         server.MapRoutes();
         await server.app.StartAsync();
-        var address = server.app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        server.BaseAddress = new Uri(address);
+        server.BaseAddress = new Uri(server.app.BoundAddress() + "/");
         return server;
     }
 
