@@ -3,7 +3,7 @@ namespace Mep.Grains.Audit;
 /// <summary>
 /// One access decision, as the audit log keeps it (one JSON object per line, snake_case keys, nulls left out).
 /// </summary>
-/// <param name="Action">What the caller asked for: <c>submit</c>, <c>describe</c>.</param>
+/// <param name="Action">What the caller asked for: <c>submit</c>, <c>describe</c>; or <c>event</c>, a UEP event refused on the stream.</param>
 /// <param name="Decision"><c>allowed</c> or <c>refused</c>.</param>
 /// <param name="Status">The HTTP status the caller got.</param>
 /// <param name="MatchedIdentity">The identity of the set the mapping chose.</param>

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Mep.Contracts.Model;
+using Mep.Grains.Audit;
 using Mep.Protocol;
 using Mep.Protocol.Messages;
 using Mep.Streams.RabbitMQ;
@@ -24,13 +25,13 @@ public sealed partial class UserEndpointGrain
     /// when it is the publisher's own user, and each UEP has one. Anything else is refused and audited. A body
     /// that is not an endpoint event throws, so the provider dead-letters it with the reason.
     /// </summary>
-    private Task OnEventAsync(RabbitMqStreamMessage message, StreamSequenceToken? token)
+    private async Task OnEventAsync(RabbitMqStreamMessage message, StreamSequenceToken? token)
     {
         var owner = BrokerNames.UepUser(UepId);
         if (message.UserId != owner)
         {
-            LogForgedEvent(_logger, UepId, message.UserId ?? "(none)", message.MessageId);
-            return Task.CompletedTask;
+            await RefuseForeignEventAsync(message);
+            return;
         }
         EndpointEvent ev;
         try
@@ -44,16 +45,38 @@ public sealed partial class UserEndpointGrain
         if (ev.UepId != UepId)
         {
             LogMisaddressedEvent(_logger, UepId, ev.UepId, message.MessageId);
-            return Task.CompletedTask;
+            return;
         }
-        return ev.Kind switch
+        await (ev.Kind switch
         {
             EndpointEventKind.Result when ev.Result is { } r => OnResult(r.TaskId, ToOutcome(r)),
             EndpointEventKind.Started => OnSignal(Signal(UserEndpointSignalKind.Started, ev)),
             EndpointEventKind.Heartbeat => OnSignal(Signal(UserEndpointSignalKind.Heartbeat, ev)),
             EndpointEventKind.Stopping => OnSignal(Signal(UserEndpointSignalKind.Stopping, ev)),
             _ => throw new InvalidDataException($"event {message.MessageId} of UEP {UepId}: {ev.Kind} without its payload"),
-        };
+        });
+    }
+
+    /// <summary>
+    /// Someone else's broker user (or none) wrote to this UEP's stream: the event is dropped, and the attempt goes to
+    /// the audit log as well as the service log, since it means a UEP (or a broker account) is misbehaving.
+    /// </summary>
+    private async Task RefuseForeignEventAsync(RabbitMqStreamMessage message)
+    {
+        var sender = message.UserId ?? "(none)";
+        LogForgedEvent(_logger, UepId, sender, message.MessageId);
+        await _audit.WriteAsync(new AuditEntry(
+            DateTimeOffset.UtcNow,
+            S.Spec?.EndpointId ?? "",
+            "event",
+            AuditEntry.Refused,
+            403,
+            $"event {message.MessageId ?? "(no id)"} sent by broker user {sender}, which does not own this user endpoint",
+            S.Spec?.IdentityId ?? "",
+            sender,
+            [],
+            LocalUser: S.Spec?.LocalUsername,
+            UserEndpointId: UepId));
     }
 
     private static UserEndpointSignal Signal(UserEndpointSignalKind kind, EndpointEvent ev) =>

@@ -1,3 +1,4 @@
+using Mep.Grains.Audit;
 using Mep.Contracts;
 using Mep.Contracts.Model;
 using Mep.Grains.Endpoints;
@@ -28,6 +29,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     private readonly IUserEndpointBroker _broker;
     private readonly IUserEndpointLauncher _launcher;
     private readonly MepOptions _options;
+    private readonly IAuditLog _audit;
     private readonly ILogger<UserEndpointGrain> _logger;
     private IGrainTimer? _dispatchTimer;
     private TimeSpan _retryDelay = TimeSpan.FromSeconds(1);
@@ -40,6 +42,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         IUserEndpointBroker broker,
         IUserEndpointLauncher launcher,
         IOptions<MepOptions> options,
+        IAuditLog audit,
         ILogger<UserEndpointGrain> logger)
     {
         _state = state;
@@ -47,6 +50,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         _broker = broker;
         _launcher = launcher;
         _options = options.Value;
+        _audit = audit;
         _logger = logger;
     }
 

@@ -252,6 +252,14 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
         var snapshot = await _cluster.Client.GetGrain<IUserEndpointGrain>(uepA).GetSnapshot();
         Assert.Equal(0, snapshot.PendingTasks);
         Assert.NotEqual(UserEndpointPhase.Stopping, snapshot.Phase);
+        // Both forged events are in the audit log, each with the broker user that sent it.
+        var refused = File.ReadAllLines(AuditLog)
+            .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
+            .Where(e => e.GetProperty("action").GetString() == "event" && e.GetProperty("user_endpoint_id").GetString() == uepA)
+            .ToList();
+        Assert.Equal(2, refused.Count);
+        Assert.All(refused, e => Assert.Equal("refused", e.GetProperty("decision").GetString()));
+        Assert.Equal([credsB.Username, "(none)"], refused.Select(e => e.GetProperty("username").GetString()));
     }
 
     private static async Task<(Mep.Grains.Broker.BrokerCredentials, RabbitMQ.Client.IConnection)> ConnectAsync(
