@@ -1,3 +1,4 @@
+using Mep.Protocol.Launcher;
 using Mep.Identity;
 using Mep.Grains.Policies;
 using Mep.Grains.UserConfig;
@@ -119,6 +120,25 @@ public sealed class EndpointCatalog : IDisposable
                 throw new InvalidOperationException($"{configPath}: output_limit_bytes must be between 1 and 16777216");
             }
 
+            var limits = new TaskLimits(
+                file.ResultSizeLimitBytes ?? TaskLimits.DefaultResultSizeLimitBytes,
+                file.OutputLines ?? TaskLimits.DefaultOutputLines,
+                file.MaxWorkerDeaths ?? TaskLimits.DefaultMaxWorkerDeaths);
+            if (limits.ResultSizeLimitBytes is <= 0 or > 1L << 30)
+            {
+                throw new InvalidOperationException($"{configPath}: result_size_limit_bytes must be between 1 and 1073741824");
+            }
+
+            if (limits.OutputLines is <= 0 or > 1_000_000)
+            {
+                throw new InvalidOperationException($"{configPath}: output_lines must be between 1 and 1000000");
+            }
+
+            if (limits.MaxWorkerDeaths is <= 0 or > 100)
+            {
+                throw new InvalidOperationException($"{configPath}: max_worker_deaths must be between 1 and 100");
+            }
+
             var templatePath = FilePath(file.UserConfigTemplate, "user_config_template");
             // No schema file: any options are accepted (the template and the UEP config model still check them).
             var schemaPath = string.IsNullOrWhiteSpace(file.UserConfigSchema) ? null : FilePath(file.UserConfigSchema, "user_config_schema");
@@ -169,6 +189,7 @@ public sealed class EndpointCatalog : IDisposable
                 HeartbeatPeriod: heartbeatPeriod,
                 MaxWalltime: maxWalltime,
                 OutputLimitBytes: outputLimit,
+                Limits: limits,
                 Policy: policy,
                 ParentConfig: parentConfig);
         }

@@ -41,6 +41,18 @@ internal sealed class EndpointConfigFile
     [YamlMember(Alias = "output_limit_bytes")]
     public int? OutputLimitBytes { get; set; }
 
+    /// <summary>Lines kept of each of a task's stdout and stderr (the last ones); default 1000.</summary>
+    [YamlMember(Alias = "output_lines")]
+    public int? OutputLines { get; set; }
+
+    /// <summary>Largest result a task may return, in bytes; default 10 MB.</summary>
+    [YamlMember(Alias = "result_size_limit_bytes")]
+    public long? ResultSizeLimitBytes { get; set; }
+
+    /// <summary>Runs of one task that may end in its worker's death before it fails instead; default 3.</summary>
+    [YamlMember(Alias = "max_worker_deaths")]
+    public int? MaxWorkerDeaths { get; set; }
+
     /// <summary>Identity username domains allowed here (<c>example.org</c>, <c>*.anl.gov</c>); absent: any.</summary>
     [YamlMember(Alias = "allowed_domains")]
     public List<string>? AllowedDomains { get; set; }

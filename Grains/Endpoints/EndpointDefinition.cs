@@ -8,6 +8,7 @@ namespace Mep.Grains.Endpoints;
 /// <param name="IdentityMapper">The endpoint's mapping file, followed as it changes: read <c>Current</c> per request.</param>
 /// <param name="TemplateFile">The user config template, followed as it changes: read <see cref="Template"/> per request.</param>
 /// <param name="SchemaFile">The user config schema, followed as it changes; null when none is configured (any options).</param>
+/// <param name="Limits">Result size, kept output lines and worker deaths per task, as the UEP enforces them.</param>
 /// <param name="ParentConfig">The endpoint's config.yaml as JSON: the template's <c>_GC.parent_config</c>.</param>
 public sealed record EndpointDefinition(
     string EndpointId,
@@ -22,6 +23,7 @@ public sealed record EndpointDefinition(
     TimeSpan HeartbeatPeriod,
     TimeSpan MaxWalltime,
     int OutputLimitBytes,
+    Mep.Protocol.Launcher.TaskLimits Limits,
     EndpointPolicy Policy,
     System.Text.Json.Nodes.JsonObject ParentConfig) : IDisposable
 {

@@ -266,7 +266,9 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             credentials,
             endpoint.HeartbeatPeriod.TotalSeconds,
             endpoint.IdleTimeout.TotalSeconds,
-            JsonNode.Parse(spec.RenderedConfigJson)!.AsObject());
+            JsonNode.Parse(spec.RenderedConfigJson)!.AsObject(),
+            endpoint.Limits,
+            endpoint.AllowedFunctions.Order().ToList());
         try
         {
             var pid = await _launcher.StartAsync(Socket(spec)!, UepId, spec.LocalUsername, ProtocolJson.Serialize(document), CallDeadline());

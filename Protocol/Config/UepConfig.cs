@@ -36,6 +36,7 @@ public enum ProviderType
 
 /// <summary>Where workers run. The Slurm-only fields (partition, account, qos, walltime, scheduler_options) are refused for the local provider.</summary>
 /// <param name="Walltime">A Slurm time limit as Slurm writes it (e.g. <c>01:00:00</c>, <c>2-00:00:00</c>).</param>
+/// <param name="Exclusive">Slurm: ask for whole nodes (<c>--exclusive</c>); default true, as Globus Compute's SlurmProvider.</param>
 public sealed record ProviderConfig(
     ProviderType Type,
     string? Partition = null,
@@ -47,7 +48,8 @@ public sealed record ProviderConfig(
     int? MinBlocks = null,
     int? MaxBlocks = null,
     string? WorkerInit = null,
-    string? SchedulerOptions = null);
+    string? SchedulerOptions = null,
+    bool? Exclusive = null);
 
 /// <summary>A rendered config that does not fit the model; the message starts with the key path (<c>engine.provider.max_blocks: …</c>).</summary>
 public sealed class UepConfigException(string key, string reason) : Exception($"{key}: {reason}")

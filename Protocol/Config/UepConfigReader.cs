@@ -23,12 +23,12 @@ public static partial class UepConfigReader
 
     private static readonly string[] EngineKeys = ["type", "max_workers_per_node", "provider"];
 
-    private static readonly string[] SlurmOnlyKeys = ["partition", "account", "qos", "walltime", "scheduler_options"];
+    private static readonly string[] SlurmOnlyKeys = ["partition", "account", "qos", "walltime", "scheduler_options", "exclusive"];
 
     private static readonly string[] ProviderKeys =
     [
         "type", "partition", "account", "qos", "walltime", "nodes_per_block", "init_blocks", "min_blocks", "max_blocks",
-        "worker_init", "scheduler_options",
+        "worker_init", "scheduler_options", "exclusive",
     ];
 
     public static UepConfig Read(JsonObject? config)
@@ -115,7 +115,8 @@ public static partial class UepConfigReader
             Integer(provider, "min_blocks", at, 0, int.MaxValue),
             Integer(provider, "max_blocks", at, 0, int.MaxValue),
             String(provider, "worker_init", at),
-            String(provider, "scheduler_options", at));
+            String(provider, "scheduler_options", at),
+            Boolean(provider, "exclusive", at));
         if (result.MinBlocks is { } min && result.MaxBlocks is { } max && min > max)
         {
             throw new UepConfigException(at + "min_blocks", $"must not exceed max_blocks ({max})");
@@ -152,6 +153,13 @@ public static partial class UepConfigReader
         null => null,
         JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
         var other => throw new UepConfigException(at + key, $"must be a string, got {Describe(other)}"),
+    };
+
+    private static bool? Boolean(JsonObject o, string key, string at) => o[key] switch
+    {
+        null => null,
+        JsonValue v when v.GetValueKind() is JsonValueKind.True or JsonValueKind.False => v.GetValue<bool>(),
+        var other => throw new UepConfigException(at + key, $"must be true or false, got {Describe(other)}"),
     };
 
     private static int? Integer(JsonObject o, string key, string at, int min, int max)

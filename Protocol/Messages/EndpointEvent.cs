@@ -6,6 +6,10 @@ public enum EndpointEventKind
     Started,
     Heartbeat,
     Result,
+
+    /// <summary>A worker began running a task (the task's <c>running</c> transition).</summary>
+    TaskStarted,
+
     /// <summary>The UEP is about to exit on its own (idle, or a fatal error named in Reason).</summary>
     Stopping,
 }
@@ -29,10 +33,25 @@ public sealed record EndpointEvent(
     TaskResultMessage? Result = null,
     HeartbeatMessage? Heartbeat = null,
     string? Reason = null,
-    int? Pid = null);
+    int? Pid = null,
+    TaskStartedMessage? Started = null);
+
+/// <summary>A worker took a task off the queue and starts it now.</summary>
+/// <param name="WorkerId">The worker, as its UEP names it (<c>{block}.{node index}</c>).</param>
+/// <param name="JobId">The batch job the worker runs in (Slurm's job id); null for the local provider.</param>
+/// <param name="Attempt">1 for the first run; n when n - 1 earlier runs ended with their worker's death.</param>
+public sealed record TaskStartedMessage(
+    Guid TaskId,
+    DateTimeOffset StartedAt,
+    string Hostname,
+    string WorkerId,
+    string? JobId,
+    int Attempt);
 
 /// <param name="ReturnCode">Exit status of the shell; 128 + n when killed by signal n; null if it never ran.</param>
-/// <param name="Error">Why the task failed when the cause is not the command's own exit status.</param>
+/// <param name="Error">Why the task failed when the cause is not the command's own exit status: one line, fit to show.</param>
+/// <param name="ReturnValue">A Python function's return value as JSON text; null for shell functions and failures.</param>
+/// <param name="Exception">The exception a Python function raised; null otherwise.</param>
 public sealed record TaskResultMessage(
     Guid TaskId,
     TaskState State,
@@ -45,6 +64,11 @@ public sealed record TaskResultMessage(
     DateTimeOffset CompletedAt,
     string Hostname,
     int Uid,
-    string Username);
+    string Username,
+    string? ReturnValue = null,
+    PythonException? Exception = null);
+
+/// <summary>What a Python function raised: <c>type(e).__qualname__</c> with its module, <c>str(e)</c>, and the formatted traceback.</summary>
+public sealed record PythonException(string Type, string Message, string Traceback);
 
 public sealed record HeartbeatMessage(int Pid, string Hostname, int Running, int Completed);

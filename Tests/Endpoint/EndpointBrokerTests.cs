@@ -310,7 +310,8 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
         new BrokerCredentials(node.Host, node.AmqpPort, "/", UepUser, _password, TaskQueue,
             BrokerNames.EventsExchange, RoutingKey, BrokerNames.EventStreamNamespace, _uepId),
         HeartbeatPeriodSeconds: 0.3, IdleTimeoutSeconds: idleSeconds,
-        new JsonObject { ["engine"] = new JsonObject { ["max_workers_per_node"] = 2 } });
+        new JsonObject { ["engine"] = new JsonObject { ["max_workers_per_node"] = 2 } },
+        TaskLimits.Default, []);
 
     private static TaskMessage NewTask(string command, Dictionary<string, string>? args = null, double walltime = 30) =>
         new(Guid.NewGuid(), Guid.NewGuid(), FunctionKind.Shell, command, args ?? [], walltime, 65536);

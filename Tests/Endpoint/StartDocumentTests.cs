@@ -19,7 +19,8 @@ public sealed class StartDocumentTests
             new BrokerCredentials("127.0.0.1", 5672, "mep", BrokerNames.UepUser(id), "secret-password",
                 BrokerNames.TaskQueue(id), BrokerNames.EventsExchange, BrokerNames.EventsRoutingKey(5, id),
                 BrokerNames.EventStreamNamespace, id),
-            10, 300, new JsonObject { ["engine"] = new JsonObject { ["max_workers_per_node"] = 2 } });
+            10, 300, new JsonObject { ["engine"] = new JsonObject { ["max_workers_per_node"] = 2 } },
+            TaskLimits.Default, []);
     }
 
     private static async Task<UepStartDocument> Read(byte[] bytes, int max = StartDocument.MaxBytes) =>
