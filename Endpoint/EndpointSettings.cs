@@ -6,13 +6,17 @@ using Mep.Protocol.Launcher;
 namespace Mep.Endpoint;
 
 /// <summary>How this UEP behaves, from the start document and the user's rendered config.</summary>
-/// <param name="MaxWorkers">Tasks run at once; also the broker prefetch, so the broker never hands us more.</param>
+/// <param name="MaxWorkers">Tasks one worker runs at once (<c>max_workers_per_node</c>); also its broker prefetch.</param>
 /// <param name="BrokerRecoveryDeadline">How long a lost broker connection may take to recover before we give up.</param>
+/// <param name="Config">The whole rendered config, read with the shared model.</param>
+/// <param name="AllowedFunctions">What this UEP may run: the endpoint's list narrowed by the config's; null: anything.</param>
 internal sealed record EndpointSettings(
     int MaxWorkers,
     TimeSpan HeartbeatPeriod,
     TimeSpan IdleTimeout,
-    TimeSpan BrokerRecoveryDeadline)
+    TimeSpan BrokerRecoveryDeadline,
+    UepConfig Config,
+    IReadOnlyList<Guid>? AllowedFunctions)
 {
     public const int DefaultMaxWorkers = 4;
 
@@ -34,28 +38,43 @@ internal sealed record EndpointSettings(
             recovery = Seconds(seconds, BrokerRecoveryVariable);
         }
 
+        var config = ReadConfig(doc.Config);
         return new EndpointSettings(
-            ParseMaxWorkers(doc.Config),
+            config.Engine.MaxWorkersPerNode ?? DefaultMaxWorkers,
             Seconds(doc.HeartbeatPeriodSeconds, "heartbeat_period_seconds"),
             Seconds(doc.IdleTimeoutSeconds, "idle_timeout_seconds"),
-            recovery);
+            recovery,
+            config,
+            Allowed(doc.AllowedFunctions, config.AllowedFunctions));
     }
 
     /// <summary>
-    /// <c>engine.max_workers_per_node</c> when present, else 4. The whole config is read with the shared model, so a
-    /// config the silo would not have accepted is refused here too rather than half-used.
+    /// The endpoint's list (empty: any) narrowed by the config's (null: no narrowing). Both given: only functions on
+    /// both, which may be none at all.
     /// </summary>
-    public static int ParseMaxWorkers(JsonObject? config)
+    public static IReadOnlyList<Guid>? Allowed(IReadOnlyList<Guid> endpoint, IReadOnlyList<Guid>? config) =>
+        (endpoint.Count, config) switch
+        {
+            (0, null) => null,
+            (0, { } c) => c.Distinct().ToList(),
+            (_, null) => endpoint.Distinct().ToList(),
+            (_, { } c) => endpoint.Intersect(c).ToList(),
+        };
+
+    private static UepConfig ReadConfig(JsonObject? config)
     {
         try
         {
-            return UepConfigReader.Read(config).Engine.MaxWorkersPerNode ?? DefaultMaxWorkers;
+            return UepConfigReader.Read(config);
         }
         catch (UepConfigException e)
         {
             throw new StartDocumentException($"config.{e.Message}");
         }
     }
+
+    /// <summary><c>engine.max_workers_per_node</c> when present, else 4; the whole config must be valid.</summary>
+    public static int ParseMaxWorkers(JsonObject? config) => ReadConfig(config).Engine.MaxWorkersPerNode ?? DefaultMaxWorkers;
 
     private static TimeSpan Seconds(double seconds, string name)
     {

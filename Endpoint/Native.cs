@@ -6,6 +6,7 @@ namespace Mep.Endpoint;
 internal static partial class Native
 {
     public const int SIGKILL = 9;
+    public const int SIGTERM = 15;
 
     [LibraryImport("libc", EntryPoint = "getuid")]
     public static partial uint GetUid();

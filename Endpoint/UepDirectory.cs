@@ -26,4 +26,59 @@ internal sealed class UepDirectory(string path)
 
     public static UepDirectory For(string uepId, string home) =>
         new(System.IO.Path.Combine(home, ".mep", "endpoints", uepId));
+
+    private const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    /// <summary>
+    /// Creates the directory tree (0700 each) and clears what an earlier process of this UEP left that would mislead
+    /// this one (worker status files). Attempt counts are kept: a task that killed workers of the earlier process still counts them.
+    /// </summary>
+    public void Prepare()
+    {
+        foreach (var dir in new[] { System.IO.Path.GetDirectoryName(System.IO.Path.GetDirectoryName(Path)!)!, System.IO.Path.GetDirectoryName(Path)!, Path, WorkersPath, AttemptsPath, BlocksPath })
+        {
+            var info = Directory.CreateDirectory(dir, Private);
+            // An existing directory keeps its mode: make sure ours are private (a shared home may have a loose umask).
+            if ((info.UnixFileMode & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute)) != 0)
+            {
+                File.SetUnixFileMode(dir, Private);
+            }
+        }
+
+        foreach (var stale in Directory.EnumerateFiles(WorkersPath))
+        {
+            File.Delete(stale);
+        }
+    }
+
+    /// <summary>Writes <paramref name="content"/> to <paramref name="path"/> atomically, readable by the user only.</summary>
+    public static void WritePrivateFile(string path, ReadOnlySpan<byte> content)
+    {
+        var temp = $"{path}.{Environment.ProcessId}.tmp";
+        var options = new FileStreamOptions
+        {
+            Mode = FileMode.Create,
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        };
+        using (var file = new FileStream(temp, options))
+        {
+            file.Write(content);
+        }
+
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>Tells the workers the UEP is alive (they exit when this file goes stale).</summary>
+    public void TouchAlive()
+    {
+        if (!File.Exists(ManagerAlivePath))
+        {
+            WritePrivateFile(ManagerAlivePath, System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
+        }
+        else
+        {
+            File.SetLastWriteTimeUtc(ManagerAlivePath, DateTime.UtcNow);
+        }
+    }
 }
