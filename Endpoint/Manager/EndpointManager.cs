@@ -34,7 +34,7 @@ internal sealed partial class EndpointManager : IAsyncDisposable
     private readonly ProcessIdentity _identity;
     private readonly UepDirectory _dir;
     private readonly IWorkerProvider _provider;
-    private readonly string _workerProgram;
+    private readonly (string Program, IReadOnlyList<string> Prefix) _worker;
     private readonly BrokerLink _broker;
 
     private readonly Dictionary<string, BlockRecord> _blocks = [];
@@ -61,14 +61,14 @@ internal sealed partial class EndpointManager : IAsyncDisposable
     }
 
     public EndpointManager(UepStartDocument doc, EndpointSettings settings, ProcessIdentity identity, UepDirectory dir,
-        IWorkerProvider provider, string workerProgram)
+        IWorkerProvider provider, (string Program, IReadOnlyList<string> Prefix) worker)
     {
         _doc = doc;
         _settings = settings;
         _identity = identity;
         _dir = dir;
         _provider = provider;
-        _workerProgram = workerProgram;
+        _worker = worker;
         _broker = new BrokerLink(doc, settings.BrokerRecoveryDeadline, reason => RequestStop(new StopRequest("broker-failure", ExitCodes.BrokerFailure, reason)));
     }
 
@@ -243,7 +243,7 @@ internal sealed partial class EndpointManager : IAsyncDisposable
     {
         var id = string.Create(CultureInfo.InvariantCulture, $"{Environment.ProcessId}-{++_nextBlock}");
         var launch = new WorkerLaunch(
-            id, _workerProgram, ["worker", "--document", _dir.WorkerDocumentPath, "--block", id],
+            id, _worker.Program, [.. _worker.Prefix, "worker", "--document", _dir.WorkerDocumentPath, "--block", id],
             _settings.Config.Engine.Provider?.WorkerInit, Path.Combine(_dir.BlocksPath, id));
         try
         {

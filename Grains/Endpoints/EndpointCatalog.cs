@@ -145,6 +145,12 @@ public sealed class EndpointCatalog : IDisposable
             var idleTimeout = Durations.Parse(file.IdleTimeout ?? "5m", "idle_timeout");
             var heartbeatPeriod = Durations.Parse(file.HeartbeatPeriod ?? "30s", "heartbeat_period");
             var maxWalltime = Durations.Parse(file.MaxWalltime ?? "24h", "max_walltime");
+            // A running task holds its delivery unacknowledged: the broker's consumer_timeout (8 days on the nodes
+            // scripts/rabbitmq-node writes; sites set it too, README) must exceed the longest walltime.
+            if (maxWalltime > TimeSpan.FromDays(7))
+            {
+                throw new InvalidOperationException($"{configPath}: max_walltime must be at most 7d");
+            }
             var policy = new EndpointPolicy(
                 (file.AllowedDomains ?? []).Select(d => DomainPattern.Parse(d, "allowed_domains")).ToList(),
                 file.SessionMaxAge is null ? null : Durations.Parse(file.SessionMaxAge, "session_max_age"),
