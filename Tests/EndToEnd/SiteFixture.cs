@@ -32,6 +32,16 @@ public sealed class SiteFixture : IAsyncLifetime
     /// <summary>An endpoint whose template passes the user's <c>workers</c> and <c>fns</c> into the UEP config model.</summary>
     public const string ConfiguredEndpointId = "3c0ffee0-1d2e-4f00-9a00-00000000e2e3";
 
+    /// <summary>Task execution (issue 6): provider, blocks, worker_init, setup/teardown and limits from the user's config.</summary>
+    public const string EngineEndpointId = "3c0ffee0-1d2e-4f00-9a00-00000000e2e4";
+
+    /// <summary>As <see cref="EngineEndpointId"/>, with a short idle timeout: for UEPs that must go idle within a test.</summary>
+    public const string QuickIdleEndpointId = "3c0ffee0-1d2e-4f00-9a00-00000000e2e5";
+
+    /// <summary>Limits of the engine endpoints (config.yaml), which the tests provoke.</summary>
+    public const int EngineResultSizeLimit = 20_000;
+    public const int EngineOutputLines = 5;
+
     public static readonly TimeSpan GuardedSessionMaxAge = TimeSpan.FromHours(1);
 
     /// <summary>A second endpoint, served by the grain tests' own test clusters against the same launcher and broker.</summary>
@@ -112,6 +122,8 @@ public sealed class SiteFixture : IAsyncLifetime
             $"--Mep:Endpoints:1={Path.Combine(Root, "guarded")}",
             $"--Mep:Endpoints:2={Path.Combine(Root, "one-function")}",
             $"--Mep:Endpoints:3={Path.Combine(Root, "configured")}",
+            $"--Mep:Endpoints:4={Path.Combine(Root, "engine")}",
+            $"--Mep:Endpoints:5={Path.Combine(Root, "quick-idle")}",
             $"--Mep:LauncherSocket={LauncherSocket}",
             .. Tokens.SiloArguments(JwksFile),
             $"--Mep:Api:Urls=http://127.0.0.1:{ApiPort}",
@@ -227,11 +239,53 @@ public sealed class SiteFixture : IAsyncLifetime
             allowed_functions: {{ fns }}
             """);
         File.WriteAllText(Path.Combine(Root, "configured", "user_config_schema.json"), "{}");
-        foreach (var dir in new[] { "endpoint", "guarded", "one-function", "configured" })
+        var engineLimits = $"max_walltime: 1h\nresult_size_limit_bytes: {EngineResultSizeLimit}\noutput_lines: {EngineOutputLines}";
+        TestEndpoint.Write(Path.Combine(Root, "engine"), EngineEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), mappings, engineLimits);
+        TestEndpoint.Write(Path.Combine(Root, "quick-idle"), QuickIdleEndpointId, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1), mappings, engineLimits);
+        foreach (var dir in new[] { "engine", "quick-idle" })
+        {
+            File.WriteAllText(Path.Combine(Root, dir, "user_config_template.yaml.j2"), EngineTemplate);
+            File.WriteAllText(Path.Combine(Root, dir, "user_config_schema.json"), "{}");
+        }
+
+        foreach (var dir in new[] { "endpoint", "guarded", "one-function", "configured", "engine", "quick-idle" })
         {
             TestUser.Run("chmod", ["-R", "a+rX", Path.Combine(Root, dir)], allowFailure: false);
         }
     }
+
+    /// <summary>Every engine setting a test needs, from the user's config; Slurm settings only with <c>provider</c>.</summary>
+    private const string EngineTemplate = """
+        engine:
+          max_workers_per_node: {{ workers | default: 4 }}
+          provider:
+            type: {{ provider | default: "local" }}
+        {% if provider is defined %}
+            exclusive: false
+            walltime: "00:10:00"
+        {% endif %}
+        {% if partition is defined %}
+            partition: {{ partition }}
+        {% endif %}
+        {% if account is defined %}
+            account: {{ account }}
+        {% endif %}
+        {% if max_blocks is defined %}
+            max_blocks: {{ max_blocks }}
+        {% endif %}
+        {% if worker_init is defined %}
+            worker_init: {{ worker_init }}
+        {% endif %}
+        {% if setup is defined %}
+        endpoint_setup: {{ setup }}
+        {% endif %}
+        {% if teardown is defined %}
+        endpoint_teardown: {{ teardown }}
+        {% endif %}
+        {% if fns is defined %}
+        allowed_functions: {{ fns }}
+        {% endif %}
+        """;
 
     private void WriteSecrets()
     {

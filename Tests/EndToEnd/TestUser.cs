@@ -15,6 +15,9 @@ public sealed class TestUser : IDisposable
 
     public int Uid { get; }
 
+    /// <summary>The home directory useradd created (from the passwd entry).</summary>
+    public string Home => Run("getent", "passwd", Name).Split(':')[5];
+
     public static TestUser Create(string prefix)
     {
         var name = $"{prefix}{Guid.NewGuid().ToString("N")[..8]}";
