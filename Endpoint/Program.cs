@@ -1,3 +1,6 @@
+using Mep.Endpoint.Manager;
+using Mep.Endpoint.Providers;
+
 namespace Mep.Endpoint;
 
 /// <summary>
@@ -37,13 +40,27 @@ internal static class Program
         {
             Native.RedirectStdinToDevNull();
             var identity = ProcessIdentity.Current();
-            var runner = new ShellRunner(identity, ShellRunner.DefaultWorkingDirectory());
-            Log.Info($"mep-endpoint {doc.UepId} (endpoint {doc.EndpointId}) pid {Environment.ProcessId} as {identity.Username} (uid {identity.Uid}) on {identity.Hostname}, in {runner.WorkingDirectory}");
-            var service = new EndpointService(doc, settings, runner, identity);
-            await using (service.ConfigureAwait(false))
+            var home = Environment.GetEnvironmentVariable("HOME");
+            if (string.IsNullOrEmpty(home) || !Directory.Exists(home))
             {
-                return await service.RunAsync().ConfigureAwait(false);
+                // The UEP directory (worker document, status files) lives there, and batch jobs must reach it.
+                Log.Error($"the home directory '{home}' of {identity.Username} does not exist: the user endpoint keeps its files under ~/.mep");
+                return ExitCodes.BadStartDocument;
             }
+
+            var dir = UepDirectory.For(doc.UepId, home);
+            Log.Info($"mep-endpoint {doc.UepId} (endpoint {doc.EndpointId}) pid {Environment.ProcessId} as {identity.Username} (uid {identity.Uid}) on {identity.Hostname}, in {dir.Path}");
+            var provider = WorkerProviders.Create(settings.Config.Engine.Provider, doc.UepId);
+            var manager = new EndpointManager(doc, settings, identity, dir, provider, WorkerCommand.Self());
+            await using (manager.ConfigureAwait(false))
+            {
+                return await manager.RunAsync().ConfigureAwait(false);
+            }
+        }
+        catch (StartDocumentException e)
+        {
+            Log.Error($"bad start document: {e.Message}");
+            return ExitCodes.BadStartDocument;
         }
         catch (Exception e)
         {
