@@ -16,19 +16,20 @@ internal sealed class PythonStartException(string message) : Exception(message);
 internal sealed class PythonProcess : IDisposable
 {
     private static readonly TimeSpan ReapTimeout = TimeSpan.FromSeconds(5);
+    private static readonly byte[] Newline = "\n"u8.ToArray();
     private const int LogLinesKept = 20;
+    private const int MaxLinesBeforeReady = 1000;
     private const int LogLineMax = 500;
 
     private readonly Process _process;
     private readonly string _label;
     private readonly Queue<string> _log = new();
-    private readonly Task _logPump;
 
     private PythonProcess(Process process, string label)
     {
         _process = process;
         _label = label;
-        _logPump = PumpLogAsync();
+        _ = PumpLogAsync();
     }
 
     public int Pid => _process.Id;
@@ -85,21 +86,29 @@ internal sealed class PythonProcess : IDisposable
         var started = new PythonProcess(process, label);
         try
         {
-            var ready = await started.ReadLineAsync(ct).ConfigureAwait(false);
-            if (ready is null)
+            // What python prints before the driver takes over its stdout (a sitecustomize or .pth file of the user's
+            // environment may print) comes first: skip it, up to a bound.
+            for (var skipped = 0; ; skipped++)
             {
-                await started.WaitForExitAsync().ConfigureAwait(false);
-                throw new PythonStartException($"{python} exited before it was ready{started.Describe()}");
-            }
+                var line = await started.ReadLineAsync(ct).ConfigureAwait(false);
+                if (line is null)
+                {
+                    await started.WaitForExitAsync().ConfigureAwait(false);
+                    throw new PythonStartException($"{python} exited before it was ready{started.Describe()}");
+                }
 
-            try
-            {
-                using var doc = JsonDocument.Parse(ready);
-                started.Version = doc.RootElement.GetProperty("version").GetString() ?? "";
-            }
-            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
-            {
-                throw new PythonStartException($"{python} did not start the MEP driver (it said: {Clip(ready)})");
+                if (ReadyVersion(line) is { } version)
+                {
+                    started.Version = version;
+                    break;
+                }
+
+                if (skipped >= MaxLinesBeforeReady)
+                {
+                    throw new PythonStartException($"{python} did not start the MEP driver (it said: {Clip(line)})");
+                }
+
+                Log.Warn($"{label} python printed before it was ready: {Clip(line)}");
             }
 
             return started;
@@ -112,6 +121,25 @@ internal sealed class PythonProcess : IDisposable
         }
     }
 
+    /// <summary>The version from the driver's ready line; null for any other line.</summary>
+    private static string? ReadyVersion(string line)
+    {
+        if (!line.StartsWith("{\"ready\"", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            return doc.RootElement.GetProperty("version").GetString() ?? "";
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Sends one request line and returns the response line; null if python exited first.</summary>
     public async Task<string?> CallAsync(ReadOnlyMemory<byte> request, CancellationToken ct)
     {
@@ -119,7 +147,7 @@ internal sealed class PythonProcess : IDisposable
         {
             var stdin = _process.StandardInput.BaseStream;
             await stdin.WriteAsync(request, ct).ConfigureAwait(false);
-            await stdin.WriteAsync("\n"u8.ToArray(), ct).ConfigureAwait(false);
+            await stdin.WriteAsync(Newline, ct).ConfigureAwait(false);
             await stdin.FlushAsync(ct).ConfigureAwait(false);
         }
         catch (IOException)
@@ -208,9 +236,6 @@ internal sealed class PythonProcess : IDisposable
 
     private static string Clip(string line) => line.Length <= LogLineMax ? line : line[..LogLineMax] + "…";
 
-    public void Dispose()
-    {
-        _process.Dispose();
-        _ = _logPump;
-    }
+    /// <summary>Closes our ends of its pipes (the log pump then ends); kill first if it must not run on.</summary>
+    public void Dispose() => _process.Dispose();
 }

@@ -43,7 +43,7 @@ internal sealed class AttemptStore
         }
     }
 
-    /// <summary>Sets the count; 0 removes the file.</summary>
+    /// <summary>Sets the count; 0 removes the file. A failure is logged, not thrown: the task still runs, uncounted.</summary>
     public void Write(Guid taskId, int count)
     {
         if (count <= 0)
@@ -52,7 +52,14 @@ internal sealed class AttemptStore
             return;
         }
 
-        AtomicFile.Write(PathOf(taskId), System.Text.Encoding.ASCII.GetBytes(count.ToString(CultureInfo.InvariantCulture) + "\n"));
+        try
+        {
+            AtomicFile.Write(PathOf(taskId), System.Text.Encoding.ASCII.GetBytes(count.ToString(CultureInfo.InvariantCulture) + "\n"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.Warn($"cannot write attempts file {PathOf(taskId)}: {e.Message}");
+        }
     }
 
     public void Remove(Guid taskId)

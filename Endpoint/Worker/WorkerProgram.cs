@@ -47,11 +47,22 @@ internal static class WorkerProgram
             Log.Info($"mep-endpoint worker {placement.WorkerId} of UEP {doc.UepId} pid {Environment.ProcessId} as {identity.Username} (uid {identity.Uid}) on {identity.Hostname}"
                      + $"{(placement.JobId is null ? "" : $" in job {placement.JobId}")}, in {workingDirectory}");
             var scratchDirectory = scratch;
-            var service = new WorkerService(doc, placement, identity, shell,
-                index => new TaskSlot(index, new PythonRunner(
-                    string.Create(CultureInfo.InvariantCulture, $"slot{index}"), identity, workingDirectory, scratchDirectory,
-                    () => Environment.GetEnvironmentVariable("PATH"))),
-                brokerRecovery);
+            WorkerService service;
+            try
+            {
+                service = new WorkerService(doc, placement, identity, shell,
+                    index => new TaskSlot(index, new PythonRunner(
+                        string.Create(CultureInfo.InvariantCulture, $"slot{index}"), identity, workingDirectory, scratchDirectory,
+                        () => Environment.GetEnvironmentVariable("PATH"))),
+                    brokerRecovery);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The run directory (status file, attempts) cannot be used.
+                Log.Error($"cannot use the UEP directory {doc.RunDirectory}: {e.Message}");
+                return ExitCodes.InternalError;
+            }
+
             await using (service.ConfigureAwait(false))
             {
                 return await service.RunAsync().ConfigureAwait(false);
@@ -59,7 +70,9 @@ internal static class WorkerProgram
         }
         catch (Exception e)
         {
-            Log.Error($"internal error: {e}");
+            // The whole trace for whoever debugs it, then one line that names the cause as the last word.
+            Log.Warn(e.ToString());
+            Log.Error($"internal error: {e.GetType().Name}: {e.Message}");
             return ExitCodes.InternalError;
         }
         finally

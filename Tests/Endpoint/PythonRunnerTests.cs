@@ -197,6 +197,23 @@ public sealed class PythonRunnerTests : IDisposable
     }
 
     [Fact]
+    public async Task The_first_python3_on_path_is_used_even_if_its_environment_prints_at_startup()
+    {
+        // Like a conda environment activated by worker_init: its python3 comes first on PATH and talks at startup.
+        var env = Directory.CreateDirectory(Path.Combine(_dir, "env", "bin")).FullName;
+        var wrapper = Path.Combine(env, "python3");
+        File.WriteAllText(wrapper, "#!/bin/sh\necho 'environment activated'\nexport MEP_TEST_ENV=conda\nexec /usr/bin/python3 \"$@\"\n");
+        File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        _path = $"{env}:{_path}";
+
+        var r = await RunAsync(Call("import os, sys\ndef f():\n    return [sys.executable, os.environ.get('MEP_TEST_ENV')]\n", "f"));
+
+        Assert.True(r.State == TaskState.Success, r.Error);
+        Assert.Equal("[\"/usr/bin/python3\", \"conda\"]", r.ReturnValue);
+        Assert.Equal("", r.Stdout);
+    }
+
+    [Fact]
     public async Task No_python3_on_path_fails_the_task_saying_so()
     {
         _path = $"{_dir}:/nonexistent";
