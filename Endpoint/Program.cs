@@ -13,6 +13,11 @@ internal static class Program
 
     private static async Task<int> Main(string[] args)
     {
+        if (args is [Worker.WorkerProgram.Command, .. var workerArgs])
+        {
+            return await Worker.WorkerProgram.RunAsync(workerArgs).ConfigureAwait(false);
+        }
+
         if (args.Length > 0)
         {
             Console.Error.WriteLine("usage: mep-endpoint < start-document.json   (started by mep-launcher; takes no arguments)");

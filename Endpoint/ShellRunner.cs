@@ -15,7 +15,7 @@ namespace Mep.Endpoint;
 internal sealed class ShellRunner(ProcessIdentity identity, string workingDirectory)
 {
     /// <summary>util-linux setsid: makes the shell a session and process-group leader (no fork: our child is not a group leader).</summary>
-    private static readonly string? SetsidPath = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
+    internal static readonly string? SetsidPath = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
 
     // After a kill, how long to wait for the pipes to drain: a descendant that escaped the group may hold them open.
     private static readonly TimeSpan DrainAfterKill = TimeSpan.FromSeconds(2);
@@ -123,7 +123,7 @@ internal sealed class ShellRunner(ProcessIdentity identity, string workingDirect
     }
 
     /// <summary>A non-positive or non-finite walltime means no limit.</summary>
-    private static TimeSpan? WalltimeOf(TaskMessage task)
+    internal static TimeSpan? WalltimeOf(TaskMessage task)
     {
         if (!double.IsFinite(task.WalltimeSeconds) || task.WalltimeSeconds <= 0)
         {

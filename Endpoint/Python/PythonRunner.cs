@@ -1,0 +1,186 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Json;
+using Mep.Protocol.Messages;
+
+namespace Mep.Endpoint.Python;
+
+/// <summary>
+/// Runs Python tasks for one task slot of a worker in the slot's long-lived python3, started on first use and reused
+/// for every later task (imports and caches stay warm). A walltime kill or a crash discards the process; the next task
+/// starts a fresh one. The function's stdout and stderr go to two files of the slot in the worker's private scratch
+/// directory, read back (their tails) into the result.
+/// </summary>
+internal sealed class PythonRunner(string label, ProcessIdentity identity, string workingDirectory, string scratchDirectory,
+    Func<string?> pathVariable) : IDisposable
+{
+    private PythonProcess? _python;
+
+    private string StdoutPath => Path.Combine(scratchDirectory, $"{label}.stdout");
+
+    private string StderrPath => Path.Combine(scratchDirectory, $"{label}.stderr");
+
+    /// <summary>The python process serving this slot now, if any (tests check it is reused).</summary>
+    public int? Pid => _python is { HasExited: false } p ? p.Pid : null;
+
+    /// <summary>
+    /// Runs the call to a result (success, the function's exception, or a failure reason). Cancelling
+    /// <paramref name="shutdown"/> kills python and throws <see cref="OperationCanceledException"/>: the caller hands
+    /// the task back to the queue.
+    /// </summary>
+    /// <param name="resultLimitBytes">A return value larger than this (as JSON) is refused by python itself, so it never crosses the pipe.</param>
+    public async Task<TaskResultMessage> RunAsync(TaskMessage task, long resultLimitBytes, CancellationToken shutdown)
+    {
+        var startedAt = DateTimeOffset.UtcNow;
+        if (task.Python is not { } call)
+        {
+            return Failed(task, startedAt, "the task is a Python function but carries no call");
+        }
+
+        using var walltime = new CancellationTokenSource();
+        if (ShellRunner.WalltimeOf(task) is { } limit)
+        {
+            walltime.CancelAfter(limit);
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(walltime.Token, shutdown);
+        // A stale file from the previous task must never be read as this one's output.
+        File.Delete(StdoutPath);
+        File.Delete(StderrPath);
+        try
+        {
+            if (_python is null || _python.HasExited)
+            {
+                Discard();
+                var python = PythonLocator.Find(pathVariable());
+                if (python is null)
+                {
+                    return Failed(task, startedAt, $"{PythonLocator.Name} was not found on the worker's PATH ({pathVariable()})");
+                }
+
+                try
+                {
+                    _python = await PythonProcess.StartAsync(python, workingDirectory, label, stop.Token).ConfigureAwait(false);
+                    Log.Info($"{label}: started {python} (Python {_python.Version}) pid {_python.Pid}");
+                }
+                catch (PythonStartException e)
+                {
+                    return Failed(task, startedAt, e.Message);
+                }
+            }
+
+            var response = await _python.CallAsync(Request(call, resultLimitBytes), stop.Token).ConfigureAwait(false);
+            if (response is null)
+            {
+                await _python.WaitForExitAsync().ConfigureAwait(false);
+                var reason = $"python3 exited while running the function{_python.Describe()}";
+                Discard();
+                return WithOutput(Failed(task, startedAt, reason), task);
+            }
+
+            var result = FromResponse(task, startedAt, response);
+            if (result is null)
+            {
+                await KillAsync().ConfigureAwait(false);
+                result = Failed(task, startedAt, "python3 sent a response the worker cannot read");
+            }
+
+            return WithOutput(result, task);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            await KillAsync().ConfigureAwait(false);
+            shutdown.ThrowIfCancellationRequested();
+            var reason = string.Create(CultureInfo.InvariantCulture, $"walltime of {task.WalltimeSeconds:0.###} s exceeded");
+            return WithOutput(Failed(task, startedAt, reason), task);
+        }
+    }
+
+    private ReadOnlyMemory<byte> Request(PythonCall call, long resultLimitBytes)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("source", call.Source);
+            json.WriteString("entry", call.Entry);
+            json.WritePropertyName("args");
+            call.Args.WriteTo(json);
+            json.WritePropertyName("kwargs");
+            call.Kwargs.WriteTo(json);
+            json.WriteString("stdout", StdoutPath);
+            json.WriteString("stderr", StderrPath);
+            json.WriteNumber("result_limit", resultLimitBytes);
+            json.WriteEndObject();
+        }
+
+        return buffer.WrittenMemory;
+    }
+
+    /// <summary>The result the response describes; null if it is not a response of our driver.</summary>
+    private TaskResultMessage? FromResponse(TaskMessage task, DateTimeOffset startedAt, string response)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(response);
+            var root = doc.RootElement;
+            if (root.GetProperty("ok").GetBoolean())
+            {
+                return Result(task, startedAt, TaskState.Success, null) with { ReturnValue = root.GetProperty("value").GetRawText() };
+            }
+
+            if (root.TryGetProperty("error", out var error))
+            {
+                return Failed(task, startedAt, error.GetString() ?? "the call failed");
+            }
+
+            var type = root.GetProperty("type").GetString() ?? "Exception";
+            var message = root.GetProperty("message").GetString() ?? "";
+            var traceback = root.GetProperty("traceback").GetString() ?? "";
+            return Result(task, startedAt, TaskState.Failed, message.Length == 0 ? type : $"{type}: {message}")
+                with { Exception = new PythonException(type, message, traceback) };
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            Log.Warn($"{label}: unreadable response from python: {e.Message}");
+            return null;
+        }
+    }
+
+    private TaskResultMessage WithOutput(TaskResultMessage result, TaskMessage task)
+    {
+        var (stdout, cutOut) = OutputFile.ReadTail(StdoutPath, task.OutputLimitBytes);
+        var (stderr, cutErr) = OutputFile.ReadTail(StderrPath, task.OutputLimitBytes);
+        return result with { Stdout = stdout, Stderr = stderr, OutputTruncated = cutOut || cutErr, CompletedAt = DateTimeOffset.UtcNow };
+    }
+
+    private TaskResultMessage Failed(TaskMessage task, DateTimeOffset startedAt, string error) =>
+        Result(task, startedAt, TaskState.Failed, error);
+
+    private TaskResultMessage Result(TaskMessage task, DateTimeOffset startedAt, TaskState state, string? error) =>
+        new(task.TaskId, state, null, "", "", false, error, startedAt, DateTimeOffset.UtcNow, identity.Hostname, identity.Uid, identity.Username);
+
+    private async Task KillAsync()
+    {
+        if (_python is not null)
+        {
+            _python.Kill();
+            await _python.WaitForExitAsync().ConfigureAwait(false);
+        }
+
+        Discard();
+    }
+
+    private void Discard()
+    {
+        _python?.Dispose();
+        _python = null;
+    }
+
+    /// <summary>Kills the slot's python (the worker is exiting); does not wait for it.</summary>
+    public void Dispose()
+    {
+        _python?.Kill();
+        Discard();
+    }
+}

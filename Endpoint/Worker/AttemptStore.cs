@@ -1,0 +1,78 @@
+using System.Globalization;
+
+namespace Mep.Endpoint.Worker;
+
+/// <summary>
+/// <c>{run directory}/attempts/{task id}</c>: how many runs of a task began and ended neither in a result nor in a
+/// hand-back, that is, how many times a worker died running it. Shared by all the UEP's workers (the directory is on
+/// the shared home), so the count follows the task from one worker to the next.
+/// </summary>
+internal sealed class AttemptStore
+{
+    private readonly string _directory;
+
+    public AttemptStore(string directory)
+    {
+        _directory = directory;
+        Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    /// <summary>0 when there is no file; an unreadable count is also 0 (logged), rather than failing the task.</summary>
+    public int Read(Guid taskId)
+    {
+        var path = PathOf(taskId);
+        try
+        {
+            var text = File.ReadAllText(path).Trim();
+            if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var count))
+            {
+                return count;
+            }
+
+            Log.Warn($"attempts file {path} does not hold a count; taken as 0");
+            return 0;
+        }
+        catch (FileNotFoundException)
+        {
+            return 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.Warn($"cannot read attempts file {path}: {e.Message}; taken as 0");
+            return 0;
+        }
+    }
+
+    /// <summary>Sets the count; 0 removes the file. A failure is logged, not thrown: the task still runs, uncounted.</summary>
+    public void Write(Guid taskId, int count)
+    {
+        if (count <= 0)
+        {
+            Remove(taskId);
+            return;
+        }
+
+        try
+        {
+            AtomicFile.Write(PathOf(taskId), System.Text.Encoding.ASCII.GetBytes(count.ToString(CultureInfo.InvariantCulture) + "\n"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.Warn($"cannot write attempts file {PathOf(taskId)}: {e.Message}");
+        }
+    }
+
+    public void Remove(Guid taskId)
+    {
+        try
+        {
+            File.Delete(PathOf(taskId));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.Warn($"cannot remove attempts file {PathOf(taskId)}: {e.Message}");
+        }
+    }
+
+    private string PathOf(Guid taskId) => Path.Combine(_directory, taskId.ToString("D"));
+}

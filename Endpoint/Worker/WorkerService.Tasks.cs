@@ -1,0 +1,303 @@
+using System.Globalization;
+using System.Text.Json;
+using Mep.Protocol;
+using Mep.Protocol.Messages;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+using RabbitMQ.Client.Exceptions;
+
+namespace Mep.Endpoint.Worker;
+
+/// <summary>The worker's deliveries: dedupe, slot, attempts count, TaskStarted, run, result with confirms, then ack.</summary>
+internal sealed partial class WorkerService
+{
+    internal Task OnDeliveryAsync(ulong deliveryTag, string? messageId, byte[] body)
+    {
+        bool refuse;
+        lock (_gate)
+        {
+            refuse = _stopping;
+        }
+
+        if (refuse)
+        {
+            // Stopping: give it straight back so another worker runs it.
+            return SettleAsync([deliveryTag], ack: false);
+        }
+
+        // Run outside the consumer's dispatch loop so that up to MaxTasks tasks run at once.
+        var id = Interlocked.Increment(ref _nextHandler);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _handlers[id] = done.Task;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await HandleDeliveryAsync(deliveryTag, messageId, body).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                Log.Error($"unexpected failure handling delivery {messageId}: {e}");
+            }
+            finally
+            {
+                _handlers.TryRemove(id, out _);
+                done.SetResult();
+            }
+        });
+        return Task.CompletedTask;
+    }
+
+    internal void OnConsumerCancelledByBroker() =>
+        RequestStop(new StopRequest("consumer-cancelled", ExitCodes.BrokerFailure,
+            $"the broker cancelled our subscription to {Broker.TaskQueue} (queue deleted?)"));
+
+    private async Task HandleDeliveryAsync(ulong deliveryTag, string? messageId, byte[] body)
+    {
+        TaskMessage? task = null;
+        string? invalid = null;
+        Guid taskId;
+        try
+        {
+            task = ProtocolJson.Deserialize<TaskMessage>(body);
+            taskId = task.TaskId;
+        }
+        catch (JsonException e)
+        {
+            if (!Guid.TryParse(messageId, out taskId))
+            {
+                // Cannot even say which task this was: drop it (dead-lettered if the queue has a dead-letter exchange).
+                Log.Warn($"rejected a delivery that is not a task message and has no task id: {e.Message}");
+                await RejectAsync(deliveryTag).ConfigureAwait(false);
+                return;
+            }
+
+            invalid = $"invalid task message: {e.Message}";
+        }
+
+        TaskResultMessage result;
+        // The attempts count to put back if the task goes back to the queue: only a worker's death may raise it.
+        var priorAttempts = 0;
+        switch (_tracker.Begin(taskId, deliveryTag, out var kept))
+        {
+            case TaskTracker.Decision.AlreadyCompleted:
+                Log.Info($"task {taskId} delivered again after completing here; acknowledged without running");
+                await SettleAsync([deliveryTag], ack: true).ConfigureAwait(false);
+                return;
+            case TaskTracker.Decision.Joined:
+                Log.Info($"task {taskId} delivered again while running; settled with the running one");
+                return;
+            case TaskTracker.Decision.PublishKept:
+                Log.Info($"task {taskId} delivered again; publishing the result kept from its run");
+                result = kept!;
+                priorAttempts = _attempts.Read(taskId);
+                break;
+            default:
+                var run = invalid is not null
+                    ? (Result: Failure(taskId, invalid), Prior: 0)
+                    : await RunAsync(task!).ConfigureAwait(false);
+                if (run is not { } ran)
+                {
+                    return; // handed back
+                }
+
+                (result, priorAttempts) = ran;
+                break;
+        }
+
+        try
+        {
+            await PublishEventAsync(
+                new EndpointEvent(EndpointEventKind.Result, _doc.UepId, DateTimeOffset.UtcNow, Result: result, Pid: Environment.ProcessId),
+                taskId.ToString(), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is PublishException or AlreadyClosedException or OperationInterruptedException or OperationCanceledException or TimeoutException)
+        {
+            // Not acked, so not lost: the result is kept and published again if the task comes back here. The run
+            // ended without the worker dying, so it does not count.
+            _attempts.Write(taskId, priorAttempts);
+            var tags = _tracker.Release(taskId, result);
+            var failures = Interlocked.Increment(ref _publishFailures);
+            var backoff = TimeSpan.FromSeconds(Math.Min(MaxPublishBackoff.TotalSeconds, failures));
+            Log.Warn($"result of task {taskId} not published ({Describe(e)}); returning the task to the queue in {Format(backoff)}");
+            await Task.Delay(backoff, _stopRequested.Token).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            await SettleAsync(tags, ack: false).ConfigureAwait(false);
+            return;
+        }
+
+        Interlocked.Exchange(ref _publishFailures, 0);
+        await SettleAsync(_tracker.Complete(taskId), ack: true).ConfigureAwait(false);
+        _attempts.Remove(taskId);
+        lock (_gate)
+        {
+            _completed++;
+        }
+
+        var seconds = (result.CompletedAt - result.StartedAt).TotalSeconds;
+        Log.Info(string.Create(CultureInfo.InvariantCulture,
+            $"task {taskId} {result.State.ToString().ToLowerInvariant()} ({seconds:0.###} s){(result.Error is null ? "" : ": " + result.Error)}"));
+    }
+
+    /// <summary>
+    /// Runs the task in a free slot to a result, with the attempts count it had before this run; null when the task
+    /// was handed back to the queue (the worker is stopping).
+    /// </summary>
+    private async Task<(TaskResultMessage Result, int Prior)?> RunAsync(TaskMessage task)
+    {
+        if (_executor.Refusal(task) is { } refusal)
+        {
+            return (Failure(task.TaskId, refusal), 0);
+        }
+
+        TaskSlot slot;
+        try
+        {
+            slot = await _freeSlots.Reader.ReadAsync(_abortTasks.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            await SettleAsync(_tracker.Release(task.TaskId, null), ack: false).ConfigureAwait(false);
+            return null;
+        }
+
+        try
+        {
+            var prior = _attempts.Read(task.TaskId);
+            if (prior >= _doc.Limits.MaxWorkerDeaths)
+            {
+                Log.Warn($"task {task.TaskId} killed its worker {prior} times; failing it instead of running it again");
+                return (Failure(task.TaskId, string.Create(CultureInfo.InvariantCulture, $"its worker died {prior} times while running it")), prior);
+            }
+
+            // Written before the run: if this worker dies, the next one to get the task sees one more death.
+            _attempts.Write(task.TaskId, prior + 1);
+            ChangeRunning(+1);
+            try
+            {
+                await PublishStartedAsync(task.TaskId, prior + 1).ConfigureAwait(false);
+                Log.Info($"task {task.TaskId} started ({task.Kind.ToString().ToLowerInvariant()}, slot {slot.Index}, attempt {prior + 1})");
+                try
+                {
+                    return (await _executor.RunAsync(task, slot, _abortTasks.Token).ConfigureAwait(false), prior);
+                }
+                catch (OperationCanceledException) when (_abortTasks.IsCancellationRequested)
+                {
+                    _attempts.Write(task.TaskId, prior);
+                    Log.Info($"task {task.TaskId} interrupted by shutdown; returned to the queue");
+                    await SettleAsync(_tracker.Release(task.TaskId, null), ack: false).ConfigureAwait(false);
+                    return null;
+                }
+            }
+            finally
+            {
+                ChangeRunning(-1);
+            }
+        }
+        finally
+        {
+            _freeSlots.Writer.TryWrite(slot);
+        }
+    }
+
+    /// <summary>Best effort: the task runs even if the running transition cannot be reported (its result still will be).</summary>
+    private async Task PublishStartedAsync(Guid taskId, int attempt)
+    {
+        var started = new TaskStartedMessage(taskId, DateTimeOffset.UtcNow, _identity.Hostname, _placement.WorkerId, _placement.JobId, attempt);
+        try
+        {
+            await PublishEventAsync(
+                new EndpointEvent(EndpointEventKind.TaskStarted, _doc.UepId, DateTimeOffset.UtcNow, Pid: Environment.ProcessId, Started: started),
+                Guid.NewGuid().ToString(), _abortTasks.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is PublishException or AlreadyClosedException or OperationInterruptedException or OperationCanceledException or TimeoutException)
+        {
+            Log.Warn($"task {taskId}: start not published ({Describe(e)})");
+        }
+    }
+
+    private TaskResultMessage Failure(Guid taskId, string error) =>
+        new(taskId, TaskState.Failed, null, "", "", false, error, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow,
+            _identity.Hostname, _identity.Uid, _identity.Username);
+
+    private void ChangeRunning(int delta)
+    {
+        lock (_gate)
+        {
+            _running += delta;
+            _lastTaskAt = DateTimeOffset.UtcNow;
+        }
+
+        _statusChanged.Release();
+    }
+
+    private WorkerStatus Status(WorkerPhase phase, string? reason = null)
+    {
+        lock (_gate)
+        {
+            return new WorkerStatus(_placement.WorkerId, _placement.BlockId, Environment.ProcessId, _identity.Hostname, _placement.JobId,
+                phase, _running, _completed, _doc.MaxTasks, _lastTaskAt, DateTimeOffset.UtcNow, reason);
+        }
+    }
+
+    private async Task PublishEventAsync(EndpointEvent message, string messageId, CancellationToken cancel)
+    {
+        if (_publisher is null)
+        {
+            throw new AlreadyClosedException(new ShutdownEventArgs(ShutdownInitiator.Application, 0, "not connected"));
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        timeout.CancelAfter(PublishTimeout);
+        await _publisher.PublishAsync(message, messageId, timeout.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>Acks or nacks (with requeue) deliveries; after a reconnect their tags are stale and the broker has requeued them already.</summary>
+    private async Task SettleAsync(IReadOnlyList<ulong> tags, bool ack)
+    {
+        if (tags.Count == 0 || _taskChannel is null)
+        {
+            return;
+        }
+
+        await _settleGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            foreach (var tag in tags)
+            {
+                if (ack)
+                {
+                    await _taskChannel.BasicAckAsync(tag, multiple: false).ConfigureAwait(false);
+                }
+                else
+                {
+                    await _taskChannel.BasicNackAsync(tag, multiple: false, requeue: true).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException)
+        {
+            Log.Warn($"could not {(ack ? "ack" : "nack")} a delivery ({Describe(e)}); the broker requeues unacknowledged deliveries itself");
+        }
+        finally
+        {
+            _settleGate.Release();
+        }
+    }
+
+    private async Task RejectAsync(ulong tag)
+    {
+        await _settleGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            await _taskChannel!.BasicRejectAsync(tag, requeue: false).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException)
+        {
+            Log.Warn($"could not reject a delivery: {Describe(e)}");
+        }
+        finally
+        {
+            _settleGate.Release();
+        }
+    }
+}
