@@ -51,30 +51,12 @@ internal sealed class UepDirectory(string path)
         }
     }
 
-    /// <summary>Writes <paramref name="content"/> to <paramref name="path"/> atomically, readable by the user only.</summary>
-    public static void WritePrivateFile(string path, ReadOnlySpan<byte> content)
-    {
-        var temp = $"{path}.{Environment.ProcessId}.tmp";
-        var options = new FileStreamOptions
-        {
-            Mode = FileMode.Create,
-            Access = FileAccess.Write,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-        };
-        using (var file = new FileStream(temp, options))
-        {
-            file.Write(content);
-        }
-
-        File.Move(temp, path, overwrite: true);
-    }
-
     /// <summary>Tells the workers the UEP is alive (they exit when this file goes stale).</summary>
     public void TouchAlive()
     {
         if (!File.Exists(ManagerAlivePath))
         {
-            WritePrivateFile(ManagerAlivePath, System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
+            Worker.AtomicFile.Write(ManagerAlivePath, System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
         }
         else
         {

@@ -112,7 +112,7 @@ internal sealed partial class EndpointManager : IAsyncDisposable
         var workerDoc = new WorkerDocument(
             _doc.UepId, _doc.Broker, _settings.MaxWorkers, _doc.Limits, _settings.AllowedFunctions, _dir.Path,
             Math.Min(_settings.HeartbeatPeriod.TotalSeconds, 10), ManagerTimeout.TotalSeconds);
-        UepDirectory.WritePrivateFile(_dir.WorkerDocumentPath, ProtocolJson.SerializeToUtf8(workerDoc));
+        AtomicFile.Write(_dir.WorkerDocumentPath, ProtocolJson.SerializeToUtf8(workerDoc));
         TouchAlive(force: true);
 
         if (_settings.Config.EndpointSetup is { Length: > 0 } setup)

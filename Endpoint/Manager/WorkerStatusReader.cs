@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Mep.Endpoint.Worker;
-using Mep.Protocol;
 
 namespace Mep.Endpoint.Manager;
 
@@ -24,7 +23,7 @@ internal static class WorkerStatusReader
         {
             try
             {
-                result.Add(ProtocolJson.Deserialize<WorkerStatus>(File.ReadAllBytes(file)));
+                result.Add(WorkerStatusFile.Read(file));
             }
             catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
             {
