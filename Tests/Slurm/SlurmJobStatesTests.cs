@@ -36,4 +36,17 @@ public sealed class SlurmJobStatesTests
         Assert.Equal("Slurm job 14 ended: CANCELLED by 0",
             SlurmJobStates.EndReason(new SlurmJobRecord("14", "CANCELLED by 0", "", "")));
     }
+
+    [Fact]
+    public void CommandOptions_FromEnvironment_TakeASitesPaths_AndDefaultToPath()
+    {
+        var options = SlurmCommandOptions.FromEnvironment(name => name switch
+        {
+            SlurmCommandOptions.SbatchVariable => "/opt/site/bin/sbatch-wrapper",
+            SlurmCommandOptions.SacctVariable => " ",
+            _ => null,
+        });
+
+        Assert.Equal(("/opt/site/bin/sbatch-wrapper", "squeue", "sacct", "scancel"), (options.Sbatch, options.Squeue, options.Sacct, options.Scancel));
+    }
 }

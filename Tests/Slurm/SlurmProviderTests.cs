@@ -105,6 +105,35 @@ public sealed class SlurmProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task WithoutAccounting_TheEndReasonComesFromTheQueue()
+    {
+        // A site without sacct (or without accounting): the provider must still see the end and say why.
+        await using var provider = Provider(Config(), options => options with { Sacct = "/nonexistent/sacct" });
+        var block = await provider.SubmitAsync(await LaunchAsync("no-sacct", "/bin/sh", "-c", "exit 4"), default);
+
+        var ended = await UntilStateAsync(provider, "no-sacct", BlockState.Ended);
+        Assert.Equal($"Slurm job {block.JobId} ended: FAILED (NonZeroExitCode)", ended.Reason);
+    }
+
+    [Fact]
+    public async Task Queue_OfOnlyUnknownJobs_IsEmpty_NotAnError()
+    {
+        await SlurmCluster.EnsureStartedAsync();
+        var commands = new SlurmCommands(new SlurmCommandOptions());
+
+        Assert.Empty(await commands.QueueAsync(["999999999"], default));
+    }
+
+    [Fact]
+    public async Task MissingTool_IsAProviderException_NamingIt()
+    {
+        await using var provider = Provider(Config(), options => options with { Sbatch = "/nonexistent/sbatch" });
+
+        var e = await Assert.ThrowsAsync<ProviderException>(async () => await provider.SubmitAsync(await LaunchAsync("x", "/bin/true"), default));
+        Assert.StartsWith("cannot run /nonexistent/sbatch", e.Message);
+    }
+
+    [Fact]
     public async Task BadPartition_OrAccount_IsRefusedBySbatch_WithItsOwnMessage()
     {
         await using var badPartition = Provider(Config(partition: "nope"));
@@ -128,8 +157,8 @@ public sealed class SlurmProviderTests : IAsyncLifetime
         new(ProviderType.Slurm, partition, account, WorkerInit: workerInit, SchedulerOptions: schedulerOptions,
             Exclusive: false); // the test node is shared by every test running now
 
-    private SlurmProvider Provider(ProviderConfig config) =>
-        new(config, _uepId, new SlurmCommands(new SlurmCommandOptions
+    private SlurmProvider Provider(ProviderConfig config, Func<SlurmCommandOptions, SlurmCommandOptions>? adjust = null) =>
+        new(config, _uepId, new SlurmCommands((adjust ?? (o => o))(new SlurmCommandOptions
         {
             Context = new BatchCommandContext
             {
@@ -140,7 +169,7 @@ public sealed class SlurmProviderTests : IAsyncLifetime
                     ["HOME"] = _home, ["USER"] = _user, ["LOGNAME"] = _user, ["TMPDIR"] = null,
                 },
             },
-        }));
+        })));
 
     /// <summary>The block's log directory exists and belongs to the user, as the UEP (running as the user) makes it.</summary>
     private async Task<WorkerLaunch> LaunchAsync(string blockId, string program, params string[] arguments)

@@ -102,6 +102,11 @@ internal sealed class SlurmProvider : IWorkerProvider
             queue.TryGetValue(block.JobId, out var fromQueue);
             SlurmJobRecord? fromAccounting = null;
             accounting?.TryGetValue(block.JobId, out fromAccounting);
+            if (fromAccounting is not null && SlurmJobStates.ToBlockState(fromAccounting.State) != BlockState.Ended)
+            {
+                fromAccounting = null; // slurmdbd lags the controller by a moment: trust the queue's final state
+            }
+
             var state = fromQueue is not null ? SlurmJobStates.ToBlockState(fromQueue.State) : BlockState.Ended;
             if (state != BlockState.Ended)
             {
