@@ -87,6 +87,15 @@ public sealed class SlurmBatchScriptTests
     }
 
     [Fact]
+    public void WorkerInit_OfTheLaunch_WinsOverTheConfigs()
+    {
+        var script = SlurmBatchScript.Render(Slurm(workerInit: "echo from-config"), UepId, Launch with { WorkerInit = "echo from-launch" });
+
+        Assert.Contains("\necho from-launch\n", script);
+        Assert.DoesNotContain("from-config", script);
+    }
+
+    [Fact]
     public void WorkerArguments_AreQuoted_WordByWord()
     {
         var launch = Launch with { Program = "/opt/my tools/mep-endpoint", Arguments = ["worker", "it's $HOME; rm -rf /", "a\nb", ""] };
@@ -165,6 +174,7 @@ public sealed class SlurmBatchScriptTests
     public void NulInWorkerInitOrArguments_IsRefused()
     {
         Assert.Throws<ProviderException>(() => SlurmBatchScript.Render(Slurm(workerInit: "module load x\0"), UepId, Launch));
+        Assert.Throws<ProviderException>(() => SlurmBatchScript.Render(Slurm(), UepId, Launch with { WorkerInit = "module load x\0" }));
         Assert.Throws<ProviderException>(() => SlurmBatchScript.Render(Slurm(), UepId, Launch with { Arguments = ["worker\0--evil"] }));
     }
 

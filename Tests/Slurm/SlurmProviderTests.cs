@@ -36,13 +36,13 @@ public sealed class SlurmProviderTests : IAsyncLifetime
     [Fact]
     public async Task Block_RunsAsTheUser_InsideTheJob_AfterWorkerInit_AndEndsCompleted()
     {
-        await using var provider = Provider(Config(workerInit: "export MEP_TEST_INIT=init-ran"));
+        await using var provider = Provider(Config());
         var output = Path.Combine(_home, "block-output");
         var awkward = "it's $HOME \"quoted\"; not run";
         // $0 and $1 of the inner sh: the output file and an argument that only survives if every word was quoted.
         var script = "printf '%s\\n' \"$(id -un)\" \"$SLURM_JOB_ID\" \"$MEP_TEST_INIT\" \"$1\" > \"$0.tmp\" && mv \"$0.tmp\" \"$0\"; "
             + "while [ ! -e \"$0.stop\" ]; do sleep 0.1; done";
-        var launch = await LaunchAsync("b1", "/bin/sh", "-c", script, output, awkward);
+        var launch = await LaunchAsync("b1", "/bin/sh", "-c", script, output, awkward) with { WorkerInit = "export MEP_TEST_INIT=init-ran" };
 
         var block = await provider.SubmitAsync(launch, default);
 
@@ -153,8 +153,8 @@ public sealed class SlurmProviderTests : IAsyncLifetime
     }
 
     private static ProviderConfig Config(
-        string? partition = null, string? account = null, string? workerInit = null, string? schedulerOptions = null) =>
-        new(ProviderType.Slurm, partition, account, WorkerInit: workerInit, SchedulerOptions: schedulerOptions,
+        string? partition = null, string? account = null, string? schedulerOptions = null) =>
+        new(ProviderType.Slurm, partition, account, SchedulerOptions: schedulerOptions,
             Exclusive: false); // the test node is shared by every test running now
 
     private SlurmProvider Provider(ProviderConfig config, Func<SlurmCommandOptions, SlurmCommandOptions>? adjust = null) =>

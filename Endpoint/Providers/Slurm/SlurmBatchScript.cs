@@ -55,6 +55,13 @@ internal static partial class SlurmBatchScript
             throw new ProviderException("the worker command must be an absolute program path and arguments without NUL characters");
         }
 
+        // The launch carries the worker_init (as for the local provider); the config's is the fallback, and the same text.
+        var workerInit = launch.WorkerInit ?? config.WorkerInit;
+        if (workerInit?.Contains('\0') == true)
+        {
+            throw Bad("worker_init", "must not contain NUL characters");
+        }
+
         var nodes = config.NodesPerBlock ?? 1;
         var sb = new StringBuilder();
         sb.Append("#!/bin/bash\n");
@@ -79,9 +86,9 @@ internal static partial class SlurmBatchScript
         }
 
         sb.Append('\n');
-        if (!string.IsNullOrWhiteSpace(config.WorkerInit))
+        if (!string.IsNullOrWhiteSpace(workerInit))
         {
-            sb.Append("# worker_init\n").Append(config.WorkerInit.TrimEnd('\n')).Append("\n\n");
+            sb.Append("# worker_init\n").Append(workerInit.TrimEnd('\n')).Append("\n\n");
         }
 
         sb.Append("# one worker per node\n");
