@@ -3,7 +3,8 @@
 #
 #   ./run.sh              build, start a private RabbitMQ node, the launcher (root) and the silo; stay in the
 #                         foreground; Ctrl-C stops everything it started
-#   ./run.sh test         run every test (as root: the end-to-end tests create Unix users)
+#   ./run.sh test         run every test (as root: the end-to-end tests create Unix users; a single-node Slurm
+#                         cluster is installed and started for them, see scripts/slurm-node)
 #   ./run.sh demo         start the site, submit `id -un` as two identities, print both results, stop
 #   ./run.sh mep ARGS     the mep CLI against this site (rebuilt only when sources changed)
 #   ./run.sh bench-streams [ARGS]
@@ -239,9 +240,19 @@ cmd_demo() {
     done
 }
 
+# The Slurm tests need a cluster: a single-node one on this machine (scripts/slurm-node; idempotent, a few seconds
+# when it already runs). Needs root; the tests start it themselves too, so this only moves the wait up front.
+ensure_slurm() {
+    is_root || return 0
+    say "starting the single-node Slurm cluster (log: $LOG/slurm.log)"
+    { "$REPO/scripts/slurm-node" install && "$REPO/scripts/slurm-node" start; } >>"$LOG/slurm.log" 2>&1 ||
+        { tail -n 20 "$LOG/slurm.log" >&2; die "Slurm did not start: see $LOG/slurm.log"; }
+}
+
 cmd_test() {
     ensure_packages
     is_root || say "not root: the end-to-end tests need root and will fail"
+    ensure_slurm
     dotnet test "$REPO/Orleans.sln" --nologo "$@"
 }
 
