@@ -267,3 +267,6 @@ internal static class BrokerConnect
         }
     }
 }
+
+/// <summary>A broker failure with a message fit for the last line of stderr.</summary>
+internal sealed class BrokerException(string message) : Exception(message);

@@ -222,12 +222,14 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
         // Closed under a running task: its delivery is requeued by the broker and comes back after recovery,
         // where it must join the running task instead of running it a second time.
         await CloseConnectionsOfAsync(UepUser);
+        // Both the UEP and its worker recover (the worker's log is its block's stderr under the UEP directory).
         Assert.True(await ProcessProbe.WaitUntilAsync(() => uep.Stderr.Contains("connection to broker recovered", StringComparison.Ordinal) || uep.HasExited, Deadline), uep.Stderr);
+        Assert.True(await ProcessProbe.WaitUntilAsync(() => WorkerLogs().Contains("connection to broker recovered", StringComparison.Ordinal) || uep.HasExited, Deadline), WorkerLogs());
         var second = NewTask("echo two");
         await PublishTaskAsync(second);
         Assert.True(await ProcessProbe.WaitUntilAsync(() => ResultsFor(second.TaskId) == 1 || uep.HasExited, Deadline), uep.Stderr);
         Assert.Equal(0, ResultsFor(first.TaskId));
-        Assert.Contains($"task {first.TaskId} delivered again while running", uep.Stderr);
+        Assert.Contains($"task {first.TaskId} delivered again while running", WorkerLogs());
         File.WriteAllText(Path.Combine(_home, "go"), "");
         Assert.True(await ProcessProbe.WaitUntilAsync(() => ResultsFor(second.TaskId) == 1 && ResultsFor(first.TaskId) == 1, Deadline), uep.Stderr);
 
@@ -255,6 +257,15 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
         Assert.True(exit == ExitCodes.BrokerFailure, $"exit {exit}; stderr:\n{uep.Stderr}");
         var last = uep.Stderr.TrimEnd().Split('\n')[^1];
         Assert.Contains($"ERROR connection to broker {node.Host}:{node.AmqpPort} lost and not recovered within 3 s", last);
+    }
+
+    /// <summary>What this UEP's workers wrote to stderr (each block's <c>worker.err</c>).</summary>
+    private string WorkerLogs()
+    {
+        var blocks = Path.Combine(_home, ".mep", "endpoints", _uepId, "blocks");
+        return Directory.Exists(blocks)
+            ? string.Concat(Directory.EnumerateFiles(blocks, "worker.err", SearchOption.AllDirectories).Select(File.ReadAllText))
+            : "";
     }
 
     private int ResultsFor(Guid taskId) => _events.Count(e => e.Event.Result?.TaskId == taskId);
