@@ -105,9 +105,9 @@ internal sealed partial class WorkerService : IAsyncDisposable
         {
             // A signal or broker failure during start-up: handled below like any other stop.
         }
-        catch (Exception e) when (e is WorkerBrokerException or OperationInterruptedException or AlreadyClosedException or TimeoutException)
+        catch (Exception e) when (e is BrokerException or OperationInterruptedException or AlreadyClosedException or TimeoutException)
         {
-            RequestStop(new StopRequest("broker-failure", ExitCodes.BrokerFailure, e is WorkerBrokerException ? e.Message : $"broker: {Describe(e)}"));
+            RequestStop(new StopRequest("broker-failure", ExitCodes.BrokerFailure, e is BrokerException ? e.Message : $"broker: {Describe(e)}"));
         }
 
         using var loops = new CancellationTokenSource();
@@ -125,7 +125,7 @@ internal sealed partial class WorkerService : IAsyncDisposable
     private async Task StartAsync()
     {
         var cancel = _stopRequested.Token;
-        _connection = await ConnectAsync(cancel).ConfigureAwait(false);
+        _connection = await BrokerConnect.ConnectAsync(Broker, $"mep-endpoint worker {_placement.WorkerId} uep={_doc.UepId} pid={Environment.ProcessId}", _brokerRecoveryDeadline, cancel).ConfigureAwait(false);
         _connection.ConnectionShutdownAsync += OnConnectionShutdownAsync;
         _connection.RecoverySucceededAsync += OnRecoverySucceededAsync;
         _connection.ConnectionRecoveryErrorAsync += OnRecoveryErrorAsync;
@@ -147,53 +147,10 @@ internal sealed partial class WorkerService : IAsyncDisposable
         }
         catch (OperationInterruptedException e)
         {
-            throw new WorkerBrokerException($"cannot consume task queue {Broker.TaskQueue}: {Describe(e)}");
+            throw new BrokerException($"cannot consume task queue {Broker.TaskQueue}: {Describe(e)}");
         }
 
         Log.Info($"worker {_placement.WorkerId} consuming {Broker.TaskQueue} with up to {_doc.MaxTasks} tasks at once");
-    }
-
-    private async Task<IConnection> ConnectAsync(CancellationToken cancel)
-    {
-        var factory = new ConnectionFactory
-        {
-            HostName = Broker.Host,
-            Port = Broker.Port,
-            VirtualHost = Broker.VirtualHost,
-            UserName = Broker.Username,
-            Password = Broker.Password,
-            AutomaticRecoveryEnabled = true,
-            // We declare nothing (no configure permission); this recovers our consumer.
-            TopologyRecoveryEnabled = true,
-            NetworkRecoveryInterval = TimeSpan.FromSeconds(2),
-            RequestedHeartbeat = TimeSpan.FromSeconds(30),
-            ClientProvidedName = $"mep-endpoint worker {_placement.WorkerId} uep={_doc.UepId} pid={Environment.ProcessId}",
-        };
-        var target = $"{Broker.Host}:{Broker.Port} vhost {Broker.VirtualHost} as {Broker.Username}";
-        var deadline = Stopwatch.GetTimestamp() + (long)(_brokerRecoveryDeadline.TotalSeconds * Stopwatch.Frequency);
-        while (true)
-        {
-            try
-            {
-                var connection = await factory.CreateConnectionAsync(cancel).ConfigureAwait(false);
-                Log.Info($"connected to broker {target}");
-                return connection;
-            }
-            catch (BrokerUnreachableException e) when (e.InnerException is AuthenticationFailureException)
-            {
-                throw new WorkerBrokerException($"broker refused the login {target}: {Describe(e)}");
-            }
-            catch (BrokerUnreachableException e)
-            {
-                if (Stopwatch.GetTimestamp() > deadline)
-                {
-                    throw new WorkerBrokerException($"cannot connect to broker {target} within {Format(_brokerRecoveryDeadline)}: {Describe(e)}");
-                }
-
-                Log.Warn($"cannot connect to broker {target} yet: {Describe(e)}");
-                await Task.Delay(ConnectRetryDelay, cancel).ConfigureAwait(false);
-            }
-        }
     }
 
     /// <summary>
@@ -357,17 +314,7 @@ internal sealed partial class WorkerService : IAsyncDisposable
 
     private static string Format(TimeSpan t) => string.Create(CultureInfo.InvariantCulture, $"{t.TotalSeconds:0.###} s");
 
-    /// <summary>The innermost message, which is where the client library puts the broker's reason.</summary>
-    private static string Describe(Exception e)
-    {
-        var inner = e;
-        while (inner.InnerException is not null)
-        {
-            inner = inner.InnerException;
-        }
-
-        return inner == e ? e.Message : $"{e.Message} ({inner.Message})";
-    }
+    private static string Describe(Exception e) => BrokerLink.Describe(e);
 
     public async ValueTask DisposeAsync()
     {
@@ -398,5 +345,3 @@ internal sealed partial class WorkerService : IAsyncDisposable
     }
 }
 
-/// <summary>A broker failure with a message fit for the last line of stderr.</summary>
-internal sealed class WorkerBrokerException(string message) : Exception(message);
