@@ -259,12 +259,14 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             var unpublished = await BuildMessagesAsync(S.Pending.Where(p => !p.Published).ToList());
             if (unpublished.Count > 0)
             {
+                // Stamped when handed to the broker, not when it confirmed: a worker may take the task (and report on
+                // it) before the confirmation is back, and the timeline must not show it queued after it started.
+                var handedOver = DateTimeOffset.UtcNow;
                 await _broker.PublishTasksAsync(UepId, unpublished.Select(u => u.Message).ToList(), CallDeadline());
-                var now = DateTimeOffset.UtcNow;
                 foreach (var (pending, _) in unpublished)
                 {
                     pending.Published = true;
-                    pending.Enter(TaskProgressState.WaitingForNodes, now);
+                    pending.Enter(TaskProgressState.WaitingForNodes, handedOver);
                 }
 
                 await SaveAsync();
