@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Mep.Contracts;
+using Mep.Contracts.Model;
 using Mep.Grains.Broker;
 using Mep.Protocol;
 using Mep.Protocol.Api;
@@ -149,8 +150,9 @@ public sealed class TaskProgressTests(SiteFixture site) : IAsyncLifetime
     {
         using var client = Client();
         var function = await client.RegisterFunctionAsync(PythonFunction.FromSource("def boom(x):\n    raise ValueError(x)\n", "boom"));
+        // Shut down without waiting: a failure below must show as itself, not as a shutdown that waited in vain.
         var executor = new Executor(client, _endpointId);
-        await using var stop = executor.Bounded(seconds: 60);
+        await using var stop = new Stopper(executor);
         var submitted = executor.SubmitPythonTracked(function.FunctionId, ["bad input"]);
         var taskId = await submitted.Accepted.WaitAsync(StateTimeout);
 
@@ -175,6 +177,25 @@ public sealed class TaskProgressTests(SiteFixture site) : IAsyncLifetime
         Assert.Contains("line 2, in boom", shown.Stdout);
         Assert.Matches(@"worker\s+0\.0 on login1, attempt 1", shown.Stdout);
         AssertTimelineRows(shown.Stdout, "received", "waiting-for-endpoint", "waiting-for-nodes", "running", "failed");
+    }
+
+    [Fact]
+    public async Task A_return_value_that_is_not_json_fails_the_task_instead_of_reaching_readers()
+    {
+        using var client = Client();
+        var function = await client.RegisterFunctionAsync(PythonFunction.FromSource("def f():\n    return 1\n", "f"));
+        var receipt = await client.SubmitAsync(_endpointId, new SubmitRequest([new TaskSubmission(function.FunctionId, PositionalArgs: [])]));
+        await using var uep = await StandInAsync(receipt.UserEndpointId);
+        var taskId = (await uep.TakeTaskAsync()).TaskId;
+
+        var now = DateTimeOffset.UtcNow;
+        await uep.ResultAsync(new TaskResultMessage(taskId, TaskState.Success, null, "", "", false, null, now, now,
+            "node", site.Alice.Uid, site.Alice.Name, ReturnValue: "{not json"));
+
+        var done = await ViewAsync(client, taskId, v => v.Status != ApiTaskStatus.Pending);
+        Assert.Equal((ApiTaskStatus.Failed, State.Failed), (done.Status, done.State));
+        Assert.Equal("the endpoint reported a return value that is not JSON", done.Result!.Error);
+        Assert.Null(done.Result.ReturnValue);
     }
 
     [Fact]
@@ -257,6 +278,15 @@ public sealed class TaskProgressTests(SiteFixture site) : IAsyncLifetime
         Assert.Equal($"tasks: the arguments of this request exceed {MaxArgsPerSubmit} bytes in all (at tasks[2]); submit fewer tasks per request", tooMany);
     }
 
+    private sealed class Stopper(Executor executor) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await executor.ShutdownAsync(waitForResults: false);
+            await executor.DisposeAsync();
+        }
+    }
+
     /// <summary>The detail of the 400 the submission gets.</summary>
     private async Task<string> RefusedAsync(MepClient client, params TaskSubmission[] tasks)
     {
@@ -273,8 +303,17 @@ public sealed class TaskProgressTests(SiteFixture site) : IAsyncLifetime
         ["MEP_TOKEN"] = site.Tokens.Issue(Identity),
     };
 
+    /// <summary>
+    /// Logs in as the user endpoint's broker user once the grain has started it: the grain mints the credentials just
+    /// before the start, and two mints of one broker user at once make one of them fail.
+    /// </summary>
     private async Task<UepStandIn> StandInAsync(string uepId)
     {
+        var grain = _cluster!.Client.GetGrain<IUserEndpointGrain>(uepId);
+        await Poll.UntilTrue(
+            async () => (await grain.GetSnapshot()).Phase is UserEndpointPhase.Starting or UserEndpointPhase.Running,
+            StateTimeout,
+            () => $"user endpoint {uepId} never started");
         var services = _cluster!.GetSiloServiceProvider(_cluster.Silos[0].SiloAddress);
         return await UepStandIn.ConnectAsync(
             services.GetRequiredService<BrokerAdmin>(),
