@@ -34,4 +34,9 @@ public interface IUserEndpointGrain : IGrainWithStringKey
 
     [Alias("snapshot"), AlwaysInterleave]
     Task<UserEndpointSnapshot> GetSnapshot();
+
+    /// <summary>The live timelines of those of <paramref name="taskIds"/> still pending here (others are left out:
+    /// finished, or never here).</summary>
+    [Alias("task-histories"), AlwaysInterleave]
+    Task<IReadOnlyDictionary<Guid, TaskHistory>> GetTaskHistories(IReadOnlyList<Guid> taskIds);
 }

@@ -19,7 +19,16 @@ public sealed class MepOptions
     [Range(1, 100_000)]
     public int MaxTasksPerSubmit { get; set; } = 10_000;
 
-    /// <summary>Walltime of a shell function registered without one.</summary>
+    /// <summary>Largest arguments of one task, in bytes: a Python task's JSON, a shell task's names and values (UTF-8).</summary>
+    [Range(1, 64 * 1024 * 1024)]
+    public int MaxArgsBytesPerTask { get; set; } = 1024 * 1024;
+
+    /// <summary>Largest arguments of one submit request, all tasks together: they are held in the user endpoint's
+    /// state until the tasks finish.</summary>
+    [Range(1, 1024L * 1024 * 1024)]
+    public long MaxArgsBytesPerSubmit { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>Walltime of a function registered without one.</summary>
     [Range(1, 31_536_000)]
     public double DefaultWalltimeSeconds { get; set; } = 300;
 }

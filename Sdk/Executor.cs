@@ -72,14 +72,26 @@ public sealed class Executor : IAsyncDisposable
         Guid functionId, IReadOnlyDictionary<string, string>? args = null, double? walltimeSeconds = null)
     {
         var copy = args is null ? null : new Dictionary<string, string>(args, StringComparer.Ordinal);
-        var submitted = new SubmittedTask(new TaskSubmission(functionId, copy, walltimeSeconds));
-        if (Volatile.Read(ref closed) != 0 || !submissions.Writer.TryWrite(submitted))
-        {
-            throw new ObjectDisposedException(nameof(Executor), "the executor is shut down; no more submissions");
-        }
-
-        return submitted;
+        return Enqueue(new TaskSubmission(functionId, copy, walltimeSeconds));
     }
+
+    /// <summary>Submits a call of a Python function, <c>entry(*args, **kwargs)</c>; the returned task completes with its
+    /// result (<see cref="TaskResultView.ReturnValue"/>), or faults like <see cref="Submit"/>'s.</summary>
+    public Task<TaskResultView> SubmitPython(
+        Guid functionId, JsonArray? args = null, JsonObject? kwargs = null, double? walltimeSeconds = null) =>
+        SubmitPythonTracked(functionId, args, kwargs, walltimeSeconds).Result;
+
+    /// <summary>Like <see cref="SubmitPython"/>, returning the handle that also exposes the task id and final view.</summary>
+    public SubmittedTask SubmitPythonTracked(
+        Guid functionId, JsonArray? args = null, JsonObject? kwargs = null, double? walltimeSeconds = null) =>
+        // Our own copies: the caller may change their nodes later, and a node belongs to one parent only.
+        Enqueue(new TaskSubmission(
+            functionId, null, walltimeSeconds, (args ?? []).DeepClone().AsArray(), (kwargs ?? []).DeepClone().AsObject()));
+
+    /// <summary>Calls a Python function and returns what it returned; faults with <see cref="TaskFailedException"/>
+    /// (whose <see cref="TaskFailedException.PythonException"/> holds a raised exception and its traceback).</summary>
+    public async Task<JsonNode?> Call(Guid functionId, JsonArray? args = null, JsonObject? kwargs = null, double? walltimeSeconds = null) =>
+        (await SubmitPython(functionId, args, kwargs, walltimeSeconds).ConfigureAwait(false)).ReturnValue;
 
     /// <summary>
     /// Stops taking submissions, sends what is pending and, with <paramref name="waitForResults"/>, waits until every
@@ -113,6 +125,17 @@ public sealed class Executor : IAsyncDisposable
 
             outstanding.Clear();
         }
+    }
+
+    private SubmittedTask Enqueue(TaskSubmission submission)
+    {
+        var submitted = new SubmittedTask(submission);
+        if (Volatile.Read(ref closed) != 0 || !submissions.Writer.TryWrite(submitted))
+        {
+            throw new ObjectDisposedException(nameof(Executor), "the executor is shut down; no more submissions");
+        }
+
+        return submitted;
     }
 
     public async ValueTask DisposeAsync()

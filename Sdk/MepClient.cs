@@ -50,6 +50,16 @@ public sealed class MepClient : IDisposable
         string command, string? name = null, double? walltimeSeconds = null, CancellationToken cancellationToken = default) =>
         RegisterShellFunctionAsync(new RegisterShellFunctionRequest(command, name, walltimeSeconds), cancellationToken);
 
+    public Task<FunctionView> RegisterPythonFunctionAsync(RegisterPythonFunctionRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync<FunctionView>(HttpMethod.Post, "v1/functions/python", request, cancellationToken);
+
+    /// <summary>Registers a Python function made with <see cref="PythonFunction.FromSource"/>.</summary>
+    public Task<FunctionView> RegisterFunctionAsync(PythonFunction function, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(function);
+        return RegisterPythonFunctionAsync(function.ToRequest(), cancellationToken);
+    }
+
     public Task<FunctionView> GetFunctionAsync(Guid functionId, CancellationToken cancellationToken = default) =>
         SendAsync<FunctionView>(HttpMethod.Get, $"v1/functions/{functionId}", body: null, cancellationToken);
 

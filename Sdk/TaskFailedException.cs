@@ -1,4 +1,5 @@
 using Mep.Protocol.Api;
+using Mep.Protocol.Messages;
 
 namespace Mep.Sdk;
 
@@ -23,9 +24,17 @@ public sealed class TaskFailedException : Exception
         ReturnCode: null, Stdout: "", Stderr: "", OutputTruncated: false,
         Error: "failed without a result", Hostname: null, Username: null, Uid: null);
 
+    /// <summary>What a Python function raised (type, message, traceback); null when it raised nothing.</summary>
+    public PythonException? PythonException => Task.Result?.Exception;
+
     private static string MessageFor(TaskView task)
     {
         var result = task.Result;
+        if (result?.Exception is { } raised)
+        {
+            return $"task {task.TaskId} failed: {raised.Type}: {raised.Message}";
+        }
+
         if (!string.IsNullOrWhiteSpace(result?.Error))
         {
             return $"task {task.TaskId} failed: {result.Error}";

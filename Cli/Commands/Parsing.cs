@@ -44,19 +44,18 @@ internal static class Parsing
     }
 
     /// <summary>The user endpoint config: inline JSON, or <c>@path</c> to a JSON file.</summary>
-    public static JsonObject? Config(string? text)
-    {
-        if (text is null)
-        {
-            return null;
-        }
+    public static JsonObject? Config(string? text) =>
+        text is null ? null : Json(text, "--config") as JsonObject ?? throw new UsageException("--config must be a JSON object ({...})");
 
-        var source = "--config";
+    /// <summary>A JSON value given inline, or as <c>@path</c> to a file; <paramref name="option"/> names it in errors.</summary>
+    public static JsonNode? Json(string text, string option)
+    {
+        var source = option;
         var json = text;
         if (text.StartsWith('@'))
         {
             var path = text[1..];
-            source = $"--config file '{path}'";
+            source = $"{option} file '{path}'";
             try
             {
                 json = File.ReadAllText(path);
@@ -69,8 +68,7 @@ internal static class Parsing
 
         try
         {
-            return JsonNode.Parse(json) as JsonObject
-                ?? throw new UsageException($"{source} must be a JSON object ({{...}})");
+            return JsonNode.Parse(json);
         }
         catch (JsonException e)
         {

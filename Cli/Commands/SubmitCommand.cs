@@ -20,7 +20,9 @@ internal static class SubmitCommand
     {
         var endpoint = new Option<string>("--endpoint") { Description = "Endpoint id", Required = true };
         var function = new Option<string>("--function") { Description = "Function id", Required = true };
-        var args = new Option<string[]>("--arg") { Description = "Function argument name=value (repeatable)" };
+        var args = new Option<string[]>("--arg") { Description = "Shell function argument name=value (repeatable)" };
+        var argsJson = new Option<string>("--args-json") { Description = "Python function: positional arguments, a JSON array, or @file.json" };
+        var kwargsJson = new Option<string>("--kwargs-json") { Description = "Python function: keyword arguments, a JSON object, or @file.json" };
         var config = new Option<string>("--config") { Description = "User endpoint config: JSON object, or @file.json" };
         var count = new Option<int>("--count") { Description = "How many tasks to submit", DefaultValueFactory = _ => 1 };
         var walltime = new Option<string>("--walltime") { Description = "Walltime per task, overriding the function's (e.g. 60, 5m)" };
@@ -29,7 +31,7 @@ internal static class SubmitCommand
 
         var command = new Command("submit", "Submit tasks to an endpoint, wait for them and print their results")
         {
-            endpoint, function, args, config, count, walltime, timeout, json,
+            endpoint, function, args, argsJson, kwargsJson, config, count, walltime, timeout, json,
         };
         context.SetAction(command, async (parse, cancellationToken) =>
         {
@@ -41,6 +43,12 @@ internal static class SubmitCommand
 
             var functionId = Parsing.Guid(parse.GetRequiredValue(function), "--function");
             var arguments = Parsing.Args(parse.GetValue(args));
+            var call = PythonArguments(parse.GetValue(argsJson), parse.GetValue(kwargsJson));
+            if (arguments is not null && call is not null)
+            {
+                throw new UsageException("give --arg (shell functions) or --args-json / --kwargs-json (Python functions), not both");
+            }
+
             var userConfig = Parsing.Config(parse.GetValue(config));
             var n = parse.GetValue(count);
             if (n is < 1 or > MaxCount)
@@ -54,23 +62,39 @@ internal static class SubmitCommand
 
             using var client = context.CreateClient(parse);
             var run = new Run(context, client, endpointId, userConfig, wait, timeoutText);
-            return await run.ExecuteAsync(functionId, arguments, walltimeSeconds, n, parse.GetValue(json), cancellationToken);
+            Func<Executor, SubmittedTask> submit = call is { } c
+                ? executor => executor.SubmitPythonTracked(functionId, c.Args, c.Kwargs, walltimeSeconds)
+                : executor => executor.SubmitTracked(functionId, arguments, walltimeSeconds);
+            return await run.ExecuteAsync(submit, n, parse.GetValue(json), cancellationToken);
         });
         return command;
+    }
+
+    /// <summary>The Python call's arguments when either option is given (the other defaults to empty); else null.</summary>
+    private static (JsonArray Args, JsonObject Kwargs)? PythonArguments(string? args, string? kwargs)
+    {
+        if (args is null && kwargs is null)
+        {
+            return null;
+        }
+
+        var positional = args is null ? [] : Parsing.Json(args, "--args-json") as JsonArray
+            ?? throw new UsageException("--args-json must be a JSON array ([...])");
+        var keywords = kwargs is null ? [] : Parsing.Json(kwargs, "--kwargs-json") as JsonObject
+            ?? throw new UsageException("--kwargs-json must be a JSON object ({...})");
+        return (positional, keywords);
     }
 
     private sealed class Run(
         CliContext context, MepClient client, string endpointId, JsonObject? userConfig, TimeSpan? wait, string? waitText)
     {
-        public async Task<int> ExecuteAsync(
-            Guid functionId, IReadOnlyDictionary<string, string>? args, double? walltimeSeconds, int count, bool json,
-            CancellationToken cancellationToken)
+        public async Task<int> ExecuteAsync(Func<Executor, SubmittedTask> submit, int count, bool json, CancellationToken cancellationToken)
         {
             var executor = new Executor(client, endpointId, userConfig);
             var tasks = new List<SubmittedTask>(count);
             for (var i = 0; i < count; i++)
             {
-                tasks.Add(executor.SubmitTracked(functionId, args, walltimeSeconds));
+                tasks.Add(submit(executor));
             }
 
             var finished = Task.WhenAll(tasks.Select(t => (Task)t.Completion));

@@ -1,3 +1,5 @@
+using System.Globalization;
+using Mep.Protocol;
 using Mep.Protocol.Api;
 using Spectre.Console;
 using Spectre.Console.Rendering;
@@ -37,9 +39,17 @@ internal static class Views
     public static IRenderable[] Cells(params string?[] values) =>
         values.Select(v => (IRenderable)new Text(v ?? "")).ToArray();
 
+    private const int MaxSummaryJson = 200;
+
     public static string Status(Protocol.Api.TaskStatus status) => status.ToString().ToLowerInvariant();
 
-    /// <summary>What one line can say about a result: the error, else stdout's first line, else stderr's.</summary>
+    /// <summary>The API's name of a task state (<c>waiting-for-nodes</c>).</summary>
+    public static string State(TaskLifecycleState state) => ProtocolJson.Serialize(state).Trim('"');
+
+    /// <summary>
+    /// What one line can say about a result: the error, else a Python exception (type: message), else a Python
+    /// return value (compact JSON, cut), else stdout's first line, else stderr's.
+    /// </summary>
     public static string Summary(TaskResultView? result)
     {
         if (result is null)
@@ -47,13 +57,31 @@ internal static class Views
             return "";
         }
 
+        if (result.Exception is { } raised)
+        {
+            return FirstLine($"{raised.Type}: {raised.Message}");
+        }
+
         if (!string.IsNullOrWhiteSpace(result.Error))
         {
             return FirstLine(result.Error);
         }
 
+        if (result.ReturnValue is { } value)
+        {
+            var json = value.ToJsonString();
+            return "return " + (json.Length > MaxSummaryJson ? json[..MaxSummaryJson] + "…" : json);
+        }
+
         var stdout = FirstLine(result.Stdout);
         return stdout.Length > 0 || string.IsNullOrWhiteSpace(result.Stderr) ? stdout : "stderr: " + FirstLine(result.Stderr);
+    }
+
+    /// <summary>A Python source in one line: its size (the text itself is in --json).</summary>
+    public static string SourceSummary(string source)
+    {
+        var lines = source.TrimEnd('\n').Split('\n').Length;
+        return $"{lines} lines, {System.Text.Encoding.UTF8.GetByteCount(source)} bytes (--json shows the text)";
     }
 
     public static string FirstLine(string text)
@@ -63,19 +91,51 @@ internal static class Views
         return (end < 0 ? trimmed : trimmed[..end]).TrimEnd();
     }
 
-    public static Grid Task(TaskView view) => Fields(
-        ("task", view.TaskId.ToString()),
-        ("status", Status(view.Status)),
-        ("function", view.FunctionId.ToString()),
-        ("endpoint", view.EndpointId),
-        ("user endpoint", view.UserEndpointId),
-        ("submitted", view.SubmittedAt.ToString("u")),
-        ("completed", view.CompletedAt?.ToString("u")),
-        ("return code", view.Result?.ReturnCode?.ToString()),
-        ("user", view.Result is { Username: { } u } r ? (r.Uid is { } uid ? $"{u} (uid {uid})" : u) : null),
-        ("host", view.Result?.Hostname),
-        ("error", view.Result?.Error),
-        ("stdout", view.Result?.Stdout.TrimEnd()),
-        ("stderr", view.Result?.Stderr.TrimEnd()),
-        ("truncated", view.Result is { OutputTruncated: true } ? "output was cut at the endpoint's limit" : null));
+    /// <summary>A task: its fields, then its timeline (each state, when, and how long after the previous one).</summary>
+    public static IRenderable Task(TaskView view)
+    {
+        var result = view.Result;
+        var fields = Fields(
+            ("task", view.TaskId.ToString()),
+            ("status", Status(view.Status)),
+            ("state", State(view.State)),
+            ("function", view.FunctionId.ToString()),
+            ("endpoint", view.EndpointId),
+            ("user endpoint", view.UserEndpointId),
+            ("submitted", view.SubmittedAt.ToString("u")),
+            ("completed", view.CompletedAt?.ToString("u")),
+            ("worker", view.Placement is { } p ? Placement(p) : null),
+            ("return code", result?.ReturnCode?.ToString()),
+            ("user", result is { Username: { } u } r ? (r.Uid is { } uid ? $"{u} (uid {uid})" : u) : null),
+            ("host", result?.Hostname),
+            ("error", result?.Error),
+            ("return value", result?.ReturnValue?.ToJsonString()),
+            ("exception", result?.Exception is { } e ? $"{e.Type}: {e.Message}" : null),
+            ("traceback", result?.Exception?.Traceback.TrimEnd()),
+            ("stdout", result?.Stdout.TrimEnd()),
+            ("stderr", result?.Stderr.TrimEnd()),
+            ("truncated", result is { OutputTruncated: true } ? "output was cut at the endpoint's limit" : null));
+        if (view.Transitions.Count == 0)
+        {
+            return fields;
+        }
+
+        var timeline = Table("state", "at", "after");
+        DateTimeOffset? previous = null;
+        foreach (var step in view.Transitions)
+        {
+            // A step before the previous one is possible (the worker's clock against the cluster's): shown as it is.
+            var after = previous is { } before ? (step.At - before).TotalSeconds.ToString("+0.000;-0.000", CultureInfo.InvariantCulture) + "s" : "";
+            timeline.AddRow(Cells(State(step.State), step.At.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture), after));
+            previous = step.At;
+        }
+
+        return new Rows(fields, timeline);
+    }
+
+    private static string Placement(TaskPlacementView p)
+    {
+        var job = p.JobId is { } id ? $", job {id}" : "";
+        return $"{p.WorkerId} on {p.Hostname}{job}, attempt {p.Attempt}";
+    }
 }

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mep.Contracts;
@@ -266,29 +267,101 @@ public sealed partial class EndpointGrain(
 
         var now = DateTimeOffset.UtcNow;
         var tasks = new List<QueuedTask>(requests.Count);
+        long argsTotal = 0;
         for (var i = 0; i < requests.Count; i++)
         {
             var request = requests[i];
             var function = functions[request.FunctionId];
-            var args = request.Args;
-            try
-            {
-                ShellCommand.Render(function.Command, args);
-            }
-            catch (FormatException e)
-            {
-                throw ProblemException.BadRequest($"tasks[{i}].args: {e.Message}");
-            }
-
             var walltime = request.WalltimeSeconds ?? function.WalltimeSeconds;
             if (walltime <= 0 || walltime > endpoint.MaxWalltime.TotalSeconds)
             {
                 throw ProblemException.BadRequest($"tasks[{i}].walltime_seconds: must be between 0 and {endpoint.MaxWalltime.TotalSeconds} on this endpoint");
             }
 
-            tasks.Add(new QueuedTask(Guid.CreateVersion7(now), function.FunctionId, function.Command, args, walltime, endpoint.OutputLimitBytes, now));
+            var id = Guid.CreateVersion7(now);
+            var (task, argsBytes) = function.Kind switch
+            {
+                FunctionKindModel.Python => PythonTask(i, request, function, id, walltime, endpoint.OutputLimitBytes, now),
+                _ => ShellTask(i, request, function, id, walltime, endpoint.OutputLimitBytes, now),
+            };
+            argsTotal += argsBytes;
+            if (argsTotal > options.Value.MaxArgsBytesPerSubmit)
+            {
+                throw ProblemException.BadRequest(
+                    $"tasks: the arguments of this request exceed {options.Value.MaxArgsBytesPerSubmit} bytes in all (at tasks[{i}]); submit fewer tasks per request");
+            }
+
+            tasks.Add(task);
         }
 
         return tasks;
+    }
+
+    private (QueuedTask Task, long ArgsBytes) ShellTask(
+        int i, SubmittedTask request, FunctionDefinition function, Guid id, double walltime, int outputLimit, DateTimeOffset now)
+    {
+        var field = request.PositionalArgsJson is not null ? "positional_args" : request.KeywordArgsJson is not null ? "keyword_args" : null;
+        if (field is not null)
+        {
+            throw ProblemException.BadRequest($"tasks[{i}].{field}: function {function.FunctionId} is a shell function; give its arguments in args");
+        }
+
+        try
+        {
+            ShellCommand.Render(function.Command, request.Args);
+        }
+        catch (FormatException e)
+        {
+            throw ProblemException.BadRequest($"tasks[{i}].args: {e.Message}");
+        }
+
+        long bytes = request.Args.Sum(a => Encoding.UTF8.GetByteCount(a.Key) + Encoding.UTF8.GetByteCount(a.Value));
+        CheckTaskArgsSize(bytes, $"tasks[{i}].args");
+        return (new QueuedTask(id, function.FunctionId, function.Command, request.Args, walltime, outputLimit, now), bytes);
+    }
+
+    private (QueuedTask Task, long ArgsBytes) PythonTask(
+        int i, SubmittedTask request, FunctionDefinition function, Guid id, double walltime, int outputLimit, DateTimeOffset now)
+    {
+        if (request.Args.Count > 0)
+        {
+            throw ProblemException.BadRequest(
+                $"tasks[{i}].args: function {function.FunctionId} is a Python function; give its arguments in positional_args and keyword_args");
+        }
+
+        var positional = JsonText<JsonArray>(request.PositionalArgsJson, "[]", $"tasks[{i}].positional_args", "a JSON array");
+        var keywords = JsonText<JsonObject>(request.KeywordArgsJson, "{}", $"tasks[{i}].keyword_args", "a JSON object");
+        long bytes = Encoding.UTF8.GetByteCount(positional) + Encoding.UTF8.GetByteCount(keywords);
+        CheckTaskArgsSize(bytes, $"tasks[{i}].positional_args and keyword_args");
+        return (new QueuedTask(id, function.FunctionId, "", new Dictionary<string, string>(), walltime, outputLimit, now,
+            FunctionKindModel.Python, positional, keywords), bytes);
+    }
+
+    private void CheckTaskArgsSize(long bytes, string field)
+    {
+        if (bytes > options.Value.MaxArgsBytesPerTask)
+        {
+            throw ProblemException.BadRequest($"{field}: {bytes} bytes of arguments; at most {options.Value.MaxArgsBytesPerTask} per task");
+        }
+    }
+
+    /// <summary>The arguments as compact JSON text of the expected shape (the API sends them parsed already; this guards
+    /// the grain's own contract).</summary>
+    private static string JsonText<T>(string? json, string empty, string field, string shape)
+        where T : JsonNode
+    {
+        if (json is null)
+        {
+            return empty;
+        }
+
+        try
+        {
+            return JsonNode.Parse(json) is T node ? node.ToJsonString() : throw ProblemException.BadRequest($"{field}: must be {shape}");
+        }
+        catch (JsonException e)
+        {
+            throw ProblemException.BadRequest($"{field}: not valid JSON: {e.Message}");
+        }
     }
 }

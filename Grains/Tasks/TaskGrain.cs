@@ -12,6 +12,10 @@ public sealed class TaskGrainState
     /// <summary>Kept apart from the record because a fast task's result can arrive before the record is written.</summary>
     [Id(1)]
     public TaskOutcome? Outcome { get; set; }
+
+    /// <summary>The timeline handed over with the outcome (null for tasks completed before timelines were kept).</summary>
+    [Id(2)]
+    public TaskHistory? History { get; set; }
 }
 
 public sealed class TaskGrain(
@@ -24,11 +28,11 @@ public sealed class TaskGrain(
             return;
         }
 
-        state.State.Record = record with { Outcome = null };
+        state.State.Record = record with { Outcome = null, History = null };
         await state.WriteStateAsync();
     }
 
-    public async Task<bool> Complete(TaskOutcome outcome)
+    public async Task<bool> Complete(TaskOutcome outcome, TaskHistory? history)
     {
         if (state.State.Outcome is not null)
         {
@@ -36,6 +40,7 @@ public sealed class TaskGrain(
         }
 
         state.State.Outcome = outcome;
+        state.State.History = history;
         await state.WriteStateAsync();
         return true;
     }
@@ -48,6 +53,6 @@ public sealed class TaskGrain(
             return Task.FromResult<TaskRecord?>(null);
         }
 
-        return Task.FromResult<TaskRecord?>(record with { Outcome = state.State.Outcome });
+        return Task.FromResult<TaskRecord?>(record with { Outcome = state.State.Outcome, History = state.State.History });
     }
 }

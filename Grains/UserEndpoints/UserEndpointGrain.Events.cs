@@ -50,6 +50,7 @@ public sealed partial class UserEndpointGrain
         await (ev.Kind switch
         {
             EndpointEventKind.Result when ev.Result is { } r => OnResult(r.TaskId, ToOutcome(r)),
+            EndpointEventKind.TaskStarted when ev.Started is { } started => OnTaskStarted(started),
             EndpointEventKind.Started => OnSignal(Signal(UserEndpointSignalKind.Started, ev)),
             EndpointEventKind.Heartbeat => OnSignal(Signal(UserEndpointSignalKind.Heartbeat, ev)),
             EndpointEventKind.Stopping => OnSignal(Signal(UserEndpointSignalKind.Stopping, ev)),
@@ -82,7 +83,30 @@ public sealed partial class UserEndpointGrain
     private static UserEndpointSignal Signal(UserEndpointSignalKind kind, EndpointEvent ev) =>
         new(kind, ev.SentAt, ev.Pid ?? ev.Heartbeat?.Pid, ev.Reason);
 
-    private static TaskOutcome ToOutcome(TaskResultMessage r) => new(
+    /// <summary>The outcome as reported; a return value that is not JSON (the UEP runs as the user, who could send
+    /// anything) fails the task instead of reaching API readers as text they cannot parse.</summary>
+    private static TaskOutcome ToOutcome(TaskResultMessage r)
+    {
+        var outcome = Reported(r);
+        return r.ReturnValue is { } value && !IsJson(value)
+            ? outcome with { State = TaskOutcomeState.Failed, ReturnValueJson = null, Error = "the endpoint reported a return value that is not JSON" }
+            : outcome;
+    }
+
+    private static bool IsJson(string text)
+    {
+        try
+        {
+            using var _ = JsonDocument.Parse(text);
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private static TaskOutcome Reported(TaskResultMessage r) => new(
         r.State == TaskState.Success ? TaskOutcomeState.Success : TaskOutcomeState.Failed,
         r.ReturnCode,
         r.Stdout,
@@ -92,7 +116,9 @@ public sealed partial class UserEndpointGrain
         r.Hostname,
         r.Username,
         r.Uid,
-        r.CompletedAt);
+        r.CompletedAt,
+        r.ReturnValue,
+        r.Exception is { } e ? new TaskException(e.Type, e.Message, e.Traceback) : null);
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Warning,
         Message = "AUDIT refused event {MessageId} on the stream of UEP {UepId}: sent by broker user {BrokerUser}, which does not own it")]

@@ -36,6 +36,9 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     private DateTimeOffset? _lastHeartbeat;
     private bool _reconciled;
 
+    // Changes not yet written (running transitions): they go out with the next write, or at deactivation.
+    private bool _dirty;
+
     public UserEndpointGrain(
         [PersistentState("user-endpoint", StorageNames.Mep)] IPersistentState<UserEndpointState> state,
         EndpointCatalog catalog,
@@ -74,6 +77,14 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         return Task.CompletedTask;
     }
 
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_dirty)
+        {
+            await SaveAsync();
+        }
+    }
+
     public async Task Enqueue(UserEndpointSpec spec, IReadOnlyList<QueuedTask> tasks)
     {
         if (S.Spec is not null
@@ -92,9 +103,13 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
 
         var known = S.Pending.Select(p => p.Task.TaskId).ToHashSet();
+        var now = DateTimeOffset.UtcNow;
         foreach (var task in tasks.Where(t => !known.Contains(t.TaskId)))
         {
-            S.Pending.Add(new PendingTask { Task = task });
+            var pending = new PendingTask { Task = task };
+            pending.Enter(TaskProgressState.Received, task.SubmittedAt);
+            pending.Enter(TaskProgressState.WaitingForEndpoint, now);
+            S.Pending.Add(pending);
         }
 
         if (S.Phase == UserEndpointPhase.Failed)
@@ -103,7 +118,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             S.FailedStarts = 0;
         }
 
-        await _state.WriteStateAsync();
+        await SaveAsync();
         ScheduleDispatch(TimeSpan.Zero);
     }
 
@@ -117,7 +132,9 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             return;
         }
 
-        await GrainFactory.GetGrain<ITaskGrain>(taskId).Complete(outcome);
+        var pending = S.Pending[index];
+        pending.Enter(outcome.State == TaskOutcomeState.Success ? TaskProgressState.Success : TaskProgressState.Failed, outcome.CompletedAt);
+        await GrainFactory.GetGrain<ITaskGrain>(taskId).Complete(outcome, pending.History());
         S.Pending.RemoveAt(index);
         if (S.Phase == UserEndpointPhase.Starting)
         {
@@ -125,7 +142,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
 
         S.FailedStarts = 0;
-        await _state.WriteStateAsync();
+        await SaveAsync();
     }
 
     public async Task OnSignal(UserEndpointSignal signal)
@@ -162,7 +179,18 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         if (S.Phase != before)
         {
             _logger.LogInformation("User endpoint {UepId}: {Before} -> {After} ({Signal})", UepId, before, S.Phase, signal.Kind);
-            await _state.WriteStateAsync();
+            if (S.Phase == UserEndpointPhase.Running)
+            {
+                // A process this grain had lost track of (or did not start) is up: its queue is served again, and
+                // tasks not yet handed over can go now instead of at the next retry.
+                ReachedByProcess(signal.At);
+                if (S.Pending.Any(p => !p.Published))
+                {
+                    ScheduleDispatch(TimeSpan.Zero);
+                }
+            }
+
+            await SaveAsync();
         }
     }
 
@@ -194,7 +222,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             await _launcher.StopAsync(socket, UepId, kill: false, CallDeadline());
             S.Phase = UserEndpointPhase.Stopping;
             S.Reason = "stop requested";
-            await _state.WriteStateAsync();
+            await SaveAsync();
         }
     }
 
@@ -228,12 +256,20 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
                 }
             }
 
-            var unpublished = S.Pending.Where(p => !p.Published).ToList();
+            var unpublished = await BuildMessagesAsync(S.Pending.Where(p => !p.Published).ToList());
             if (unpublished.Count > 0)
             {
-                await _broker.PublishTasksAsync(UepId, unpublished.Select(p => ToMessage(p.Task)).ToList(), CallDeadline());
-                unpublished.ForEach(p => p.Published = true);
-                await _state.WriteStateAsync();
+                // Stamped when handed to the broker, not when it confirmed: a worker may take the task (and report on
+                // it) before the confirmation is back, and the timeline must not show it queued after it started.
+                var handedOver = DateTimeOffset.UtcNow;
+                await _broker.PublishTasksAsync(UepId, unpublished.Select(u => u.Message).ToList(), CallDeadline());
+                foreach (var (pending, _) in unpublished)
+                {
+                    pending.Published = true;
+                    pending.Enter(TaskProgressState.WaitingForNodes, handedOver);
+                }
+
+                await SaveAsync();
             }
 
             _retryDelay = TimeSpan.FromSeconds(1);
@@ -276,7 +312,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             S.Pid = pid;
             S.Reason = null;
             _reconciled = true;
-            await _state.WriteStateAsync();
+            ReachedByProcess(DateTimeOffset.UtcNow);
+            await SaveAsync();
             GrainFactory.GetGrain<IEndpointGrain>(spec.EndpointId).SetActive(UepId, true).Ignore();
             _logger.LogInformation("Started user endpoint {UepId} as {User} (pid {Pid})", UepId, spec.LocalUsername, pid);
             return true;
@@ -308,7 +345,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         else if (S.Pid != mine.Pid)
         {
             S.Pid = mine.Pid;
-            await _state.WriteStateAsync();
+            await SaveAsync();
         }
     }
 
@@ -317,6 +354,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         var wasStopping = S.Phase == UserEndpointPhase.Stopping;
         var ranCleanly = exitCode == 0 || wasStopping || (exitCode is null && S.Phase == UserEndpointPhase.Running);
         S.Pid = null;
+        LeftByProcess(DateTimeOffset.UtcNow);
         if (ranCleanly)
         {
             S.Phase = UserEndpointPhase.Stopped;
@@ -336,7 +374,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             }
         }
 
-        await _state.WriteStateAsync();
+        await SaveAsync();
         if (S.Pending.Count > 0)
         {
             // Tasks are still queued (e.g. they arrived while it was going idle): start it again.
@@ -352,12 +390,17 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     {
         var now = DateTimeOffset.UtcNow;
         var failed = S.Pending.ToList();
-        await Task.WhenAll(failed.Select(p => GrainFactory.GetGrain<ITaskGrain>(p.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now))));
+        foreach (var p in failed)
+        {
+            p.Enter(TaskProgressState.Failed, now);
+        }
+
+        await Task.WhenAll(failed.Select(p => GrainFactory.GetGrain<ITaskGrain>(p.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now), p.History())));
         S.Pending.Clear();
         S.Phase = UserEndpointPhase.Failed;
         S.Reason = reason;
         S.Pid = null;
-        await _state.WriteStateAsync();
+        await SaveAsync();
         _logger.LogWarning("User endpoint {UepId} failed: {Reason}; {Count} tasks failed with it", UepId, reason, failed.Count);
 
         // Published copies of the failed tasks must not run later: drop the queue with the credentials.
@@ -383,12 +426,16 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
     private void ScheduleDispatch(TimeSpan delay) => _dispatchTimer?.Change(delay, Timeout.InfiniteTimeSpan);
 
+    /// <summary>Writes the state, with whatever was only in memory so far.</summary>
+    private async Task SaveAsync()
+    {
+        _dirty = false;
+        await _state.WriteStateAsync();
+    }
+
     private string? Socket(UserEndpointSpec spec) =>
         _catalog.Find(spec.EndpointId)?.LauncherSocket ?? _options.LauncherSocket;
 
     // The source is left to its timer: it is collected once it fires, and a grain call never outlives it.
     private static CancellationToken CallDeadline() => new CancellationTokenSource(CallTimeout).Token;
-
-    private static TaskMessage ToMessage(QueuedTask t) =>
-        new(t.TaskId, t.FunctionId, FunctionKind.Shell, t.Command, t.Args, t.WalltimeSeconds, t.OutputLimitBytes);
 }

@@ -36,4 +36,36 @@ public sealed class PendingTask
     /// <summary>True once the broker confirmed the task in the UEP's queue.</summary>
     [Id(1)]
     public bool Published { get; set; }
+
+    /// <summary>
+    /// The timeline so far. Stored with the queue: received and waiting-for-endpoint with the enqueue's write,
+    /// waiting-for-nodes with the publish's. Running is only kept in memory until the next write of the state (any
+    /// result, enqueue or lifecycle step; and deactivation), so a silo crash can lose it, never the other states.
+    /// </summary>
+    [Id(2)]
+    public List<TaskTransition> Transitions { get; set; } = [];
+
+    /// <summary>The worker that last reported starting the task.</summary>
+    [Id(3)]
+    public TaskPlacement? Placement { get; set; }
+
+    public TaskProgressState LastState() => Transitions.Count > 0 ? Transitions[^1].State : TaskProgressState.Received;
+
+    /// <summary>Records that the task entered <paramref name="state"/>; a repeat of the current state is not a transition.</summary>
+    /// <returns>True when the timeline changed.</returns>
+    public bool Enter(TaskProgressState state, DateTimeOffset at)
+    {
+        if (Transitions.Count > 0 && LastState() == state)
+        {
+            return false;
+        }
+
+        Transitions.Add(new TaskTransition(state, at));
+        return true;
+    }
+
+    /// <summary>A copy of the timeline (a task queued before timelines were kept shows only when it was received).</summary>
+    public TaskHistory History() => new(
+        Transitions.Count > 0 ? Transitions.ToList() : [new TaskTransition(TaskProgressState.Received, Task.SubmittedAt)],
+        Placement);
 }

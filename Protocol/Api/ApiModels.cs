@@ -6,6 +6,7 @@ namespace Mep.Protocol.Api;
 // REST API v1 bodies, shared by the silo (which serves them) and the SDK (which sends them).
 // Paths:
 //   POST /v1/functions                      RegisterShellFunctionRequest -> 201 FunctionView
+//   POST /v1/functions/python               RegisterPythonFunctionRequest -> 201 FunctionView
 //   GET  /v1/functions/{function_id}        -> FunctionView
 //   POST /v1/endpoints/{endpoint_id}/submit SubmitRequest -> 202 SubmitResponse
 //   GET  /v1/endpoints/{endpoint_id}        -> EndpointView
@@ -18,6 +19,21 @@ public sealed record RegisterShellFunctionRequest(
     string? Name = null,
     double? WalltimeSeconds = null);
 
+/// <summary>A Python function: <paramref name="Source"/> defines <paramref name="Entry"/>, which tasks call.</summary>
+/// <param name="Source">Python source, at most <see cref="Python.PythonSource.MaxSourceBytes"/> bytes of UTF-8.</param>
+/// <param name="Entry">The name of the function to call: a Python identifier, not a keyword.</param>
+/// <param name="Name">Shown in listings; defaults to <paramref name="Entry"/>.</param>
+public sealed record RegisterPythonFunctionRequest(
+    string Source,
+    string Entry,
+    string? Name = null,
+    double? WalltimeSeconds = null);
+
+/// <param name="Command">Shell: the command template. Python: empty.</param>
+/// <param name="Arguments">Shell: the template's placeholders. Python: empty.</param>
+/// <param name="Entry">Python: the function tasks call. Shell: null.</param>
+/// <param name="Source">Python: the source as registered (whoever may run a function may read it, as with a shell
+/// command). Shell: null.</param>
 public sealed record FunctionView(
     Guid FunctionId,
     FunctionKind Kind,
@@ -25,12 +41,19 @@ public sealed record FunctionView(
     string Command,
     IReadOnlyList<string> Arguments,
     double WalltimeSeconds,
-    DateTimeOffset RegisteredAt);
+    DateTimeOffset RegisteredAt,
+    string? Entry = null,
+    string? Source = null);
 
+/// <param name="Args">Shell functions: the named arguments of the command template.</param>
+/// <param name="PositionalArgs">Python functions: the positional arguments, as JSON values.</param>
+/// <param name="KeywordArgs">Python functions: the keyword arguments, as JSON values.</param>
 public sealed record TaskSubmission(
     Guid FunctionId,
     IReadOnlyDictionary<string, string>? Args = null,
-    double? WalltimeSeconds = null);
+    double? WalltimeSeconds = null,
+    JsonArray? PositionalArgs = null,
+    JsonObject? KeywordArgs = null);
 
 /// <param name="UserRuntime">What the client says about itself (SDK and runtime versions, OS); the endpoint's
 /// template sees it as <c>_GC.user_runtime</c>. It does not choose the user endpoint: only the config does.</param>
@@ -51,6 +74,37 @@ public enum TaskStatus
     Failed,
 }
 
+/// <summary>Where a task is in its life, finer than <see cref="TaskStatus"/> (whose <c>pending</c> covers the first four).</summary>
+public enum TaskLifecycleState
+{
+    /// <summary>Accepted and durable in the cluster.</summary>
+    Received,
+
+    /// <summary>In its user endpoint's queue in the cluster while the user endpoint process is not running, or not yet
+    /// handed to it.</summary>
+    WaitingForEndpoint,
+
+    /// <summary>In the running user endpoint's task queue (the broker confirmed it); no worker has started it.</summary>
+    WaitingForNodes,
+
+    /// <summary>A worker started it.</summary>
+    Running,
+
+    Success,
+    Failed,
+}
+
+/// <summary>One step of a task's timeline: the state it entered and when.</summary>
+/// <param name="At">The cluster's clock, except <c>running</c> (the worker's start time) and <c>success</c> / <c>failed</c>
+/// when the endpoint reported them (the worker's completion time).</param>
+public sealed record TaskTransitionView(TaskLifecycleState State, DateTimeOffset At);
+
+/// <summary>Where a task runs (or last ran): the worker that reported starting it.</summary>
+/// <param name="JobId">The batch job of the worker (Slurm's job id); null for local workers.</param>
+/// <param name="Attempt">1 for the first run; more when earlier runs ended with their worker's death.</param>
+public sealed record TaskPlacementView(string WorkerId, string Hostname, string? JobId, int Attempt);
+
+/// <param name="Status">Coarse: pending until the outcome is recorded, then success or failed.</param>
 public sealed record TaskView(
     Guid TaskId,
     Guid FunctionId,
@@ -59,8 +113,22 @@ public sealed record TaskView(
     TaskStatus Status,
     DateTimeOffset SubmittedAt,
     DateTimeOffset? CompletedAt = null,
-    TaskResultView? Result = null);
+    TaskResultView? Result = null)
+{
+    /// <summary>The latest state of <see cref="Transitions"/>.</summary>
+    public TaskLifecycleState State { get; init; } = TaskLifecycleState.Received;
 
+    /// <summary>Every state the task entered, in order (a task moved back, e.g. when its user endpoint restarted,
+    /// shows a state again).</summary>
+    public IReadOnlyList<TaskTransitionView> Transitions { get; init; } = [];
+
+    /// <summary>Known once a worker reported starting the task.</summary>
+    public TaskPlacementView? Placement { get; init; }
+}
+
+/// <param name="ReturnValue">A Python function's return value (JSON null also when it returned None); null for shell
+/// functions and failures.</param>
+/// <param name="Exception">What a Python function raised; null otherwise.</param>
 public sealed record TaskResultView(
     int? ReturnCode,
     string Stdout,
@@ -69,7 +137,9 @@ public sealed record TaskResultView(
     string? Error,
     string? Hostname,
     string? Username,
-    int? Uid);
+    int? Uid,
+    JsonNode? ReturnValue = null,
+    PythonException? Exception = null);
 
 public sealed record TaskStatusRequest(IReadOnlyList<Guid> TaskIds);
 

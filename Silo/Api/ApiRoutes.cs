@@ -4,10 +4,10 @@ using Mep.Grains;
 using Mep.Protocol;
 using Mep.Protocol.Api;
 using Mep.Protocol.Messages;
+using Mep.Protocol.Python;
 using Mep.Protocol.Shell;
 using Mep.Silo.Auth;
 using Microsoft.Extensions.Options;
-using ApiTaskStatus = Mep.Protocol.Api.TaskStatus;
 
 namespace Mep.Silo.Api;
 
@@ -22,6 +22,7 @@ public static class ApiRoutes
 
         var v1 = app.MapGroup("/v1").RequireAuthorization();
         v1.MapPost("/functions", RegisterFunction);
+        v1.MapPost("/functions/python", RegisterPythonFunction);
         v1.MapGet("/functions/{functionId}", GetFunction);
         v1.MapPost("/endpoints/{endpointId}/submit", Submit);
         v1.MapGet("/endpoints/{endpointId}", GetEndpoint);
@@ -48,16 +49,44 @@ public static class ApiRoutes
             throw ProblemException.BadRequest($"command: {e.Message}");
         }
 
-        var walltime = body.WalltimeSeconds ?? options.Value.DefaultWalltimeSeconds;
-        if (walltime <= 0 || double.IsNaN(walltime))
-        {
-            throw ProblemException.BadRequest("walltime_seconds: must be positive");
-        }
-
+        var walltime = Walltime(body.WalltimeSeconds, options.Value);
         var id = Guid.CreateVersion7();
         var definition = await grains.GetGrain<IFunctionGrain>(id).Register(new FunctionDefinition(
             id, caller.IdentityId, FunctionKindModel.Shell, body.Name ?? "shell function", body.Command, arguments, walltime, DateTimeOffset.UtcNow));
         return Results.Json(ToView(definition), ProtocolJson.Options, statusCode: 201);
+    }
+
+    /// <summary>A Python function, checked as text only: whether it defines its entry is for Python to say, on the worker.</summary>
+    private static async Task<IResult> RegisterPythonFunction(HttpContext http, IGrainFactory grains, IOptions<MepOptions> options, CancellationToken ct)
+    {
+        var caller = Caller(http);
+        var body = await ApiBody.Read<RegisterPythonFunctionRequest>(http.Request, ct);
+        if (PythonSource.SourceProblem(body.Source) is { } sourceProblem)
+        {
+            throw ProblemException.BadRequest($"source: {sourceProblem}");
+        }
+
+        if (PythonSource.EntryProblem(body.Entry) is { } entryProblem)
+        {
+            throw ProblemException.BadRequest($"entry: {entryProblem}");
+        }
+
+        if (body.Name is { } name && string.IsNullOrWhiteSpace(name))
+        {
+            throw ProblemException.BadRequest("name: must not be blank");
+        }
+
+        var walltime = Walltime(body.WalltimeSeconds, options.Value);
+        var id = Guid.CreateVersion7();
+        var definition = await grains.GetGrain<IFunctionGrain>(id).Register(new FunctionDefinition(
+            id, caller.IdentityId, FunctionKindModel.Python, body.Name ?? body.Entry, "", [], walltime, DateTimeOffset.UtcNow, body.Source, body.Entry));
+        return Results.Json(ToView(definition), ProtocolJson.Options, statusCode: 201);
+    }
+
+    private static double Walltime(double? requested, MepOptions options)
+    {
+        var walltime = requested ?? options.DefaultWalltimeSeconds;
+        return walltime > 0 && !double.IsNaN(walltime) ? walltime : throw ProblemException.BadRequest("walltime_seconds: must be positive");
     }
 
     private static async Task<IResult> GetFunction(HttpContext http, string functionId, IGrainFactory grains)
@@ -77,7 +106,9 @@ public static class ApiRoutes
         var tasks = body.Tasks.Select(t => new SubmittedTask(
             t.FunctionId,
             t.Args ?? new Dictionary<string, string>(),
-            t.WalltimeSeconds)).ToList();
+            t.WalltimeSeconds,
+            t.PositionalArgs?.ToJsonString(),
+            t.KeywordArgs?.ToJsonString())).ToList();
         var receipt = await grains.GetGrain<IEndpointGrain>(id.ToString())
             .Submit(caller, new SubmitBatch(tasks, body.UserEndpointConfig?.ToJsonString(), body.UserRuntime?.ToJsonString()));
         return Results.Json(new SubmitResponse(receipt.UserEndpointId, receipt.TaskIds), ProtocolJson.Options, statusCode: 202);
@@ -104,7 +135,8 @@ public static class ApiRoutes
         var id = ParseId(taskId, "task");
         var record = await grains.GetGrain<ITaskGrain>(id).Get(caller.IdentityId)
             ?? throw ProblemException.NotFound($"task {id} not found");
-        return Results.Json(ToView(record), ProtocolJson.Options);
+        var views = await TaskViews.BuildAsync(grains, [record], caller.IdentityId);
+        return Results.Json(views[0], ProtocolJson.Options);
     }
 
     private static async Task<IResult> GetTaskStatus(HttpContext http, IGrainFactory grains, CancellationToken ct)
@@ -118,20 +150,9 @@ public static class ApiRoutes
 
         var ids = body.TaskIds.Distinct().ToList();
         var records = await Task.WhenAll(ids.Select(id => grains.GetGrain<ITaskGrain>(id).Get(caller.IdentityId)));
-        var found = new Dictionary<Guid, TaskView>();
-        var missing = new List<Guid>();
-        for (var i = 0; i < ids.Count; i++)
-        {
-            if (records[i] is { } r)
-            {
-                found[ids[i]] = ToView(r);
-            }
-            else
-            {
-                missing.Add(ids[i]);
-            }
-        }
-
+        var missing = ids.Where((_, i) => records[i] is null).ToList();
+        var views = await TaskViews.BuildAsync(grains, records.OfType<TaskRecord>().ToList(), caller.IdentityId);
+        var found = views.ToDictionary(v => v.TaskId);
         return Results.Json(new TaskStatusResponse(found, missing), ProtocolJson.Options);
     }
 
@@ -142,21 +163,14 @@ public static class ApiRoutes
     private static Guid ParseId(string text, string what) =>
         Guid.TryParse(text, out var id) ? id : throw ProblemException.NotFound($"{what} {text} not found");
 
-    private static FunctionView ToView(FunctionDefinition d) =>
-        new(d.FunctionId, FunctionKind.Shell, d.Name, d.Command, d.Arguments, d.WalltimeSeconds, d.RegisteredAt);
-
-    private static TaskView ToView(TaskRecord r) => new(
-        r.TaskId,
-        r.FunctionId,
-        r.EndpointId,
-        r.UserEndpointId,
-        r.Outcome switch
-        {
-            null => ApiTaskStatus.Pending,
-            { State: TaskOutcomeState.Success } => ApiTaskStatus.Success,
-            _ => ApiTaskStatus.Failed,
-        },
-        r.SubmittedAt,
-        r.Outcome?.CompletedAt,
-        r.Outcome is { } o ? new TaskResultView(o.ReturnCode, o.Stdout, o.Stderr, o.OutputTruncated, o.Error, o.Hostname, o.Username, o.Uid) : null);
+    private static FunctionView ToView(FunctionDefinition d) => new(
+        d.FunctionId,
+        d.Kind == FunctionKindModel.Python ? FunctionKind.Python : FunctionKind.Shell,
+        d.Name,
+        d.Command,
+        d.Arguments,
+        d.WalltimeSeconds,
+        d.RegisteredAt,
+        d.Entry,
+        d.Source);
 }

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Mep.Protocol;
 using Mep.Protocol.Api;
+using Mep.Protocol.Messages;
 using Mep.Tests.Sdk;
 using Xunit;
 using TaskStatus = Mep.Protocol.Api.TaskStatus;
@@ -158,6 +159,82 @@ public sealed partial class ApiCommandTests : IAsyncLifetime
         {
             File.Delete(file);
         }
+    }
+
+    [Fact]
+    public async Task Register_python_reads_the_file_and_show_describes_the_function()
+    {
+        const string source = "import math\n\ndef area(r):\n    return math.pi * r * r\n";
+        var file = WriteSource(source);
+        try
+        {
+            var run = await CliRunner.RunAsync(env, "function", "register-python", file, "--entry", "area", "--walltime", "2m");
+
+            Assert.True(run.ExitCode == 0, run.ToString());
+            var id = Guid.Parse(Assert.Single(run.StdoutLines));
+            var json = await CliRunner.RunAsync(env, "function", "show", id.ToString(), "--json");
+            var view = ProtocolJson.Deserialize<FunctionView>(json.Stdout.Trim());
+            Assert.Equal((FunctionKind.Python, "area", "area", source, 120.0), (view.Kind, view.Name, view.Entry, view.Source, view.WalltimeSeconds));
+            var human = await CliRunner.RunAsync(env, "function", "show", id.ToString());
+            Assert.Matches(@"kind\s+python", human.Stdout);
+            Assert.Matches(@"entry\s+area", human.Stdout);
+            Assert.Matches($@"source\s+4 lines, {source.Length} bytes", human.Stdout);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task Submit_passes_python_arguments_as_json_and_shows_the_return_value()
+    {
+        var source = WriteSource("def f(*a, **k):\n    return 1\n");
+        var kwargs = WriteSource("""{"scale": 2.5, "tags": ["a"]}""");
+        try
+        {
+            var id = Assert.Single((await CliRunner.RunAsync(env, "function", "register-python", source, "--entry", "f")).StdoutLines);
+
+            var run = await CliRunner.RunAsync(env, "submit", "--endpoint", "ep1", "--function", id, "--args-json", """[1, "two"]""", "--kwargs-json", "@" + kwargs);
+
+            Assert.True(run.ExitCode == 0, run.ToString());
+            var sent = Assert.Single(Assert.Single(server.Submits).Tasks);
+            Assert.Null(sent.Args);
+            Assert.Equal("""[1,"two"]""", sent.PositionalArgs!.ToJsonString());
+            Assert.Equal("""{"scale":2.5,"tags":["a"]}""", sent.KeywordArgs!.ToJsonString());
+            Assert.Contains("""return {"args":[1,"two"],"kwargs":{"scale":2.5,"tags":["a"]}}""", run.Stdout);
+        }
+        finally
+        {
+            File.Delete(source);
+            File.Delete(kwargs);
+        }
+    }
+
+    [Fact]
+    public async Task A_raised_exception_fails_the_submission_and_shows_in_its_row()
+    {
+        var source = WriteSource("def f(**k):\n    pass\n");
+        try
+        {
+            var id = Assert.Single((await CliRunner.RunAsync(env, "function", "register-python", source, "--entry", "f")).StdoutLines);
+
+            var run = await CliRunner.RunAsync(env, "submit", "--endpoint", "ep1", "--function", id, "--kwargs-json", """{"raise": "out of cheese"}""");
+
+            Assert.Equal(1, run.ExitCode);
+            Assert.Matches(@"failed\s+.*builtins\.RuntimeError: out of cheese", run.Stdout);
+        }
+        finally
+        {
+            File.Delete(source);
+        }
+    }
+
+    private static string WriteSource(string text)
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"mep-cli-{Guid.NewGuid():N}");
+        File.WriteAllText(file, text);
+        return file;
     }
 
     [GeneratedRegex("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")]

@@ -34,6 +34,14 @@ public sealed class EndToEndTests(SiteFixture site)
             Assert.Equal(ApiTaskStatus.Success, done.Status);
             Assert.Equal(site.Alice.Uid.ToString(System.Globalization.CultureInfo.InvariantCulture), done.Result!.Stdout.Trim());
             Assert.Equal(site.Alice.Name, done.Result.Username);
+
+            // Its timeline: accepted, queued until the user endpoint had it, handed over, (started,) done, in order.
+            var states = done.Transitions.Select(t => t.State).ToList();
+            Assert.Equal([TaskLifecycleState.Received, TaskLifecycleState.WaitingForEndpoint, TaskLifecycleState.WaitingForNodes], states.Take(3));
+            Assert.Equal(TaskLifecycleState.Success, done.State);
+            Assert.Equal(TaskLifecycleState.Success, states[^1]);
+            Assert.Equal(done.CompletedAt, done.Transitions[^1].At);
+            Assert.Equal(done.Transitions.OrderBy(t => t.At), done.Transitions);
         }
 
         var bobDone = await WaitForResultAsync(bob, bobSubmit.TaskIds[0]);

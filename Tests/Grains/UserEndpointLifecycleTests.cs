@@ -1,17 +1,10 @@
 using Mep.Contracts;
 using Mep.Contracts.Model;
-using Mep.Grains;
-using Mep.Grains.Audit;
 using Mep.Grains.Broker;
-using Mep.Grains.Endpoints;
-using Mep.Silo.Services;
-using Mep.Silo.Storage;
 using Mep.Tests.EndToEnd;
 using Mep.Tests.Infrastructure;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 using Orleans.TestingHost;
 using Xunit;
 
@@ -262,34 +255,8 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
         Assert.Equal([credsB.Username, "(none)"], refused.Select(e => e.GetProperty("username").GetString()));
     }
 
-    private static async Task<(Mep.Grains.Broker.BrokerCredentials, RabbitMQ.Client.IConnection)> ConnectAsync(
-        BrokerAdmin admin, BrokerOptions options, string uepId)
-    {
-        var (creds, connection) = await Poll.Until<Tuple<Mep.Grains.Broker.BrokerCredentials, RabbitMQ.Client.IConnection>>(
-            async () =>
-            {
-                var creds = await admin.MintUepCredentialsAsync(uepId);
-                try
-                {
-                    var connection = await new RabbitMQ.Client.ConnectionFactory
-                    {
-                        HostName = options.Host,
-                        Port = options.AmqpPort,
-                        VirtualHost = options.VirtualHost,
-                        UserName = creds.Username,
-                        Password = creds.Password,
-                    }.CreateConnectionAsync();
-                    return Tuple.Create(creds, connection);
-                }
-                catch (RabbitMQ.Client.Exceptions.BrokerUnreachableException e)
-                    when (e.InnerException is RabbitMQ.Client.Exceptions.AuthenticationFailureException)
-                {
-                    return null; // the grain minted again between our mint and our login
-                }
-            },
-            TimeSpan.FromSeconds(30), () => $"could not log in as {uepId}'s broker user");
-        return (creds, connection);
-    }
+    private static Task<(Mep.Grains.Broker.BrokerCredentials Credentials, RabbitMQ.Client.IConnection Connection)> ConnectAsync(
+        BrokerAdmin admin, BrokerOptions options, string uepId) => UepStandIn.LoginAsync(admin, options, uepId);
 
     private static async Task PublishEventAsync(RabbitMQ.Client.IConnection connection, string routingKey,
         string streamKey, Guid taskId, string stdout, string? userId, Mep.Protocol.Messages.EndpointEventKind kind = Mep.Protocol.Messages.EndpointEventKind.Result)
@@ -347,38 +314,6 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
         return states;
     }
 
-    private async Task<InProcessTestCluster> StartClusterAsync(string launcherSocket)
-    {
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.Options.ServiceId = $"mep-grains-{_suffix}";
-        builder.Options.ConfigureFileLogging = Environment.GetEnvironmentVariable("MEP_TEST_LOGS") == "1";
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.AddSqliteGrainStorage(StorageNames.Mep, Database);
-            silo.AddMepEventStreams();
-            silo.Services.Configure<MepOptions>(o =>
-            {
-                o.Endpoints = [EndpointDir];
-                o.LauncherSocket = launcherSocket;
-            });
-            silo.Services.AddSingleton(sp => new EndpointCatalog([EndpointDir], NullLogger.Instance));
-            silo.Services.AddMepAuditLog(o => o.Path = AuditLog);
-            silo.Services.AddMepBrokerServices(new Microsoft.Extensions.Configuration.ConfigurationBuilder()
-                .AddInMemoryCollection(new Dictionary<string, string?>
-                {
-                    ["Host"] = site.Broker.Host,
-                    ["AmqpPort"] = $"{site.Broker.AmqpPort}",
-                    ["ManagementPort"] = $"{site.Broker.ManagementPort}",
-                    ["AdminUser"] = site.Broker.AdminUser,
-                    ["AdminPassword"] = site.Broker.AdminPassword,
-                    // Its own virtual host: the end-to-end silo shares this broker and must not take these results.
-                    ["VirtualHost"] = $"mep-grains-{_suffix}",
-                }).Build());
-            silo.Services.AddMepLauncherServices();
-            silo.Services.AddMepGrainCallers();
-        });
-        var cluster = builder.Build();
-        await cluster.DeployAsync();
-        return cluster;
-    }
+    private Task<InProcessTestCluster> StartClusterAsync(string launcherSocket) =>
+        GrainTestCluster.StartAsync(site, _suffix, _dir, EndpointDir, launcherSocket);
 }

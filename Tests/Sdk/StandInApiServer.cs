@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Mep.Protocol;
 using Mep.Protocol.Api;
 using Mep.Protocol.Messages;
+using Mep.Protocol.Python;
 using Mep.Protocol.Shell;
 using Mep.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
@@ -19,6 +20,8 @@ namespace Mep.Tests.Sdk;
 /// 127.0.0.1, real HTTP and JSON, the v1 paths and bodies of Protocol/Api/ApiModels.cs, in-memory state. It runs nothing:
 /// a task "finishes" once it has been asked about in <see cref="PollsUntilDone"/> status requests, with a result made
 /// from its arguments (stdout = "name=value ..."; argument <c>fail</c> makes it fail, <c>rc</c> sets the return code).
+/// A Python task returns <c>{"args": [...], "kwargs": {...}}</c>, or raises RuntimeError when a keyword argument
+/// <c>raise</c> is given (its value is the message).
 /// It counts requests so tests can see batching and polling.
 /// </summary>
 internal sealed class StandInApiServer : IAsyncDisposable
@@ -108,6 +111,20 @@ internal sealed class StandInApiServer : IAsyncDisposable
             var body = await Read<RegisterShellFunctionRequest>(request);
             var view = new FunctionView(Guid.NewGuid(), FunctionKind.Shell, body.Name ?? "shell", body.Command,
                 ShellCommand.Placeholders(body.Command), body.WalltimeSeconds ?? 60, DateTimeOffset.UtcNow);
+            functions[view.FunctionId] = view;
+            return Json(view, StatusCodes.Status201Created);
+        });
+
+        app.MapPost("/v1/functions/python", async (HttpRequest request) =>
+        {
+            var body = await Read<RegisterPythonFunctionRequest>(request);
+            if (PythonSource.SourceProblem(body.Source) is { } problem)
+            {
+                return Problem(400, "Bad request", $"source: {problem}");
+            }
+
+            var view = new FunctionView(Guid.NewGuid(), FunctionKind.Python, body.Name ?? body.Entry, "", [],
+                body.WalltimeSeconds ?? 60, DateTimeOffset.UtcNow, body.Entry, body.Source);
             functions[view.FunctionId] = view;
             return Json(view, StatusCodes.Status201Created);
         });
@@ -226,6 +243,11 @@ internal sealed class StandInApiServer : IAsyncDisposable
 
         private TaskView Finish()
         {
+            if (submission.PositionalArgs is not null || submission.KeywordArgs is not null)
+            {
+                return FinishPython();
+            }
+
             var args = submission.Args ?? new Dictionary<string, string>();
             var failed = args.ContainsKey("fail");
             var rc = args.TryGetValue("rc", out var code) ? int.Parse(code) : 0;
@@ -233,6 +255,33 @@ internal sealed class StandInApiServer : IAsyncDisposable
                 ? new TaskResultView(null, "", "", false, "walltime of 1s exceeded", "stand-in", "alice", 1001)
                 : new TaskResultView(rc, string.Join(" ", args.OrderBy(a => a.Key).Select(a => $"{a.Key}={a.Value}")) + "\n", "", false, null, "stand-in", "alice", 1001);
             return View with { Status = failed ? TaskStatus.Failed : TaskStatus.Success, CompletedAt = DateTimeOffset.UtcNow, Result = result };
+        }
+
+        private TaskView FinishPython()
+        {
+            var kwargs = submission.KeywordArgs ?? [];
+            var now = DateTimeOffset.UtcNow;
+            var ended = View with { CompletedAt = now, Placement = new TaskPlacementView("0.0", "stand-in", null, 1) };
+            if (kwargs["raise"] is { } message)
+            {
+                var raised = new PythonException("builtins.RuntimeError", message.GetValue<string>(), $"Traceback (most recent call last):\nRuntimeError: {message}\n");
+                return ended with
+                {
+                    Status = TaskStatus.Failed,
+                    State = TaskLifecycleState.Failed,
+                    Transitions = [new(TaskLifecycleState.Received, View.SubmittedAt), new(TaskLifecycleState.Failed, now)],
+                    Result = new TaskResultView(null, "", "", false, null, "stand-in", "alice", 1001, Exception: raised),
+                };
+            }
+
+            var value = new JsonObject { ["args"] = (submission.PositionalArgs ?? []).DeepClone(), ["kwargs"] = kwargs.DeepClone() };
+            return ended with
+            {
+                Status = TaskStatus.Success,
+                State = TaskLifecycleState.Success,
+                Transitions = [new(TaskLifecycleState.Received, View.SubmittedAt), new(TaskLifecycleState.Success, now)],
+                Result = new TaskResultView(null, "", "", false, null, "stand-in", "alice", 1001, ReturnValue: value),
+            };
         }
     }
 }

@@ -1,0 +1,105 @@
+using System.Text.Json.Nodes;
+using Mep.Contracts;
+using Mep.Contracts.Model;
+using Mep.Protocol.Api;
+using Mep.Protocol.Messages;
+using ApiTaskStatus = Mep.Protocol.Api.TaskStatus;
+
+namespace Mep.Silo.Api;
+
+/// <summary>
+/// Task records as the API shows them. A finished task's record holds its whole timeline; a pending task's live state
+/// is kept by its user endpoint grain, which is asked once per user endpoint for all the pending tasks of a request.
+/// </summary>
+internal static class TaskViews
+{
+    public static async Task<List<TaskView>> BuildAsync(IGrainFactory grains, IReadOnlyList<TaskRecord> records, string identityId)
+    {
+        var pending = records.Where(r => r.Outcome is null).GroupBy(r => r.UserEndpointId, StringComparer.OrdinalIgnoreCase).ToList();
+        var answers = await Task.WhenAll(pending.Select(g =>
+            grains.GetGrain<IUserEndpointGrain>(g.Key).GetTaskHistories(g.Select(r => r.TaskId).ToList())));
+        var live = answers.SelectMany(a => a).ToDictionary(a => a.Key, a => a.Value);
+
+        var views = new List<TaskView>(records.Count);
+        foreach (var record in records)
+        {
+            var current = record;
+            TaskHistory? history = record.History;
+            if (record.Outcome is null)
+            {
+                if (live.TryGetValue(record.TaskId, out var known) && !IsFinal(known.State))
+                {
+                    history = known;
+                }
+                else
+                {
+                    // Finished between the two reads (or being recorded right now): the task grain has the outcome.
+                    current = await grains.GetGrain<ITaskGrain>(record.TaskId).Get(identityId) ?? record;
+                    history = current.History;
+                }
+            }
+
+            views.Add(ToView(current, history));
+        }
+
+        return views;
+    }
+
+    public static TaskView ToView(TaskRecord r, TaskHistory? history)
+    {
+        var transitions = history?.Transitions.ToList() ?? [new TaskTransition(TaskProgressState.Received, r.SubmittedAt)];
+        if (r.Outcome is { } o && !IsFinal(transitions[^1].State))
+        {
+            // A record completed before timelines were kept: its end is all that is known after receipt.
+            transitions.Add(new TaskTransition(Final(o), o.CompletedAt));
+        }
+
+        return new TaskView(
+            r.TaskId,
+            r.FunctionId,
+            r.EndpointId,
+            r.UserEndpointId,
+            r.Outcome switch
+            {
+                null => ApiTaskStatus.Pending,
+                { State: TaskOutcomeState.Success } => ApiTaskStatus.Success,
+                _ => ApiTaskStatus.Failed,
+            },
+            r.SubmittedAt,
+            r.Outcome?.CompletedAt,
+            r.Outcome is { } outcome ? Result(outcome) : null)
+        {
+            State = Api(transitions[^1].State),
+            Transitions = transitions.Select(t => new TaskTransitionView(Api(t.State), t.At)).ToList(),
+            Placement = history?.Placement is { } p ? new TaskPlacementView(p.WorkerId, p.Hostname, p.JobId, p.Attempt) : null,
+        };
+    }
+
+    private static TaskResultView Result(TaskOutcome o) => new(
+        o.ReturnCode,
+        o.Stdout,
+        o.Stderr,
+        o.OutputTruncated,
+        o.Error,
+        o.Hostname,
+        o.Username,
+        o.Uid,
+        o.ReturnValueJson is { } json ? JsonNode.Parse(json) : null,
+        o.Exception is { } e ? new PythonException(e.Type, e.Message, e.Traceback) : null);
+
+    private static bool IsFinal(TaskProgressState state) => state is TaskProgressState.Success or TaskProgressState.Failed;
+
+    private static TaskProgressState Final(TaskOutcome o) =>
+        o.State == TaskOutcomeState.Success ? TaskProgressState.Success : TaskProgressState.Failed;
+
+    private static TaskLifecycleState Api(TaskProgressState state) => state switch
+    {
+        TaskProgressState.Received => TaskLifecycleState.Received,
+        TaskProgressState.WaitingForEndpoint => TaskLifecycleState.WaitingForEndpoint,
+        TaskProgressState.WaitingForNodes => TaskLifecycleState.WaitingForNodes,
+        TaskProgressState.Running => TaskLifecycleState.Running,
+        TaskProgressState.Success => TaskLifecycleState.Success,
+        TaskProgressState.Failed => TaskLifecycleState.Failed,
+        _ => throw new ArgumentOutOfRangeException(nameof(state), state, "unknown task state"),
+    };
+}

@@ -1,0 +1,58 @@
+using Mep.Grains;
+using Mep.Grains.Audit;
+using Mep.Grains.Broker;
+using Mep.Grains.Endpoints;
+using Mep.Silo.Services;
+using Mep.Silo.Storage;
+using Mep.Tests.EndToEnd;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Orleans.TestingHost;
+
+namespace Mep.Tests.Grains;
+
+/// <summary>
+/// The grains on an in-process Orleans test cluster with real SQLite storage, the site's RabbitMQ node (in a virtual
+/// host of its own) and a real launcher socket: the silo of the grain tests.
+/// </summary>
+internal static class GrainTestCluster
+{
+    /// <param name="suffix">Names the cluster and its virtual host: the end-to-end silo shares the broker and must not
+    /// take these results.</param>
+    public static async Task<InProcessTestCluster> StartAsync(
+        SiteFixture site, string suffix, string dir, string endpointDir, string launcherSocket, Action<MepOptions>? configure = null)
+    {
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.Options.ServiceId = $"mep-grains-{suffix}";
+        builder.Options.ConfigureFileLogging = Environment.GetEnvironmentVariable("MEP_TEST_LOGS") == "1";
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddSqliteGrainStorage(StorageNames.Mep, Path.Combine(dir, "mep.db"));
+            silo.AddMepEventStreams();
+            silo.Services.Configure<MepOptions>(o =>
+            {
+                o.Endpoints = [endpointDir];
+                o.LauncherSocket = launcherSocket;
+                configure?.Invoke(o);
+            });
+            silo.Services.AddSingleton(sp => new EndpointCatalog([endpointDir], NullLogger.Instance));
+            silo.Services.AddMepAuditLog(o => o.Path = Path.Combine(dir, "audit.log"));
+            silo.Services.AddMepBrokerServices(new ConfigurationBuilder()
+                .AddInMemoryCollection(new Dictionary<string, string?>
+                {
+                    ["Host"] = site.Broker.Host,
+                    ["AmqpPort"] = $"{site.Broker.AmqpPort}",
+                    ["ManagementPort"] = $"{site.Broker.ManagementPort}",
+                    ["AdminUser"] = site.Broker.AdminUser,
+                    ["AdminPassword"] = site.Broker.AdminPassword,
+                    ["VirtualHost"] = $"mep-grains-{suffix}",
+                }).Build());
+            silo.Services.AddMepLauncherServices();
+            silo.Services.AddMepGrainCallers();
+        });
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return cluster;
+    }
+}
