@@ -1,7 +1,11 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json.Nodes;
+using Mep.Protocol;
 using Mep.Protocol.Api;
+using Mep.Protocol.Messages;
 using Mep.Tests.Infrastructure;
+using RabbitMQ.Client;
 using Xunit;
 using ApiTaskStatus = Mep.Protocol.Api.TaskStatus;
 
@@ -110,6 +114,148 @@ public sealed class TaskExecutionTests(SiteFixture site)
         var done = await SiteApi.WaitForResultAsync(site, alice, receipt.TaskIds[0]);
         Assert.Equal(ApiTaskStatus.Success, done.Status);
         Assert.Equal("second run\n", done.Result!.Stdout);
+        // Run again by a new worker after the broker redelivered it; recorded once, as the second attempt.
+        Assert.Equal(2, done.Placement!.Attempt);
+        Assert.Single(done.Transitions, t => t.State == TaskLifecycleState.Success);
+    }
+
+    private static async Task<Guid> RegisterPythonAsync(HttpClient client, string source, string entry) =>
+        (await SiteApi.PostAsync<FunctionView>(client, "v1/functions/python", new RegisterPythonFunctionRequest(source, entry))).FunctionId;
+
+    [Fact]
+    public async Task Two_hundred_shell_and_python_tasks_across_four_workers_all_come_back_right()
+    {
+        using var alice = site.ClientFor(site.AliceIdentity);
+        // expr exits 1 when it prints 0: the task's status is the echo's.
+        var shell = await SiteApi.RegisterAsync(alice, "echo $(expr {n} \\* 2)");
+        var python = await RegisterPythonAsync(alice, "import os\n\ndef double(x, *, plus=0):\n    return {'v': x * 2 + plus, 'pid': os.getpid()}\n", "double");
+        var tasks = Enumerable.Range(0, 200).Select(i => i % 2 == 0
+            ? new TaskSubmission(shell, new Dictionary<string, string> { ["n"] = i.ToString(CultureInfo.InvariantCulture) })
+            : new TaskSubmission(python, PositionalArgs: [i], KeywordArgs: new JsonObject { ["plus"] = 1 })).ToArray();
+
+        var receipt = await SubmitAsync(alice, Config(("workers", 4)), tasks);
+        var pythonPids = new HashSet<int>();
+        for (var i = 0; i < tasks.Length; i++)
+        {
+            var done = await SiteApi.WaitForResultAsync(site, alice, receipt.TaskIds[i]);
+            Assert.True(done.Status == ApiTaskStatus.Success, $"task {i}: {done.Result?.Error} {done.Result?.Stderr}");
+            Assert.Equal(TaskLifecycleState.Success, done.State);
+            if (i % 2 == 0)
+            {
+                Assert.Equal($"{i * 2}\n", done.Result!.Stdout);
+            }
+            else
+            {
+                Assert.Equal(i * 2 + 1, (int)done.Result!.ReturnValue!["v"]!);
+                pythonPids.Add((int)done.Result.ReturnValue["pid"]!);
+            }
+
+            Assert.Equal(site.Alice.Name, done.Result.Username);
+        }
+
+        // Long-lived interpreters, reused across tasks: at most one per task slot of the one worker.
+        Assert.InRange(pythonPids.Count, 1, 4);
+    }
+
+    [Fact]
+    public async Task A_python_exception_comes_back_with_its_type_message_and_traceback()
+    {
+        using var alice = site.ClientFor(site.AliceIdentity);
+        var function = await RegisterPythonAsync(alice, "def check(x):\n    if x > 2:\n        raise ValueError(f'too big: {x}')\n    return x\n", "check");
+
+        var receipt = await SubmitAsync(alice, Config(), new TaskSubmission(function, PositionalArgs: [3]));
+        var done = await SiteApi.WaitForResultAsync(site, alice, receipt.TaskIds[0]);
+
+        Assert.Equal(ApiTaskStatus.Failed, done.Status);
+        Assert.Equal("ValueError", done.Result!.Exception!.Type);
+        Assert.Equal("too big: 3", done.Result.Exception.Message);
+        Assert.Contains("in check", done.Result.Exception.Traceback);
+        Assert.Contains("raise ValueError(f'too big: {x}')", done.Result.Exception.Traceback);
+        Assert.Equal("ValueError: too big: 3", done.Result.Error);
+    }
+
+    [Fact]
+    public async Task A_python_result_over_the_size_limit_fails_saying_so()
+    {
+        using var alice = site.ClientFor(site.AliceIdentity);
+        var function = await RegisterPythonAsync(alice, "def big(n):\n    return 'x' * n\n", "big");
+
+        var receipt = await SubmitAsync(alice, Config(), new TaskSubmission(function, PositionalArgs: [SiteFixture.EngineResultSizeLimit * 2]));
+        var done = await SiteApi.WaitForResultAsync(site, alice, receipt.TaskIds[0]);
+
+        Assert.Equal(ApiTaskStatus.Failed, done.Status);
+        Assert.Contains($"limit of {SiteFixture.EngineResultSizeLimit} bytes", done.Result!.Error);
+        Assert.Null(done.Result.ReturnValue);
+    }
+
+    [Fact]
+    public async Task A_task_reports_its_states_in_order_with_its_worker()
+    {
+        using var alice = site.ClientFor(site.AliceIdentity);
+        var function = await SiteApi.RegisterAsync(alice, "true");
+
+        var receipt = await SubmitAsync(alice, Config(), new TaskSubmission(function));
+        var done = await SiteApi.WaitForResultAsync(site, alice, receipt.TaskIds[0]);
+
+        var states = done.Transitions.Select(t => t.State).ToList();
+        Assert.Equal(TaskLifecycleState.Received, states[0]);
+        Assert.Equal(TaskLifecycleState.Success, states[^1]);
+        Assert.True(states.IndexOf(TaskLifecycleState.WaitingForNodes) < states.IndexOf(TaskLifecycleState.Running),
+            $"states out of order: {string.Join(", ", states)}");
+        Assert.Equal(done.Transitions.OrderBy(t => t.At).Select(t => t.State), states);
+        Assert.Null(done.Placement!.JobId);
+        Assert.Equal(1, done.Placement.Attempt);
+    }
+
+    /// <summary>
+    /// The UEP checks the allow-list again: a task that reaches its queue without the silo's check (published here
+    /// straight to the queue with the broker's admin account) fails in the worker instead of running.
+    /// </summary>
+    [Fact]
+    public async Task A_function_outside_the_allow_list_is_refused_in_the_user_endpoint()
+    {
+        using var alice = site.ClientFor(site.AliceIdentity);
+        var allowed = await SiteApi.RegisterAsync(alice, "true");
+        var forbidden = Guid.NewGuid();
+        var receipt = await SubmitAsync(alice, Config(("fns", new JsonArray(allowed.ToString()))), new TaskSubmission(allowed));
+        Assert.Equal(ApiTaskStatus.Success, (await SiteApi.WaitForResultAsync(site, alice, receipt.TaskIds[0])).Status);
+
+        var options = site.BrokerOptions();
+        var factory = new ConnectionFactory
+        {
+            HostName = site.Broker.Host,
+            Port = site.Broker.AmqpPort,
+            VirtualHost = options.VirtualHost,
+            UserName = site.Broker.AdminUser,
+            Password = site.Broker.AdminPassword,
+        };
+        await using var connection = await factory.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        // A copy of the UEP's events, next to the cluster's own partition queue.
+        var events = (await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true)).QueueName;
+        await channel.QueueBindAsync(events, BrokerNames.EventsExchange, options.EventsRoutingKey(receipt.UserEndpointId));
+
+        var task = new TaskMessage(Guid.NewGuid(), forbidden, FunctionKind.Shell, "touch $HOME/forbidden-ran", new Dictionary<string, string>(), 60, 4096);
+        await channel.BasicPublishAsync("", BrokerNames.TaskQueue(receipt.UserEndpointId), mandatory: true,
+            new BasicProperties { Persistent = true, MessageId = task.TaskId.ToString() }, ProtocolJson.SerializeToUtf8(task));
+
+        var result = await Poll.Until(async () =>
+            {
+                while (await channel.BasicGetAsync(events, autoAck: true) is { } got)
+                {
+                    var ev = ProtocolJson.Deserialize<EndpointEvent>(got.Body.Span);
+                    if (ev.Result?.TaskId == task.TaskId)
+                    {
+                        return ev.Result;
+                    }
+                }
+
+                return null;
+            },
+            SiteApi.ResultTimeout, () => $"no result for the forbidden task\n{site.Diagnostics()}");
+        Assert.Equal(TaskState.Failed, result.State);
+        Assert.Contains($"function {forbidden} is not allowed", result.Error);
+        Assert.False(File.Exists(Path.Combine(site.Alice.Home, "forbidden-ran")));
     }
 
     /// <summary>The worker processes of one UEP: <c>mep-endpoint worker</c> with that UEP's document, owned by the user.</summary>
