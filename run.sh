@@ -61,6 +61,7 @@ ensure_packages() {
     local missing=()
     [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || missing+=(rabbitmq-server)
     command -v curl >/dev/null || missing+=(curl)
+    [[ -x /usr/bin/python3 ]] || missing+=(python3)
     (( ${#missing[@]} == 0 )) && return 0
     is_root || die "missing packages: ${missing[*]} (install them, or run as root)"
     say "installing ${missing[*]}"
@@ -75,7 +76,7 @@ ensure_packages() {
 publish() {
     local project=$1 name=$2 stamp=$BIN/.$2.stamp
     if [[ -f "$stamp" ]] && [[ -z $(find "$REPO" -path "$REPO/.run" -prune -o -path '*/bin' -prune -o -path '*/obj' -prune -o \
-        \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.json' \) -newer "$stamp" -print -quit) ]]; then
+        \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.json' -o -name '*.py' \) -newer "$stamp" -print -quit) ]]; then
         return 0
     fi
     say "building $name"

@@ -239,6 +239,7 @@ public static partial class UepConfigReader
     }
 
     // Slurm's --time forms: minutes, mm:ss, hh:mm:ss, d-hh, d-hh:mm, d-hh:mm:ss.
-    [GeneratedRegex(@"^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d{1,2}(:\d{1,2}){0,2})$")]
+    // \z, not $: $ also matches before a final newline, which would reach the batch script.
+    [GeneratedRegex(@"^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d{1,2}(:\d{1,2}){0,2})\z")]
     private static partial Regex SlurmTime();
 }

@@ -258,6 +258,20 @@ public sealed class TaskExecutionTests(SiteFixture site)
         Assert.False(File.Exists(Path.Combine(site.Alice.Home, "forbidden-ran")));
     }
 
+    [Fact]
+    public async Task A_task_that_kills_its_worker_every_time_fails_after_three_deaths_instead_of_looping()
+    {
+        using var alice_ = site.ClientFor(site.AliceIdentity);
+        // The task's shell is the worker's child: it kills the worker; the UEP starts a new one, which gets the task again.
+        var function = await SiteApi.RegisterAsync(alice_, "kill -9 $PPID; sleep 5");
+
+        var receipt = await SubmitAsync(alice_, Config(("workers", 1)), new TaskSubmission(function));
+        var done = await SiteApi.WaitForResultAsync(site, alice_, receipt.TaskIds[0]);
+
+        Assert.Equal(ApiTaskStatus.Failed, done.Status);
+        Assert.Contains("its worker died 3 times while running it", done.Result!.Error);
+    }
+
     /// <summary>The worker processes of one UEP: <c>mep-endpoint worker</c> with that UEP's document, owned by the user.</summary>
     internal static List<int> WorkerPids(string user, string uepId)
     {
