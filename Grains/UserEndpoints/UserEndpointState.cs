@@ -25,6 +25,14 @@ public sealed class UserEndpointState
     /// <summary>Consecutive starts that ended in a crash before the UEP ran: drives backoff and giving up.</summary>
     [Id(5)]
     public int FailedStarts { get; set; }
+
+    /// <summary>When the next start may be tried after a failed one (backoff); null when a start may go now.</summary>
+    [Id(6)]
+    public DateTimeOffset? NextAttemptAt { get; set; }
+
+    /// <summary>When the current process was launched: a crash after a long run is not a crash loop.</summary>
+    [Id(7)]
+    public DateTimeOffset? ProcessStartedAt { get; set; }
 }
 
 [GenerateSerializer, Alias("mep.pending-task")]

@@ -154,13 +154,17 @@ public sealed record EndpointView(
     string? LocalUsername,
     IReadOnlyList<UserEndpointView> UserEndpoints);
 
+/// <param name="NextAttemptAt">After a failed start: when the next attempt is made (null otherwise).</param>
+/// <param name="FailedStarts">Failed starts in a row so far (the UEP fails at the endpoint's max_start_attempts).</param>
 public sealed record UserEndpointView(
     string UserEndpointId,
     string State,
     string? Reason,
     int PendingTasks,
     JsonObject UserEndpointConfig,
-    DateTimeOffset? LastHeartbeat);
+    DateTimeOffset? LastHeartbeat,
+    DateTimeOffset? NextAttemptAt = null,
+    int FailedStarts = 0);
 
 /// <summary>RFC 7807 problem details as the API returns them.</summary>
 public sealed record Problem(

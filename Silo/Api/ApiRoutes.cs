@@ -119,15 +119,19 @@ public static class ApiRoutes
         var caller = Caller(http);
         var id = ParseId(endpointId, "endpoint");
         var d = await grains.GetGrain<IEndpointGrain>(id.ToString()).Describe(caller);
-        var view = new EndpointView(d.EndpointId, d.DisplayName, d.LocalUsername, d.UserEndpoints.Select(u => new UserEndpointView(
-            u.UserEndpointId,
-            u.Phase.ToString().ToLowerInvariant(),
-            u.Reason,
-            u.PendingTasks,
-            System.Text.Json.Nodes.JsonNode.Parse(u.Spec?.UserConfigJson ?? "{}")!.AsObject(),
-            u.LastHeartbeat)).ToList());
+        var view = new EndpointView(d.EndpointId, d.DisplayName, d.LocalUsername, d.UserEndpoints.Select(ToView).ToList());
         return Results.Json(view, ProtocolJson.Options);
     }
+
+    private static UserEndpointView ToView(UserEndpointSnapshot u) => new(
+        u.UserEndpointId,
+        u.Phase.ToString().ToLowerInvariant(),
+        u.Reason,
+        u.PendingTasks,
+        System.Text.Json.Nodes.JsonNode.Parse(u.Spec?.UserConfigJson ?? "{}")!.AsObject(),
+        u.LastHeartbeat,
+        u.NextAttemptAt,
+        u.FailedStarts);
 
     private static async Task<IResult> GetTask(HttpContext http, string taskId, IGrainFactory grains)
     {
