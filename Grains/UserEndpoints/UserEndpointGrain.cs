@@ -75,6 +75,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             ScheduleDispatch(TimeSpan.Zero);
         }
 
+        ArmKillAfterGrace();
         return Task.CompletedTask;
     }
 
@@ -113,6 +114,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             S.Pending.Add(pending);
         }
 
+        // New work is what a stopped UEP waits for to start again (with the tasks it kept, if any).
+        S.Held = false;
         if (S.Phase == UserEndpointPhase.Failed)
         {
             // New work is a new attempt: the owner has seen the failure on the tasks it failed.
@@ -174,7 +177,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             // and taking it for news would leave the UEP waiting for an exit that never comes.
             case UserEndpointSignalKind.Stopping when S.Phase is UserEndpointPhase.Starting or UserEndpointPhase.Running:
                 S.Phase = UserEndpointPhase.Stopping;
-                S.Reason = signal.Reason;
+                // A stop asked for through the API names who asked; the process's own word ("signal") adds nothing.
+                S.Reason = S.StopRequest is null ? signal.Reason : S.Reason;
                 break;
         }
 
@@ -217,17 +221,6 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
     }
 
-    public async Task Stop()
-    {
-        if (S.Phase is UserEndpointPhase.Starting or UserEndpointPhase.Running && S.Spec is { } spec && Socket(spec) is { } socket)
-        {
-            await _launcher.StopAsync(socket, UepId, kill: false, CallDeadline());
-            S.Phase = UserEndpointPhase.Stopping;
-            S.Reason = "stop requested";
-            await SaveAsync();
-        }
-    }
-
     public Task<UserEndpointSnapshot> GetSnapshot() =>
         Task.FromResult(new UserEndpointSnapshot(UepId, S.Phase, S.Reason, S.Pending.Count, S.Spec, _lastHeartbeat, S.Pid, S.NextAttemptAt, S.FailedStarts));
 
@@ -245,7 +238,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
                 await ReconcileWithLauncherAsync();
             }
 
-            if (S.Pending.Count == 0)
+            if (S.Pending.Count == 0 || S.Held)
             {
                 return;
             }
@@ -368,6 +361,12 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     /// </summary>
     private async Task HandleExitAsync(int? exitCode, string? stderrTail)
     {
+        if (S.StopRequest is { } stop)
+        {
+            await FinishStopAsync(stop, exitCode);
+            return;
+        }
+
         var now = DateTimeOffset.UtcNow;
         var phase = S.Phase;
         var ranFor = S.ProcessStartedAt is { } started ? now - started : TimeSpan.Zero;

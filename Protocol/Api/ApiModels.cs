@@ -10,6 +10,7 @@ namespace Mep.Protocol.Api;
 //   GET  /v1/functions/{function_id}        -> FunctionView
 //   POST /v1/endpoints/{endpoint_id}/submit SubmitRequest -> 202 SubmitResponse
 //   GET  /v1/endpoints/{endpoint_id}        -> EndpointView
+//   POST /v1/endpoints/{endpoint_id}/user_endpoints/{user_endpoint_id}/stop -> 202 UserEndpointView
 //   GET  /v1/tasks/{task_id}                -> TaskView
 //   POST /v1/tasks/status                   TaskStatusRequest -> TaskStatusResponse
 // Errors are RFC 7807 application/problem+json.
