@@ -9,11 +9,15 @@ namespace Mep.Sdk;
 /// </summary>
 public sealed class MepApiException : Exception
 {
-    public MepApiException(Problem problem)
+    public MepApiException(Problem problem, TimeSpan? retryAfter = null)
         : base(string.IsNullOrWhiteSpace(problem.Detail) ? problem.Title : problem.Detail)
     {
         Problem = problem;
+        RetryAfter = retryAfter;
     }
+
+    /// <summary>The answer's Retry-After (429 past a limit): how long to wait before trying again.</summary>
+    public TimeSpan? RetryAfter { get; }
 
     public Problem Problem { get; }
 

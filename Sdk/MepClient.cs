@@ -113,7 +113,10 @@ public sealed class MepClient : IDisposable
         var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
-            throw new MepApiException(ProblemFrom(response, bytes));
+            var retryAfter = response.Headers.RetryAfter is { } r
+                ? r.Delta ?? (r.Date is { } at ? at - DateTimeOffset.UtcNow : null)
+                : null;
+            throw new MepApiException(ProblemFrom(response, bytes), retryAfter);
         }
 
         try

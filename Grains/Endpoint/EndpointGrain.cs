@@ -25,6 +25,10 @@ public sealed class EndpointState
     /// <summary>User endpoints with queued work or a live process: the ones to wake after a restart.</summary>
     [Id(1)]
     public HashSet<string> Active { get; set; } = [];
+
+    /// <summary>User endpoint id → the local account it runs as: the per-user limits count by account.</summary>
+    [Id(2)]
+    public Dictionary<string, string> LocalUsers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
 /// <summary>
@@ -43,6 +47,7 @@ public sealed partial class EndpointGrain(
     EndpointCatalog catalog,
     IAuditLog audit,
     IOptions<MepOptions> options,
+    Mep.Grains.UserEndpoints.StartGate startGate,
     ILogger<EndpointGrain> logger) : Grain, IEndpointGrain
 {
     private readonly SemaphoreSlim _writes = new(1, 1);
@@ -90,20 +95,36 @@ public sealed partial class EndpointGrain(
         var queued = await BuildTasks(endpoint, model, batch.Tasks);
 
         var spec = new UserEndpointSpec(endpoint.EndpointId, caller.IdentityId, username, canonical, rendered.ToJsonString());
-        await GrainFactory.GetGrain<IUserEndpointGrain>(uepId).Enqueue(spec, queued);
         facts.UserEndpointId = uepId;
+        var admission = await AdmitAsync(endpoint, username, uepId);
+        var enqueued = false;
+        bool changed;
+        try
+        {
+            await GrainFactory.GetGrain<IUserEndpointGrain>(uepId).Enqueue(spec, queued);
+            enqueued = true;
+
+            // In the same turn as the admission ends, so that the limits never miss this user endpoint.
+            if (!state.State.UserEndpoints.TryGetValue(caller.IdentityId, out var mine))
+            {
+                mine = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+                state.State.UserEndpoints[caller.IdentityId] = mine;
+            }
+
+            var knownOwner = state.State.LocalUsers.TryGetValue(uepId, out var known) && known == username;
+            state.State.LocalUsers[uepId] = username;
+            changed = mine.Add(uepId) | state.State.Active.Add(uepId) | !knownOwner;
+        }
+        finally
+        {
+            admission.Release(enqueued);
+        }
 
         // The queue entry above is the durable acceptance; these records serve lookups by task id.
         await Task.WhenAll(queued.Select(t => GrainFactory.GetGrain<ITaskGrain>(t.TaskId).Create(
             new TaskRecord(t.TaskId, t.FunctionId, caller.IdentityId, endpoint.EndpointId, uepId, t.SubmittedAt, null))));
 
-        if (!state.State.UserEndpoints.TryGetValue(caller.IdentityId, out var mine))
-        {
-            mine = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-            state.State.UserEndpoints[caller.IdentityId] = mine;
-        }
-
-        if (mine.Add(uepId) | state.State.Active.Add(uepId))
+        if (changed)
         {
             await SaveAsync();
         }

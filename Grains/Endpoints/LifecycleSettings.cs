@@ -31,7 +31,7 @@ public sealed record LifecycleSettings(
     int MaxConcurrentStarts)
 {
     public static LifecycleSettings Default { get; } = new(3, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(30),
-        TasksOnStop.Requeue, 10, 20, 8);
+        TasksOnStop.Requeue, 32, 30, 16);
 
     /// <summary>The wait before attempt <paramref name="failedStarts"/> + 1: 1 s, 2 s, 4 s … up to the cap.</summary>
     public TimeSpan RetryDelay(int failedStarts)

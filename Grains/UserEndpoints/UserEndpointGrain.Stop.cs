@@ -32,27 +32,11 @@ public sealed partial class UserEndpointGrain
             revoked = true;
         }
 
-        if (S.Phase is UserEndpointPhase.Starting or UserEndpointPhase.Running or UserEndpointPhase.Stopping && S.Pid is { } pid)
+        if (HasProcess())
         {
             // A second stop while the first is under way changes nothing: the first one's grace period runs.
-            S.StopRequest ??= new StopRequest(requestedBy, now);
-            reason = $"stopped by {S.StopRequest.RequestedBy}";
-            S.Phase = UserEndpointPhase.Stopping;
-            S.Reason = $"{reason}; stopping (SIGTERM, SIGKILL after {Seconds(lifecycle.StopGracePeriod)} s)";
-            await SaveAsync();
-            try
-            {
-                await _launcher.StopAsync(Socket(S.Spec!)!, UepId, kill: false, CallDeadline());
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // Unreachable launcher, or the process is already gone (its exit is on its way): the kill after the
-                // grace period tries again, and an exit settles it either way.
-                _logger.LogWarning("SIGTERM to user endpoint {UepId} (pid {Pid}) failed: {Message}", UepId, pid, e.Message);
-            }
-
-            ArmKillAfterGrace();
-            _logger.LogInformation("User endpoint {UepId} (pid {Pid}) {Reason}: SIGTERM sent", UepId, pid, reason);
+            var request = S.StopRequest ?? new StopRequest(requestedBy, now);
+            await TerminateAsync(request, $"stopped by {request.RequestedBy}; stopping (SIGTERM, SIGKILL after {Seconds(lifecycle.StopGracePeriod)} s)");
         }
         else
         {
@@ -73,6 +57,31 @@ public sealed partial class UserEndpointGrain
         return await GetSnapshot();
     }
 
+    private bool HasProcess() => S.Phase is UserEndpointPhase.Starting or UserEndpointPhase.Running or UserEndpointPhase.Stopping && S.Pid is not null;
+
+    /// <summary>SIGTERM to the live process now, SIGKILL at the end of the grace period; the exit finishes the stop.</summary>
+    private async Task TerminateAsync(StopRequest request, string reason)
+    {
+        var pid = S.Pid;
+        S.StopRequest = request;
+        S.Phase = UserEndpointPhase.Stopping;
+        S.Reason = reason;
+        await SaveAsync();
+        try
+        {
+            await _launcher.StopAsync(Socket(S.Spec!)!, UepId, kill: false, CallDeadline());
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Unreachable launcher, or the process is already gone (its exit is on its way): the kill after the
+            // grace period tries again, and an exit settles it either way.
+            _logger.LogWarning("SIGTERM to user endpoint {UepId} (pid {Pid}) failed: {Message}", UepId, pid, e.Message);
+        }
+
+        ArmKillAfterGrace();
+        _logger.LogInformation("User endpoint {UepId} (pid {Pid}) {Reason}: SIGTERM sent", UepId, pid, reason);
+    }
+
     /// <summary>The process of a requested stop has exited: the UEP stops, held, with who stopped it as the reason.</summary>
     private async Task FinishStopAsync(StopRequest stop, int? exitCode)
     {
@@ -82,12 +91,12 @@ public sealed partial class UserEndpointGrain
         S.StopRequest = null;
         S.Pid = null;
         S.ProcessStartedAt = null;
-        S.Phase = UserEndpointPhase.Stopped;
+        S.Phase = stop.FailWith is null ? UserEndpointPhase.Stopped : UserEndpointPhase.Failed;
         S.FailedStarts = 0;
         S.NextAttemptAt = null;
-        S.Reason = exitCode == SigKillExit
+        S.Reason = stop.FailWith ?? (exitCode == SigKillExit
             ? $"stopped by {stop.RequestedBy}; killed (SIGKILL) after the {Seconds(Lifecycle().StopGracePeriod)} s grace period"
-            : $"stopped by {stop.RequestedBy}";
+            : $"stopped by {stop.RequestedBy}");
         LeftByProcess(now);
         // Its workers were stopped with it and handed their tasks back to the broker queue: those wait for the next start.
         foreach (var pending in S.Pending.Where(p => p.LastState() == TaskProgressState.Running))

@@ -31,6 +31,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     private readonly IUserEndpointLauncher _launcher;
     private readonly MepOptions _options;
     private readonly IAuditLog _audit;
+    private readonly StartGate _gate;
     private readonly ILogger<UserEndpointGrain> _logger;
     private IGrainTimer? _dispatchTimer;
     private TimeSpan _retryDelay = TimeSpan.FromSeconds(1);
@@ -47,8 +48,10 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         IUserEndpointLauncher launcher,
         IOptions<MepOptions> options,
         IAuditLog audit,
+        StartGate gate,
         ILogger<UserEndpointGrain> logger)
     {
+        _gate = gate;
         _state = state;
         _catalog = catalog;
         _broker = broker;
@@ -81,6 +84,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        _gate.Leave(UepId);
         if (_dirty)
         {
             await SaveAsync();
@@ -144,6 +148,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         if (S.Phase == UserEndpointPhase.Starting)
         {
             S.Phase = UserEndpointPhase.Running;
+            _gate.Leave(UepId);
         }
 
         S.FailedStarts = 0;
@@ -160,6 +165,11 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
 
         _lastHeartbeat = signal.At;
+        if (signal.Kind != UserEndpointSignalKind.Stopping && await StopIfAccountGoneAsync())
+        {
+            return;
+        }
+
         var before = S.Phase;
         switch (signal.Kind)
         {
@@ -187,6 +197,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             _logger.LogInformation("User endpoint {UepId}: {Before} -> {After} ({Signal})", UepId, before, S.Phase, signal.Kind);
             if (S.Phase == UserEndpointPhase.Running)
             {
+                _gate.Leave(UepId);
                 // A process this grain had lost track of (or did not start) is up: its queue is served again, and
                 // tasks not yet handed over can go now instead of at the next retry.
                 ReachedByProcess(signal.At);
@@ -258,6 +269,11 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
                 }
             }
 
+            if (await StopIfAccountGoneAsync())
+            {
+                return;
+            }
+
             var unpublished = await BuildMessagesAsync(S.Pending.Where(p => !p.Published).ToList());
             if (unpublished.Count > 0)
             {
@@ -296,6 +312,35 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             return false;
         }
 
+        // The account may have been deleted since the tasks were accepted: nothing may start as it.
+        if (Mep.Identity.LocalAccounts.Find(spec.LocalUsername) is not { } account)
+        {
+            await FailAllAsync($"local account '{spec.LocalUsername}' no longer exists on this node");
+            return false;
+        }
+
+        var socket = Socket(spec)!;
+        if (!_gate.TryEnter(socket, UepId, endpoint.Lifecycle.MaxConcurrentStarts))
+        {
+            // The node is busy starting other UEPs (max_concurrent_starts): the tasks wait, durable, for a slot.
+            S.Reason = "waiting to start: the node is starting other user endpoints";
+            ScheduleDispatch(TimeSpan.FromSeconds(1));
+            return false;
+        }
+
+        try
+        {
+            return await LaunchAsync(spec, endpoint, socket, account.Uid);
+        }
+        catch
+        {
+            _gate.Leave(UepId);
+            throw;
+        }
+    }
+
+    private async Task<bool> LaunchAsync(UserEndpointSpec spec, EndpointDefinition endpoint, string socket, uint uid)
+    {
         await _broker.EnsureTaskQueueAsync(UepId, CallDeadline());
         var credentials = await _broker.MintCredentialsAsync(UepId, CallDeadline());
         var document = new UepStartDocument(
@@ -309,10 +354,11 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             endpoint.AllowedFunctions.Order().ToList());
         try
         {
-            var pid = await _launcher.StartAsync(Socket(spec)!, UepId, spec.LocalUsername, ProtocolJson.Serialize(document), CallDeadline());
+            var pid = await _launcher.StartAsync(socket, UepId, spec.LocalUsername, ProtocolJson.Serialize(document), CallDeadline());
             S.Phase = UserEndpointPhase.Starting;
             S.Pid = pid;
             S.ProcessStartedAt = DateTimeOffset.UtcNow;
+            S.Uid = uid;
             S.NextAttemptAt = null;
             S.Reason = S.FailedStarts > 0 ? $"start attempt {S.FailedStarts + 1} of {Lifecycle().MaxStartAttempts}" : null;
             _reconciled = true;
@@ -324,6 +370,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
         catch (LaunchRefusedException e)
         {
+            _gate.Leave(UepId);
             await FailAllAsync($"the launcher refused to start the user endpoint: {e.Message}");
             return false;
         }
@@ -361,6 +408,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     /// </summary>
     private async Task HandleExitAsync(int? exitCode, string? stderrTail)
     {
+        _gate.Leave(UepId);
         if (S.StopRequest is { } stop)
         {
             await FinishStopAsync(stop, exitCode);

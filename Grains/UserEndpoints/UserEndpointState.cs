@@ -41,11 +41,19 @@ public sealed class UserEndpointState
     /// <summary>Stopped on request: no start (not even for queued tasks) until new work arrives.</summary>
     [Id(9)]
     public bool Held { get; set; }
+
+    /// <summary>The uid of the local account when the process was started: a new account of the same name is not it.</summary>
+    [Id(10)]
+    public uint? Uid { get; set; }
 }
 
 /// <param name="RequestedBy">Who stopped it, as its reason shows: the owner's username, or an endpoint admin's.</param>
+/// <param name="FailWith">Set when MEP itself stops it for good (its account is gone): it ends failed, with this reason.</param>
 [GenerateSerializer, Immutable, Alias("mep.uep-stop-request")]
-public sealed record StopRequest([property: Id(0)] string RequestedBy, [property: Id(1)] DateTimeOffset At);
+public sealed record StopRequest(
+    [property: Id(0)] string RequestedBy,
+    [property: Id(1)] DateTimeOffset At,
+    [property: Id(2)] string? FailWith = null);
 
 [GenerateSerializer, Alias("mep.pending-task")]
 public sealed class PendingTask

@@ -13,6 +13,11 @@ public sealed class ProblemMiddleware(RequestDelegate next, ILogger<ProblemMiddl
         }
         catch (ProblemException e) when (!context.Response.HasStarted)
         {
+            if (e.RetryAfterSeconds is { } seconds)
+            {
+                context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+
             await Problems.Write(context.Response, e.Status, e.Title, e.Detail);
         }
         catch (BadHttpRequestException e) when (!context.Response.HasStarted)

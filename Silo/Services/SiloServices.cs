@@ -17,6 +17,7 @@ public static class SiloServices
     public static IServiceCollection AddMepLauncherServices(this IServiceCollection services)
     {
         services.AddSingleton<IUserEndpointLauncher, UserEndpointLauncher>();
+        services.AddSingleton<StartGate>();
         return services;
     }
 
