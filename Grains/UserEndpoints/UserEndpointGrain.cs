@@ -119,6 +119,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
 
         await SaveAsync();
+        await AuditTasksReceivedAsync(tasks.Where(t => !known.Contains(t.TaskId))); // audit trail (UserEndpointGrain.Audit.cs)
         ScheduleDispatch(TimeSpan.Zero);
     }
 
@@ -143,6 +144,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
         S.FailedStarts = 0;
         await SaveAsync();
+        await AuditTasksEndedAsync([pending], outcome); // audit trail
     }
 
     public async Task OnSignal(UserEndpointSignal signal)
@@ -316,10 +318,12 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             await SaveAsync();
             GrainFactory.GetGrain<IEndpointGrain>(spec.EndpointId).SetActive(UepId, true).Ignore();
             _logger.LogInformation("Started user endpoint {UepId} as {User} (pid {Pid})", UepId, spec.LocalUsername, pid);
+            await AuditUepStartAsync(spec, pid, refusal: null); // audit trail
             return true;
         }
         catch (LaunchRefusedException e)
         {
+            await AuditUepStartAsync(spec, pid: null, refusal: e.Message); // audit trail
             await FailAllAsync($"the launcher refused to start the user endpoint: {e.Message}");
             return false;
         }
@@ -351,6 +355,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
     private async Task HandleExitAsync(int? exitCode, string? stderrTail)
     {
+        await AuditUepExitAsync(exitCode, stderrTail); // audit trail: before the phase and pid change
         var wasStopping = S.Phase == UserEndpointPhase.Stopping;
         var ranCleanly = exitCode == 0 || wasStopping || (exitCode is null && S.Phase == UserEndpointPhase.Running);
         S.Pid = null;
@@ -396,6 +401,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
 
         await Task.WhenAll(failed.Select(p => GrainFactory.GetGrain<ITaskGrain>(p.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now), p.History())));
+        await AuditTasksEndedAsync(failed, TaskOutcome.FailedBy(reason, now)); // audit trail
         S.Pending.Clear();
         S.Phase = UserEndpointPhase.Failed;
         S.Reason = reason;
