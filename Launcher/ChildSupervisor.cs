@@ -18,7 +18,6 @@ public readonly record struct PeerCredentials(int Pid, uint Uid, uint Gid);
 /// </summary>
 public sealed class ChildSupervisor(
     IOptions<LauncherOptions> options,
-    LauncherIdentity identity,
     ILogger<ChildSupervisor> logger,
     TimeProvider time) : IHostedService
 {
@@ -162,41 +161,61 @@ public sealed class ChildSupervisor(
 
     private ProcessStartInfo BuildStartInfo(StartCommand command)
     {
-        var user = command.User;
-        var info = new ProcessStartInfo(options.UepProgram)
+        // The launcher's own program in its pre-exec mode (ExecAs) drops to the user and execs the UEP program.
+        // It starts as root in "/" and enters the home directory only as the user (root may not read it on NFS).
+        var (self, selfArguments) = SelfCommand();
+        var info = new ProcessStartInfo(self)
         {
             UseShellExecute = false,
-            WorkingDirectory = user.Home,
+            WorkingDirectory = "/",
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var argument in options.UepProgramArguments)
+        var user = command.User;
+        var plan = new ExecAs.Plan(user.Name, user.Uid, user.Gid, user.Home,
+            LauncherOptionsValidator.ParseUmask(options.Umask)!.Value, options.NoNewPrivileges,
+            options.UepProgram, options.UepProgramArguments, UepEnvironment(command));
+        foreach (var argument in selfArguments.Concat(ExecAs.Arguments(plan)))
         {
             info.ArgumentList.Add(argument);
         }
 
-        // A root launcher switches user: .NET sets uid, gid and supplementary groups in the child before exec.
-        // A personal launcher already is the user (and could not call setgroups).
-        if (identity.IsRoot)
-        {
-            info.UserName = user.Name;
-        }
-
-        // Nothing of the launcher's own environment reaches the user's process.
+        // Nothing of the launcher's own environment reaches the step or the user's process; the step itself gets
+        // only what the runtime needs, the UEP exactly its own list.
         info.Environment.Clear();
-        foreach (var (name, value) in options.Environment)
+        info.Environment[ExecAs.EnvironmentVariable] = ExecAs.EncodeEnvironment(plan.Environment);
+        info.Environment["DOTNET_EnableDiagnostics"] = "0"; // no debugger/diagnostics socket in a root process
+        if (System.Environment.GetEnvironmentVariable("DOTNET_ROOT") is { Length: > 0 } dotnetRoot)
         {
-            info.Environment[name] = value;
+            info.Environment["DOTNET_ROOT"] = dotnetRoot; // an apphost launcher found its runtime this way
         }
 
-        info.Environment["HOME"] = user.Home;
-        info.Environment["USER"] = user.Name;
-        info.Environment["LOGNAME"] = user.Name;
-        info.Environment["SHELL"] = user.Shell.Length > 0 ? user.Shell : "/bin/sh";
-        info.Environment["PATH"] = options.Path;
-        info.Environment["MEP_UEP_ID"] = command.UepId;
         return info;
+    }
+
+    private List<string> UepEnvironment(StartCommand command)
+    {
+        var user = command.User;
+        var environment = new SortedDictionary<string, string>(options.Environment, StringComparer.Ordinal)
+        {
+            ["HOME"] = user.Home,
+            ["USER"] = user.Name,
+            ["LOGNAME"] = user.Name,
+            ["SHELL"] = user.Shell.Length > 0 ? user.Shell : "/bin/sh",
+            ["PATH"] = options.Path,
+            ["MEP_UEP_ID"] = command.UepId,
+        };
+        return environment.Select(pair => $"{pair.Key}={pair.Value}").ToList();
+    }
+
+    /// <summary>How to run this launcher program again: its apphost, or `dotnet mep-launcher.dll`.</summary>
+    private static (string Program, List<string> Arguments) SelfCommand()
+    {
+        var host = System.Environment.ProcessPath ?? throw new InvalidOperationException("the launcher's own path is unknown");
+        return Path.GetFileNameWithoutExtension(host) == "dotnet"
+            ? (host, [typeof(ChildSupervisor).Assembly.Location])
+            : (host, []);
     }
 
     private async Task WriteStdinAsync(Child child, string stdin)

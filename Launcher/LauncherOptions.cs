@@ -41,6 +41,15 @@ public sealed class LauncherOptions
     /// <summary>PATH given to every UEP.</summary>
     public string Path { get; set; } = "/usr/local/bin:/usr/bin:/bin";
 
+    /// <summary>
+    /// Set PR_SET_NO_NEW_PRIVS on every UEP: setuid programs and file capabilities then grant nothing to it or its
+    /// tasks. Turn off only for sites whose tasks need setuid tools.
+    /// </summary>
+    public bool NoNewPrivileges { get; set; } = true;
+
+    /// <summary>The umask every UEP starts with, in octal: by default what it creates is the user's alone.</summary>
+    public string Umask { get; set; } = "077";
+
     /// <summary>How many of a child's last stderr lines to keep and report when it exits.</summary>
     public int StderrTailLines { get; set; } = 20;
 

@@ -83,6 +83,11 @@ public sealed partial class LauncherOptionsValidator : IValidateOptions<Launcher
             failures.Add("Launcher:Path must be a non-empty search path");
         }
 
+        if (ParseUmask(options.Umask) is null)
+        {
+            failures.Add("Launcher:Umask must be an octal mode between 000 and 777");
+        }
+
         if (options.StderrTailLines is < 0 or > 1000)
         {
             failures.Add("Launcher:StderrTailLines must be between 0 and 1000");
@@ -105,6 +110,11 @@ public sealed partial class LauncherOptionsValidator : IValidateOptions<Launcher
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
+
+    /// <summary>The umask setting as a number, or null when it is not an octal mode.</summary>
+    public static uint? ParseUmask(string value) =>
+        value.Length is > 0 and <= 4 && value.All(c => c is >= '0' and <= '7') && Convert.ToUInt32(value, 8) is var mask
+            && mask <= 0x1FF ? mask : null;
 
     private static void ValidateProgram(string program, bool isRoot, List<string> failures)
     {
