@@ -30,6 +30,14 @@ public sealed class LauncherOptions
     public List<string> DeniedUsers { get; set; } = [];
 
     /// <summary>
+    /// Also refuse accounts whose shadow password field starts with '!' (locked with passwd -l / usermod -L). Off by
+    /// default: Debian's useradd writes '!' and RHEL's '!!' for every account that never had a password, and sshd
+    /// with PAM still lets such users in with keys. An expired account (shadow expiry date reached, the way
+    /// usermod -e 1 / chage -E 0 lock an account) is always refused.
+    /// </summary>
+    public bool RefuseLockedPasswords { get; set; }
+
+    /// <summary>
     /// The silo's service account. When the launcher runs as root it serves this uid and root only, and gives the
     /// socket to this user's primary group. Empty: only root may connect.
     /// </summary>

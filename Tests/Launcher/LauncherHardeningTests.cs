@@ -65,4 +65,46 @@ public sealed class LauncherHardeningTests : IAsyncLifetime
 
         Assert.Fail("the watch ended without an exit");
     }
+
+    [Fact]
+    public async Task Refuses_locked_and_expired_accounts_and_requests_naming_anything_else()
+    {
+        await using var launcher = await ScratchLauncher.StartAsync(
+            ["--Launcher:UepProgram=/bin/sleep", "--Launcher:UepProgramArguments:0=600", "--Launcher:RefuseLockedPasswords=true"],
+            timeout.Token);
+        var ids = Enumerable.Range(0, 4).Select(_ => Guid.NewGuid().ToString()).ToArray();
+
+        // useradd leaves the password field "!": locked, when the launcher is told to care (the other launcher tests
+        // run with the default and start such users).
+        Assert.Equal($"user '{user}' is locked (its shadow password field starts with '!')",
+            await RefusalAsync(launcher.Client.StartAsync(ids[0], user, "{}", timeout.Token)));
+
+        // "*": no password, other ways in allowed. The account runs.
+        await ThrowawayUsers.RunAsync("usermod", "--password", "*", user);
+        var pid = await launcher.StartUepAsync(ids[1], user, timeout.Token);
+        await ProcFiles.WaitForCommandAsync(pid, "sleep", timeout.Token);
+        await launcher.Client.StopAsync(ids[1], "kill", timeout.Token);
+
+        // Expired on 1970-01-02 (day 1), as usermod -e 1 locks an account.
+        await ThrowawayUsers.RunAsync("usermod", "--expiredate", "1970-01-02", user);
+        Assert.Equal($"the account of user '{user}' expired on 1970-01-02",
+            await RefusalAsync(launcher.Client.StartAsync(ids[2], user, "{}", timeout.Token)));
+
+        // The request cannot name a program (or anything else the protocol does not know): the whole line is refused.
+        await ThrowawayUsers.RunAsync("usermod", "--expiredate", "", user);
+        var naming = $$"""{"op":"start","uep_id":"{{ids[3]}}","username":"{{user}}","stdin":"{}","program":"/bin/bash"}""";
+        var answer = await PerlClient.RequestAsync("root", launcher.SocketPath, naming, timeout.Token);
+        Assert.StartsWith("""{"ok":false,"error":"malformed request: """, answer, StringComparison.Ordinal);
+        Assert.Contains("program", answer, StringComparison.Ordinal);
+
+        var running = await launcher.Client.ListAsync(timeout.Token);
+        Assert.DoesNotContain(running, child => child.UepId == ids[0] || child.UepId == ids[2] || child.UepId == ids[3]);
+    }
+
+    private static async Task<string> RefusalAsync(Task request)
+    {
+        var refusal = await Assert.ThrowsAsync<Mep.Grains.Launching.LauncherException>(() => request);
+        Assert.False(refusal.Unavailable);
+        return refusal.Message;
+    }
 }
