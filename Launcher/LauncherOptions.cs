@@ -11,6 +11,13 @@ public sealed class LauncherOptions
     /// <summary>Absolute path of the Unix domain socket to listen on.</summary>
     public string SocketPath { get; set; } = "";
 
+    /// <summary>
+    /// Where the launcher records its running UEPs (created 0700; must be its own and private), so that a restarted
+    /// launcher adopts them instead of losing them. Empty: nothing is recorded and stopping the launcher terminates its
+    /// UEPs. Under systemd, pair it with KillMode=process so that stopping the unit leaves the UEPs alone.
+    /// </summary>
+    public string StateDirectory { get; set; } = "";
+
     /// <summary>Absolute path of the program started for every UEP (for example /usr/bin/dotnet or mep-endpoint).</summary>
     public string UepProgram { get; set; } = "";
 

@@ -30,6 +30,11 @@ public sealed partial class LauncherOptionsValidator : IValidateOptions<Launcher
             failures.Add($"Launcher:SocketPath is longer than {MaxSocketPathBytes} bytes");
         }
 
+        if (options.StateDirectory.Length > 0 && !Path.IsPathFullyQualified(options.StateDirectory))
+        {
+            failures.Add("Launcher:StateDirectory must be an absolute path (or empty)");
+        }
+
         ValidateProgram(options.UepProgram, isRoot, failures);
         if (options.UepProgramArguments.Any(a => a.Contains('\0')))
         {

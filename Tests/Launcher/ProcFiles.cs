@@ -34,6 +34,19 @@ internal static class ProcFiles
         }
     }
 
+    /// <summary>True while the process exists and is not a zombie waiting for its parent.</summary>
+    public static bool IsRunning(int pid)
+    {
+        try
+        {
+            return Stat(pid, 3) != "Z";
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Field <paramref name="number"/> (1-based, as in proc(5)) of /proc/&lt;pid&gt;/stat.</summary>
     public static string Stat(int pid, int number)
     {

@@ -4,8 +4,9 @@ using Mep.Grains.Launching;
 namespace Mep.Tests.Launcher;
 
 /// <summary>
-/// A root launcher of a test's own, in a fresh directory, with the settings that test is about; it can be killed and
-/// started again on the same socket and state directory. Disposing stops it and kills whatever UEPs it left.
+/// A root launcher of a test's own, in a fresh directory, with the settings that test is about and a state directory;
+/// it can be killed and started again on the same socket and state directory. Disposing stops it (which leaves UEPs
+/// running, as a launcher with a state directory does) and kills the UEPs the test started.
 /// </summary>
 [SupportedOSPlatform("linux")]
 internal sealed class ScratchLauncher : IAsyncDisposable
@@ -16,7 +17,7 @@ internal sealed class ScratchLauncher : IAsyncDisposable
     private ScratchLauncher(string[] arguments)
     {
         System.IO.Directory.CreateDirectory(Directory, (UnixFileMode)0b111_101_101);
-        this.arguments = [$"--Launcher:SocketPath={SocketPath}", .. arguments];
+        this.arguments = [$"--Launcher:SocketPath={SocketPath}", $"--Launcher:StateDirectory={StateDirectory}", .. arguments];
     }
 
     public string Directory { get; } = Path.Combine(Path.GetTempPath(), ThrowawayUsers.UniqueName("mep-launcher-scratch-"));
