@@ -18,6 +18,13 @@ public interface IEndpointGrain : IGrainWithStringKey
     [Alias("describe"), AlwaysInterleave]
     Task<EndpointDescription> Describe(CallerIdentity caller);
 
+    /// <summary>
+    /// Stops one user endpoint: its owner's, or any for an endpoint admin (<c>admins</c>). Anyone else hears that it
+    /// does not exist (404), exactly as for an id that was never used. Audited as <c>stop</c>.
+    /// </summary>
+    [Alias("stop-user-endpoint")]
+    Task<UserEndpointSnapshot> StopUserEndpoint(CallerIdentity caller, string userEndpointId);
+
     /// <summary>A user endpoint reports that it has (or no longer has) work or a process, so restarts can find it.</summary>
     [Alias("set-active"), OneWay]
     Task SetActive(string userEndpointId, bool active);

@@ -28,9 +28,13 @@ public interface IUserEndpointGrain : IGrainWithStringKey
     [Alias("reconcile")]
     Task Reconcile();
 
-    /// <summary>Asks the UEP process to stop; pending tasks stay queued.</summary>
+    /// <summary>
+    /// Stops the UEP on behalf of <paramref name="requestedBy"/> (shown in its reason): SIGTERM to a live process,
+    /// SIGKILL after the endpoint's grace period. Unfinished tasks stay queued or fail, as the endpoint says; either
+    /// way the UEP does not start again until new work arrives. Returns the state right after the request.
+    /// </summary>
     [Alias("stop")]
-    Task Stop();
+    Task<UserEndpointSnapshot> Stop(string requestedBy);
 
     [Alias("snapshot"), AlwaysInterleave]
     Task<UserEndpointSnapshot> GetSnapshot();

@@ -80,6 +80,17 @@ public sealed class MepClient : IDisposable
     public Task<EndpointView> GetEndpointAsync(string endpointId, CancellationToken cancellationToken = default) =>
         SendAsync<EndpointView>(HttpMethod.Get, $"v1/endpoints/{Segment(endpointId)}", body: null, cancellationToken);
 
+    /// <summary>
+    /// Stops one of your user endpoints (or, as an endpoint admin, anyone's): SIGTERM, SIGKILL after the endpoint's
+    /// grace period. Answers at once with the state then (usually <c>stopping</c>); another user's id is a 404.
+    /// </summary>
+    public Task<UserEndpointView> StopUserEndpointAsync(string endpointId, string userEndpointId, CancellationToken cancellationToken = default) =>
+        SendAsync<UserEndpointView>(
+            HttpMethod.Post,
+            $"v1/endpoints/{Segment(endpointId)}/user_endpoints/{Segment(userEndpointId)}/stop",
+            body: null,
+            cancellationToken);
+
     public void Dispose() => http.Dispose();
 
     private static string Segment(string endpointId)

@@ -29,7 +29,9 @@ public sealed record UserEndpointSnapshot(
     [property: Id(3)] int PendingTasks,
     [property: Id(4)] UserEndpointSpec? Spec,
     [property: Id(5)] DateTimeOffset? LastHeartbeat,
-    [property: Id(6)] int? Pid);
+    [property: Id(6)] int? Pid,
+    [property: Id(7)] DateTimeOffset? NextAttemptAt = null,
+    [property: Id(8)] int FailedStarts = 0);
 
 /// <summary>The launcher saw the UEP process end.</summary>
 /// <param name="ExitCode">Exit status; 128 + n when killed by signal n.</param>

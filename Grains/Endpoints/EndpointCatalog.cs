@@ -157,6 +157,7 @@ public sealed class EndpointCatalog : IDisposable
                 new IdentityList(file.Admins ?? [], "admins"),
                 new IdentityList(file.AllowedUsers ?? [], "allowed_users"),
                 new IdentityList(file.DeniedUsers ?? [], "denied_users"));
+            var lifecycle = LifecycleSettings.Read(file, configPath);
             var identityMappingPath = FilePath(file.IdentityMapping, "identity_mapping");
             // Last: from here on watchers run; one that started is disposed if a later one fails to load its file.
             var watched = new List<IDisposable>();
@@ -197,7 +198,8 @@ public sealed class EndpointCatalog : IDisposable
                 OutputLimitBytes: outputLimit,
                 Limits: limits,
                 Policy: policy,
-                ParentConfig: parentConfig);
+                ParentConfig: parentConfig,
+                Lifecycle: lifecycle);
         }
         catch (FormatException e)
         {

@@ -70,4 +70,32 @@ internal sealed class EndpointConfigFile
 
     [YamlMember(Alias = "denied_users")]
     public List<string>? DeniedUsers { get; set; }
+
+    /// <summary>Consecutive failed starts of a UEP before it is failed with its tasks; default 3.</summary>
+    [YamlMember(Alias = "max_start_attempts")]
+    public int? MaxStartAttempts { get; set; }
+
+    /// <summary>Wait before retrying a failed start, doubled each time; default 1s.</summary>
+    [YamlMember(Alias = "start_retry_delay")]
+    public string? StartRetryDelay { get; set; }
+
+    [YamlMember(Alias = "start_retry_delay_max")]
+    public string? StartRetryDelayMax { get; set; }
+
+    /// <summary>Between SIGTERM and SIGKILL when a UEP is stopped; default 30s.</summary>
+    [YamlMember(Alias = "stop_grace_period")]
+    public string? StopGracePeriod { get; set; }
+
+    /// <summary>requeue (default) or fail: what a stop does to the UEP's unfinished tasks.</summary>
+    [YamlMember(Alias = "tasks_on_stop")]
+    public string? TasksOnStop { get; set; }
+
+    [YamlMember(Alias = "max_user_endpoints_per_user")]
+    public int? MaxUserEndpointsPerUser { get; set; }
+
+    [YamlMember(Alias = "max_starts_per_minute")]
+    public int? MaxStartsPerMinute { get; set; }
+
+    [YamlMember(Alias = "max_concurrent_starts")]
+    public int? MaxConcurrentStarts { get; set; }
 }

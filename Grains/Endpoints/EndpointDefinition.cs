@@ -9,6 +9,7 @@ namespace Mep.Grains.Endpoints;
 /// <param name="TemplateFile">The user config template, followed as it changes: read <see cref="Template"/> per request.</param>
 /// <param name="SchemaFile">The user config schema, followed as it changes; null when none is configured (any options).</param>
 /// <param name="Limits">Result size, kept output lines and worker deaths per task, as the UEP enforces them.</param>
+/// <param name="Lifecycle">Start retries, stop and limits of the endpoint's user endpoints.</param>
 /// <param name="ParentConfig">The endpoint's config.yaml as JSON: the template's <c>_GC.parent_config</c>.</param>
 public sealed record EndpointDefinition(
     string EndpointId,
@@ -25,7 +26,8 @@ public sealed record EndpointDefinition(
     int OutputLimitBytes,
     Mep.Protocol.Launcher.TaskLimits Limits,
     EndpointPolicy Policy,
-    System.Text.Json.Nodes.JsonObject ParentConfig) : IDisposable
+    System.Text.Json.Nodes.JsonObject ParentConfig,
+    LifecycleSettings Lifecycle) : IDisposable
 {
     public ConfigTemplate Template => TemplateFile.Current;
 

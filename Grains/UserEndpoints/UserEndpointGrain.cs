@@ -21,7 +21,8 @@ namespace Mep.Grains.UserEndpoints;
 [ImplicitStreamSubscription(BrokerNames.EventStreamNamespace)]
 public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStreamSubscriptionObserver
 {
-    private const int MaxCrashedStarts = 3;
+    /// <summary>A process that ran this long before crashing was not crash-looping: the next failure counts from one.</summary>
+    private static readonly TimeSpan StableRun = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
     private readonly IPersistentState<UserEndpointState> _state;
@@ -74,6 +75,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             ScheduleDispatch(TimeSpan.Zero);
         }
 
+        ArmKillAfterGrace();
         return Task.CompletedTask;
     }
 
@@ -112,10 +114,13 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             S.Pending.Add(pending);
         }
 
+        // New work is what a stopped UEP waits for to start again (with the tasks it kept, if any).
+        S.Held = false;
         if (S.Phase == UserEndpointPhase.Failed)
         {
             // New work is a new attempt: the owner has seen the failure on the tasks it failed.
             S.FailedStarts = 0;
+            S.NextAttemptAt = null;
         }
 
         await SaveAsync();
@@ -174,7 +179,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             // and taking it for news would leave the UEP waiting for an exit that never comes.
             case UserEndpointSignalKind.Stopping when S.Phase is UserEndpointPhase.Starting or UserEndpointPhase.Running:
                 S.Phase = UserEndpointPhase.Stopping;
-                S.Reason = signal.Reason;
+                // A stop asked for through the API names who asked; the process's own word ("signal") adds nothing.
+                S.Reason = S.StopRequest is null ? signal.Reason : S.Reason;
                 break;
         }
 
@@ -217,19 +223,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
     }
 
-    public async Task Stop()
-    {
-        if (S.Phase is UserEndpointPhase.Starting or UserEndpointPhase.Running && S.Spec is { } spec && Socket(spec) is { } socket)
-        {
-            await _launcher.StopAsync(socket, UepId, kill: false, CallDeadline());
-            S.Phase = UserEndpointPhase.Stopping;
-            S.Reason = "stop requested";
-            await SaveAsync();
-        }
-    }
-
     public Task<UserEndpointSnapshot> GetSnapshot() =>
-        Task.FromResult(new UserEndpointSnapshot(UepId, S.Phase, S.Reason, S.Pending.Count, S.Spec, _lastHeartbeat, S.Pid));
+        Task.FromResult(new UserEndpointSnapshot(UepId, S.Phase, S.Reason, S.Pending.Count, S.Spec, _lastHeartbeat, S.Pid, S.NextAttemptAt, S.FailedStarts));
 
     private async Task DispatchAsync(CancellationToken ct)
     {
@@ -245,13 +240,20 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
                 await ReconcileWithLauncherAsync();
             }
 
-            if (S.Pending.Count == 0)
+            if (S.Pending.Count == 0 || S.Held)
             {
                 return;
             }
 
             if (S.Phase is UserEndpointPhase.Stopped or UserEndpointPhase.Failed)
             {
+                if (S.NextAttemptAt is { } next && next > DateTimeOffset.UtcNow)
+                {
+                    // Backing off after a failed start; new work (which schedules a round at once) waits too.
+                    ScheduleDispatch(next - DateTimeOffset.UtcNow);
+                    return;
+                }
+
                 if (!await StartProcessAsync(spec))
                 {
                     return;
@@ -312,7 +314,9 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             var pid = await _launcher.StartAsync(Socket(spec)!, UepId, spec.LocalUsername, ProtocolJson.Serialize(document), CallDeadline());
             S.Phase = UserEndpointPhase.Starting;
             S.Pid = pid;
-            S.Reason = null;
+            S.ProcessStartedAt = DateTimeOffset.UtcNow;
+            S.NextAttemptAt = null;
+            S.Reason = S.FailedStarts > 0 ? $"start attempt {S.FailedStarts + 1} of {Lifecycle().MaxStartAttempts}" : null;
             _reconciled = true;
             ReachedByProcess(DateTimeOffset.UtcNow);
             await SaveAsync();
@@ -353,43 +357,76 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
     }
 
+    /// <summary>
+    /// The process ended. An exit nobody asked for, before the UEP reported in or with a failure code, is a failed
+    /// start: with tasks waiting it is retried after a doubling delay (<see cref="LifecycleSettings.RetryDelay"/>), and
+    /// after <see cref="LifecycleSettings.MaxStartAttempts"/> in a row the UEP fails, and its tasks with it, with the
+    /// exit and the last lines of the process's stderr as the reason.
+    /// </summary>
     private async Task HandleExitAsync(int? exitCode, string? stderrTail)
     {
         await AuditUepExitAsync(exitCode, stderrTail); // audit trail: before the phase and pid change
-        var wasStopping = S.Phase == UserEndpointPhase.Stopping;
-        var ranCleanly = exitCode == 0 || wasStopping || (exitCode is null && S.Phase == UserEndpointPhase.Running);
-        S.Pid = null;
-        LeftByProcess(DateTimeOffset.UtcNow);
-        if (ranCleanly)
+        if (S.StopRequest is { } stop)
         {
-            S.Phase = UserEndpointPhase.Stopped;
+            await FinishStopAsync(stop, exitCode);
+            return;
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        var phase = S.Phase;
+        var ranFor = S.ProcessStartedAt is { } started ? now - started : TimeSpan.Zero;
+        S.Pid = null;
+        S.ProcessStartedAt = null;
+        LeftByProcess(now);
+        var crashed = phase != UserEndpointPhase.Stopping
+            && (phase == UserEndpointPhase.Starting ? exitCode != 0 || ranFor < StableRun : exitCode is not null and not 0);
+        S.Phase = UserEndpointPhase.Stopped;
+        if (!crashed)
+        {
             S.FailedStarts = 0;
+            S.NextAttemptAt = null;
         }
         else
         {
-            S.FailedStarts++;
+            S.FailedStarts = ranFor >= StableRun ? 1 : S.FailedStarts + 1;
+            var lifecycle = Lifecycle();
             var tail = string.IsNullOrWhiteSpace(stderrTail) ? "" : $": {stderrTail.Trim()}";
-            S.Reason = $"user endpoint exited with code {exitCode?.ToString() ?? "unknown"}{tail}";
-            S.Phase = UserEndpointPhase.Stopped;
-            _logger.LogWarning("User endpoint {UepId} exited unexpectedly ({Reason})", UepId, S.Reason);
-            if (S.FailedStarts >= MaxCrashedStarts)
+            var exit = $"user endpoint exited with code {exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown"}{tail}";
+            if (S.FailedStarts >= lifecycle.MaxStartAttempts)
             {
-                await FailAllAsync($"{S.Reason} (after {S.FailedStarts} attempts)");
+                LogGaveUp(_logger, UepId, S.FailedStarts, exit);
+                await FailAllAsync($"the user endpoint failed to start {S.FailedStarts} times in a row; the last attempt: {exit}");
                 return;
             }
+
+            var delay = lifecycle.RetryDelay(S.FailedStarts);
+            S.NextAttemptAt = now + delay;
+            S.Reason = $"{exit} (start attempt {S.FailedStarts} of {lifecycle.MaxStartAttempts} failed; next attempt in {delay.TotalSeconds:0.###} s)";
+            LogRetrying(_logger, UepId, S.FailedStarts, lifecycle.MaxStartAttempts, delay, exit);
         }
 
         await SaveAsync();
         if (S.Pending.Count > 0)
         {
-            // Tasks are still queued (e.g. they arrived while it was going idle): start it again.
-            ScheduleDispatch(ranCleanly ? TimeSpan.Zero : TimeSpan.FromSeconds(S.FailedStarts));
+            // Tasks are still queued (e.g. they arrived while it was going idle, or it crashed): start it again.
+            ScheduleDispatch(S.NextAttemptAt is { } next ? next - now : TimeSpan.Zero);
         }
         else
         {
             await RevokeAsync(deleteQueue: false);
         }
     }
+
+    private LifecycleSettings Lifecycle() =>
+        S.Spec is { } spec && _catalog.Find(spec.EndpointId) is { } endpoint ? endpoint.Lifecycle : LifecycleSettings.Default;
+
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Warning,
+        Message = "User endpoint {UepId} failed start attempt {Attempt} of {MaxAttempts}; retrying in {Delay} ({Exit})")]
+    private static partial void LogRetrying(ILogger logger, string uepId, int attempt, int maxAttempts, TimeSpan delay, string exit);
+
+    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning,
+        Message = "User endpoint {UepId} failed {Attempts} starts in a row; failing it and its tasks ({Exit})")]
+    private static partial void LogGaveUp(ILogger logger, string uepId, int attempts, string exit);
 
     private async Task FailAllAsync(string reason)
     {
@@ -406,6 +443,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         S.Phase = UserEndpointPhase.Failed;
         S.Reason = reason;
         S.Pid = null;
+        S.NextAttemptAt = null;
         await SaveAsync();
         _logger.LogWarning("User endpoint {UepId} failed: {Reason}; {Count} tasks failed with it", UepId, reason, failed.Count);
 

@@ -25,7 +25,27 @@ public sealed class UserEndpointState
     /// <summary>Consecutive starts that ended in a crash before the UEP ran: drives backoff and giving up.</summary>
     [Id(5)]
     public int FailedStarts { get; set; }
+
+    /// <summary>When the next start may be tried after a failed one (backoff); null when a start may go now.</summary>
+    [Id(6)]
+    public DateTimeOffset? NextAttemptAt { get; set; }
+
+    /// <summary>When the current process was launched: a crash after a long run is not a crash loop.</summary>
+    [Id(7)]
+    public DateTimeOffset? ProcessStartedAt { get; set; }
+
+    /// <summary>A stop asked for through the API, until the process has exited.</summary>
+    [Id(8)]
+    public StopRequest? StopRequest { get; set; }
+
+    /// <summary>Stopped on request: no start (not even for queued tasks) until new work arrives.</summary>
+    [Id(9)]
+    public bool Held { get; set; }
 }
+
+/// <param name="RequestedBy">Who stopped it, as its reason shows: the owner's username, or an endpoint admin's.</param>
+[GenerateSerializer, Immutable, Alias("mep.uep-stop-request")]
+public sealed record StopRequest([property: Id(0)] string RequestedBy, [property: Id(1)] DateTimeOffset At);
 
 [GenerateSerializer, Alias("mep.pending-task")]
 public sealed class PendingTask

@@ -10,6 +10,7 @@ namespace Mep.Protocol.Api;
 //   GET  /v1/functions/{function_id}        -> FunctionView
 //   POST /v1/endpoints/{endpoint_id}/submit SubmitRequest -> 202 SubmitResponse
 //   GET  /v1/endpoints/{endpoint_id}        -> EndpointView
+//   POST /v1/endpoints/{endpoint_id}/user_endpoints/{user_endpoint_id}/stop -> 202 UserEndpointView
 //   GET  /v1/tasks/{task_id}                -> TaskView
 //   POST /v1/tasks/status                   TaskStatusRequest -> TaskStatusResponse
 // Errors are RFC 7807 application/problem+json.
@@ -154,13 +155,17 @@ public sealed record EndpointView(
     string? LocalUsername,
     IReadOnlyList<UserEndpointView> UserEndpoints);
 
+/// <param name="NextAttemptAt">After a failed start: when the next attempt is made (null otherwise).</param>
+/// <param name="FailedStarts">Failed starts in a row so far (the UEP fails at the endpoint's max_start_attempts).</param>
 public sealed record UserEndpointView(
     string UserEndpointId,
     string State,
     string? Reason,
     int PendingTasks,
     JsonObject UserEndpointConfig,
-    DateTimeOffset? LastHeartbeat);
+    DateTimeOffset? LastHeartbeat,
+    DateTimeOffset? NextAttemptAt = null,
+    int FailedStarts = 0);
 
 /// <summary>RFC 7807 problem details as the API returns them.</summary>
 public sealed record Problem(

@@ -26,6 +26,7 @@ public static class ApiRoutes
         v1.MapGet("/functions/{functionId}", GetFunction);
         v1.MapPost("/endpoints/{endpointId}/submit", Submit);
         v1.MapGet("/endpoints/{endpointId}", GetEndpoint);
+        v1.MapPost("/endpoints/{endpointId}/user_endpoints/{userEndpointId}/stop", StopUserEndpoint);
         v1.MapGet("/tasks/{taskId}", GetTask);
         v1.MapPost("/tasks/status", GetTaskStatus);
     }
@@ -119,15 +120,32 @@ public static class ApiRoutes
         var caller = Caller(http);
         var id = ParseId(endpointId, "endpoint");
         var d = await grains.GetGrain<IEndpointGrain>(id.ToString()).Describe(caller);
-        var view = new EndpointView(d.EndpointId, d.DisplayName, d.LocalUsername, d.UserEndpoints.Select(u => new UserEndpointView(
-            u.UserEndpointId,
-            u.Phase.ToString().ToLowerInvariant(),
-            u.Reason,
-            u.PendingTasks,
-            System.Text.Json.Nodes.JsonNode.Parse(u.Spec?.UserConfigJson ?? "{}")!.AsObject(),
-            u.LastHeartbeat)).ToList());
+        var view = new EndpointView(d.EndpointId, d.DisplayName, d.LocalUsername, d.UserEndpoints.Select(ToView).ToList());
         return Results.Json(view, ProtocolJson.Options);
     }
+
+    /// <summary>202: the stop is under way (SIGTERM sent); the view says so, and the endpoint's view shows when it ends.</summary>
+    private static async Task<IResult> StopUserEndpoint(HttpContext http, string endpointId, string userEndpointId, IGrainFactory grains)
+    {
+        var caller = Caller(http);
+        var id = ParseId(endpointId, "endpoint");
+        // Ids are UUIDs; anything else cannot name a user endpoint, and is answered as any unknown one is.
+        var uepId = Guid.TryParse(userEndpointId, out var uep)
+            ? uep.ToString()
+            : throw Mep.Grains.Endpoint.EndpointGrain.UserEndpointNotFound(userEndpointId);
+        var snapshot = await grains.GetGrain<IEndpointGrain>(id.ToString()).StopUserEndpoint(caller, uepId);
+        return Results.Json(ToView(snapshot), ProtocolJson.Options, statusCode: 202);
+    }
+
+    private static UserEndpointView ToView(UserEndpointSnapshot u) => new(
+        u.UserEndpointId,
+        u.Phase.ToString().ToLowerInvariant(),
+        u.Reason,
+        u.PendingTasks,
+        System.Text.Json.Nodes.JsonNode.Parse(u.Spec?.UserConfigJson ?? "{}")!.AsObject(),
+        u.LastHeartbeat,
+        u.NextAttemptAt,
+        u.FailedStarts);
 
     private static async Task<IResult> GetTask(HttpContext http, string taskId, IGrainFactory grains)
     {

@@ -157,7 +157,7 @@ public sealed class AuditTrailTests(SiteFixture site) : IAsyncLifetime
         var uep = _cluster.Client.GetGrain<IUserEndpointGrain>(receipt.UserEndpointId);
         await Poll.UntilTrue(async () => (await uep.GetSnapshot()).Pid is { } again && again != pid,
             TimeSpan.FromMinutes(1), () => "the UEP was not started again");
-        await uep.Stop();
+        await uep.Stop("the test");
     }
 
     private List<JsonObject> Read() => File.Exists(AuditLog)

@@ -29,10 +29,11 @@ internal sealed class StandInUepLauncher : IAsyncDisposable
     public string Socket { get; }
 
     /// <param name="dir">A directory the mapped users can traverse: the script is read from it as them.</param>
-    public static async Task<StandInUepLauncher> StartAsync(string dir)
+    /// <param name="uepScript">The UEP program's shell script; null: the stand-in that waits for its signal.</param>
+    public static async Task<StandInUepLauncher> StartAsync(string dir, string? uepScript = null)
     {
         var script = Path.Combine(dir, "stand-in-uep.sh");
-        await File.WriteAllTextAsync(script, Script.ReplaceLineEndings("\n"));
+        await File.WriteAllTextAsync(script, (uepScript ?? Script).ReplaceLineEndings("\n"));
         File.SetUnixFileMode(script, (UnixFileMode)0b111_101_101);
         var socket = Path.Combine(dir, "launcher.sock");
         var process = ManagedProcess.Start("launcher", "dotnet", [

@@ -1,0 +1,163 @@
+using Mep.Contracts;
+using Mep.Contracts.Model;
+using Mep.Grains.Endpoints;
+using Microsoft.Extensions.Logging;
+
+namespace Mep.Grains.UserEndpoints;
+
+/// <summary>
+/// Stopping a user endpoint on request (its owner or an endpoint admin, through the API): SIGTERM through the launcher,
+/// SIGKILL once the endpoint's <c>stop_grace_period</c> has passed without an exit. The UEP is then held: it does not
+/// start again, even for tasks it kept, until new work arrives.
+/// </summary>
+public sealed partial class UserEndpointGrain
+{
+    private const int SigKillExit = 128 + 9;
+
+    private IGrainTimer? _killTimer;
+
+    public async Task<UserEndpointSnapshot> Stop(string requestedBy)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var lifecycle = Lifecycle();
+        var reason = $"stopped by {requestedBy}";
+        S.Held = true;
+        S.NextAttemptAt = null;
+        var revoked = false;
+        if (lifecycle.TasksOnStop == TasksOnStop.Fail && S.Pending.Count > 0)
+        {
+            await FailPendingAsync(reason);
+            // Copies already in the broker queue must not run at the next start; the workers lose their connection now.
+            await RevokeAsync(deleteQueue: true);
+            revoked = true;
+        }
+
+        if (S.Phase is UserEndpointPhase.Starting or UserEndpointPhase.Running or UserEndpointPhase.Stopping && S.Pid is { } pid)
+        {
+            // A second stop while the first is under way changes nothing: the first one's grace period runs.
+            S.StopRequest ??= new StopRequest(requestedBy, now);
+            reason = $"stopped by {S.StopRequest.RequestedBy}";
+            S.Phase = UserEndpointPhase.Stopping;
+            S.Reason = $"{reason}; stopping (SIGTERM, SIGKILL after {Seconds(lifecycle.StopGracePeriod)} s)";
+            await SaveAsync();
+            try
+            {
+                await _launcher.StopAsync(Socket(S.Spec!)!, UepId, kill: false, CallDeadline());
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Unreachable launcher, or the process is already gone (its exit is on its way): the kill after the
+                // grace period tries again, and an exit settles it either way.
+                _logger.LogWarning("SIGTERM to user endpoint {UepId} (pid {Pid}) failed: {Message}", UepId, pid, e.Message);
+            }
+
+            ArmKillAfterGrace();
+            _logger.LogInformation("User endpoint {UepId} (pid {Pid}) {Reason}: SIGTERM sent", UepId, pid, reason);
+        }
+        else
+        {
+            if (S.Phase == UserEndpointPhase.Stopped)
+            {
+                S.Reason = reason;
+            }
+
+            await SaveAsync();
+            if (S.Phase != UserEndpointPhase.Failed && !revoked)
+            {
+                await RevokeAsync(deleteQueue: false);
+            }
+
+            _logger.LogInformation("User endpoint {UepId} {Reason}; no process was running", UepId, reason);
+        }
+
+        return await GetSnapshot();
+    }
+
+    /// <summary>The process of a requested stop has exited: the UEP stops, held, with who stopped it as the reason.</summary>
+    private async Task FinishStopAsync(StopRequest stop, int? exitCode)
+    {
+        var now = DateTimeOffset.UtcNow;
+        _killTimer?.Dispose();
+        _killTimer = null;
+        S.StopRequest = null;
+        S.Pid = null;
+        S.ProcessStartedAt = null;
+        S.Phase = UserEndpointPhase.Stopped;
+        S.FailedStarts = 0;
+        S.NextAttemptAt = null;
+        S.Reason = exitCode == SigKillExit
+            ? $"stopped by {stop.RequestedBy}; killed (SIGKILL) after the {Seconds(Lifecycle().StopGracePeriod)} s grace period"
+            : $"stopped by {stop.RequestedBy}";
+        LeftByProcess(now);
+        // Its workers were stopped with it and handed their tasks back to the broker queue: those wait for the next start.
+        foreach (var pending in S.Pending.Where(p => p.LastState() == TaskProgressState.Running))
+        {
+            pending.Enter(TaskProgressState.WaitingForEndpoint, now);
+        }
+
+        await SaveAsync();
+        _logger.LogInformation("User endpoint {UepId} {Reason} (exit code {ExitCode})", UepId, S.Reason, exitCode);
+        if (S.Held || S.Pending.Count == 0)
+        {
+            await RevokeAsync(deleteQueue: false);
+        }
+        else
+        {
+            // Work arrived while it was stopping: that is a reason to start again.
+            ScheduleDispatch(TimeSpan.Zero);
+        }
+    }
+
+    /// <summary>While a requested stop is under way: SIGKILL at the end of its grace period (re-armed on activation).</summary>
+    private void ArmKillAfterGrace()
+    {
+        if (S.StopRequest is not { } stop || S.Pid is not { } pid)
+        {
+            return;
+        }
+
+        _killTimer?.Dispose();
+        var due = stop.At + Lifecycle().StopGracePeriod - DateTimeOffset.UtcNow;
+        _killTimer = this.RegisterGrainTimer(
+            ct => KillAsync(pid, ct),
+            new GrainTimerCreationOptions(due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan) { Interleave = false, KeepAlive = true });
+    }
+
+    private async Task KillAsync(int pid, CancellationToken ct)
+    {
+        if (S.StopRequest is null || S.Pid != pid || S.Spec is not { } spec)
+        {
+            return;
+        }
+
+        _logger.LogWarning("User endpoint {UepId} (pid {Pid}) did not exit within its grace period; sending SIGKILL", UepId, pid);
+        try
+        {
+            await _launcher.StopAsync(Socket(spec)!, UepId, kill: true, CallDeadline());
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            // The launcher is unreachable (or the process just exited): try again shortly, until an exit settles it.
+            _logger.LogWarning("SIGKILL to user endpoint {UepId} (pid {Pid}) failed: {Message}; retrying", UepId, pid, e.Message);
+            _killTimer?.Change(TimeSpan.FromSeconds(5), Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Fails every pending task with <paramref name="reason"/>; the UEP's phase is the caller's business.</summary>
+    private async Task FailPendingAsync(string reason)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var failed = S.Pending.ToList();
+        foreach (var p in failed)
+        {
+            p.Enter(TaskProgressState.Failed, now);
+        }
+
+        await Task.WhenAll(failed.Select(p => GrainFactory.GetGrain<ITaskGrain>(p.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now), p.History())));
+        S.Pending.Clear();
+        await SaveAsync();
+        _logger.LogInformation("User endpoint {UepId}: {Count} tasks failed ({Reason})", UepId, failed.Count, reason);
+    }
+
+    private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+}
