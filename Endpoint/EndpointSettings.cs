@@ -10,15 +10,24 @@ namespace Mep.Endpoint;
 /// <param name="BrokerRecoveryDeadline">How long a lost broker connection may take to recover before we give up.</param>
 /// <param name="Config">The whole rendered config, read with the shared model.</param>
 /// <param name="AllowedFunctions">What this UEP may run: the endpoint's list narrowed by the config's; null: anything.</param>
+/// <param name="HeartbeatPeriod">The config's <c>heartbeat_period</c>, else the endpoint's.</param>
+/// <param name="IdleTimeout">Soft idleness: no task waiting or running for this long stops the UEP.
+/// <c>idle_heartbeats_soft</c> × the heartbeat period when the config sets it, else the endpoint's <c>idle_timeout</c>.</param>
+/// <param name="HardIdleTimeout">Hard idleness: no task started, ended or arrived for this long stops the UEP even
+/// when its workers still report tasks running (stuck ones). <c>idle_heartbeats_hard</c> (default 5760, Globus
+/// Compute's: two days at 30 s) × the heartbeat period.</param>
 internal sealed record EndpointSettings(
     int MaxWorkers,
     TimeSpan HeartbeatPeriod,
     TimeSpan IdleTimeout,
     TimeSpan BrokerRecoveryDeadline,
     UepConfig Config,
-    IReadOnlyList<Guid>? AllowedFunctions)
+    IReadOnlyList<Guid>? AllowedFunctions,
+    TimeSpan HardIdleTimeout)
 {
     public const int DefaultMaxWorkers = 4;
+
+    public const int DefaultIdleHeartbeatsHard = 5760;
 
     public static readonly TimeSpan DefaultBrokerRecoveryDeadline = TimeSpan.FromSeconds(60);
 
@@ -39,13 +48,20 @@ internal sealed record EndpointSettings(
         }
 
         var config = ReadConfig(doc.Config);
+        var period = config.HeartbeatPeriod is { } p ? Seconds(p, "config.heartbeat_period") : Seconds(doc.HeartbeatPeriodSeconds, "heartbeat_period_seconds");
+        var soft = config.IdleHeartbeatsSoft is > 0 and var n
+            ? Seconds(n * period.TotalSeconds, "config.idle_heartbeats_soft × heartbeat_period")
+            : Seconds(doc.IdleTimeoutSeconds, "idle_timeout_seconds");
+        var hard = Seconds((config.IdleHeartbeatsHard is > 0 and var h ? h : DefaultIdleHeartbeatsHard) * period.TotalSeconds,
+            "config.idle_heartbeats_hard × heartbeat_period", max: double.MaxValue);
         return new EndpointSettings(
             config.Engine.MaxWorkersPerNode ?? DefaultMaxWorkers,
-            Seconds(doc.HeartbeatPeriodSeconds, "heartbeat_period_seconds"),
-            Seconds(doc.IdleTimeoutSeconds, "idle_timeout_seconds"),
+            period,
+            soft,
             recovery,
             config,
-            Allowed(doc.AllowedFunctions, config.AllowedFunctions));
+            Allowed(doc.AllowedFunctions, config.AllowedFunctions),
+            hard);
     }
 
     /// <summary>
@@ -76,10 +92,11 @@ internal sealed record EndpointSettings(
     /// <summary><c>engine.max_workers_per_node</c> when present, else 4; the whole config must be valid.</summary>
     public static int ParseMaxWorkers(JsonObject? config) => ReadConfig(config).Engine.MaxWorkersPerNode ?? DefaultMaxWorkers;
 
-    private static TimeSpan Seconds(double seconds, string name)
+    private static TimeSpan Seconds(double seconds, string name, double max = 7 * 86400)
     {
         // Upper bound: a week is far beyond any sane heartbeat period or idle timeout, and keeps timers in range.
-        if (!double.IsFinite(seconds) || seconds <= 0 || seconds > 7 * 86400)
+        // The hard idle limit may be longer (it is a safety net): it is only compared, never used as a timer.
+        if (!double.IsFinite(seconds) || seconds <= 0 || seconds > Math.Min(max, TimeSpan.MaxValue.TotalSeconds / 2))
         {
             throw new StartDocumentException($"{name} must be a positive number of seconds up to a week, got {seconds.ToString(CultureInfo.InvariantCulture)}");
         }

@@ -12,6 +12,9 @@ internal sealed class UepDirectory(string path)
     /// <summary>The worker document (0600): broker credentials and limits for the workers.</summary>
     public string WorkerDocumentPath => System.IO.Path.Combine(Path, "worker.json");
 
+    /// <summary>The UEP's own log (0600): what it also writes to stderr, kept across its restarts.</summary>
+    public string LogPath => System.IO.Path.Combine(Path, "endpoint.log");
+
     /// <summary>Refreshed by the UEP every heartbeat; workers exit when it goes stale.</summary>
     public string ManagerAlivePath => System.IO.Path.Combine(Path, "manager.alive");
 

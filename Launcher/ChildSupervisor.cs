@@ -13,25 +13,39 @@ namespace Mep.Launcher;
 public readonly record struct PeerCredentials(int Pid, uint Uid, uint Gid);
 
 /// <summary>
-/// Starts UEP processes (one per UEP id), watches them and tells every watcher when one exits.
-/// A hosted service only so that stopping the launcher also stops its children instead of orphaning them.
+/// Starts UEP processes (one per UEP id), watches them and tells every watcher when one exits. With a state directory
+/// (Launcher:StateDirectory) it records each one, leaves them running when the launcher stops, and on start adopts the
+/// ones still alive (same pid and same start time): restarting the launcher does not kill UEPs. Without one, stopping
+/// the launcher terminates its children, which nobody could find again.
 /// </summary>
 public sealed class ChildSupervisor(
     IOptions<LauncherOptions> options,
-    LauncherIdentity identity,
     ILogger<ChildSupervisor> logger,
     TimeProvider time) : IHostedService
 {
     private static readonly TimeSpan StderrDrainLimit = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan StdinWriteLimit = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan AdoptedPollInterval = TimeSpan.FromMilliseconds(250);
     private const int WatcherBacklog = 4096;
+    private const string UnknownExit = "exit status unknown: the launcher was restarted while this UEP ran";
 
     private readonly LauncherOptions options = options.Value;
     private readonly Dictionary<string, Child> children = new(StringComparer.Ordinal);
     private readonly List<Channel<LauncherEvent>> watchers = [];
     private readonly Lock gate = new();
+    private readonly CancellationTokenSource stopping = new();
+    private readonly ChildStateDirectory? state =
+        options.Value.StateDirectory.Length > 0 ? new ChildStateDirectory(options.Value.StateDirectory) : null;
 
-    private sealed record Child(string UepId, UnixUser User, Process Process, int Pid, DateTimeOffset StartedAt, StderrTail Tail);
+    /// <summary>
+    /// A UEP process. <see cref="Process"/> and <see cref="Tail"/> only for the ones this launcher started; adopted
+    /// ones are not its children (their exit status goes to init), so it sees only that they ended, through the pidfd.
+    /// </summary>
+    private sealed record Child(string UepId, string Username, uint Uid, int Pid, DateTimeOffset StartedAt, Process? Process, StderrTail? Tail)
+    {
+        /// <summary>Names this very process whatever pid reuse happens; -1 if it could not be opened. Under the gate.</summary>
+        public int Pidfd { get; set; } = -1;
+    }
 
     /// <summary>Starts the UEP, or returns the pid of the one already running for this id and user.</summary>
     public int Start(StartCommand command, PeerCredentials peer)
@@ -40,15 +54,15 @@ public sealed class ChildSupervisor(
         {
             if (children.TryGetValue(command.UepId, out var existing))
             {
-                if (existing.User.Name != command.User.Name)
+                if (existing.Username != command.User.Name)
                 {
                     throw new RequestRefusedException(
-                        $"uep {command.UepId} is already running as user '{existing.User.Name}'");
+                        $"uep {command.UepId} is already running as user '{existing.Username}'");
                 }
 
                 logger.LogInformation(
                     "UEP {UepId} already running as {Username} (pid {ChildPid}); start from pid {PeerPid} uid {PeerUid} is a no-op",
-                    command.UepId, existing.User.Name, existing.Pid, peer.Pid, peer.Uid);
+                    command.UepId, existing.Username, existing.Pid, peer.Pid, peer.Uid);
                 return existing.Pid;
             }
 
@@ -64,14 +78,16 @@ public sealed class ChildSupervisor(
                     $"cannot start the UEP program as user '{command.User.Name}': {OneLine(e.Message)}");
             }
 
-            var child = new Child(command.UepId, command.User, process, process.Id, time.GetUtcNow(),
-                new StderrTail(options.StderrTailLines));
+            // Our unreaped child until its exit is noticed: the pidfd surely names it.
+            var child = new Child(command.UepId, command.User.Name, command.User.Uid, process.Id, time.GetUtcNow(), process,
+                new StderrTail(options.StderrTailLines)) { Pidfd = Native.PidfdOpen(process.Id) };
             children.Add(command.UepId, child);
+            Record(child);
             logger.LogInformation(
                 "Started UEP {UepId} as {Username} (uid {Uid}) with pid {ChildPid}, asked by pid {PeerPid} uid {PeerUid}",
                 command.UepId, command.User.Name, command.User.Uid, child.Pid, peer.Pid, peer.Uid);
-            _ = WriteStdinAsync(child, command.Stdin);
-            _ = SuperviseAsync(child);
+            _ = WriteStdinAsync(child, process, command.Stdin);
+            _ = SuperviseAsync(child, process, child.Tail!);
             return child.Pid;
         }
     }
@@ -86,8 +102,11 @@ public sealed class ChildSupervisor(
                 throw new RequestRefusedException($"uep {command.UepId} is not running");
             }
 
-            // Once .NET has reaped the child its pid may be reused: signal only while it is still ours.
-            if (!child.Process.HasExited && Native.Kill(child.Pid, command.Signal) != 0)
+            // Through the pidfd, never a pid that may have been reused since.
+            var failed = child.Pidfd >= 0
+                ? Native.PidfdSendSignal(child.Pidfd, command.Signal) != 0
+                : child.Process is { HasExited: false } && Native.Kill(child.Pid, command.Signal) != 0;
+            if (failed)
             {
                 logger.LogWarning("Signal {Signal} to pid {ChildPid} failed: errno {Errno}",
                     command.SignalName, child.Pid, System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
@@ -95,7 +114,7 @@ public sealed class ChildSupervisor(
 
             logger.LogInformation(
                 "Sent {Signal} to UEP {UepId} ({Username}, pid {ChildPid}), asked by pid {PeerPid} uid {PeerUid}",
-                command.SignalName, command.UepId, child.User.Name, child.Pid, peer.Pid, peer.Uid);
+                command.SignalName, command.UepId, child.Username, child.Pid, peer.Pid, peer.Uid);
             return child.Pid;
         }
     }
@@ -105,7 +124,7 @@ public sealed class ChildSupervisor(
         lock (gate)
         {
             return children.Values
-                .Select(c => new LauncherChild(c.UepId, c.User.Name, (int)c.User.Uid, c.Pid, c.StartedAt))
+                .Select(c => new LauncherChild(c.UepId, c.Username, (int)c.Uid, c.Pid, c.StartedAt))
                 .OrderBy(c => c.StartedAt)
                 .ToList();
         }
@@ -138,16 +157,42 @@ public sealed class ChildSupervisor(
         channel.Writer.TryComplete();
     }
 
-    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StopAsync(CancellationToken cancellationToken)
+    /// <summary>Adopts the UEPs a previous launcher recorded, before the socket takes requests.</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
     {
+        if (state is null)
+        {
+            return Task.CompletedTask;
+        }
+
+        state.Prepare();
+        var records = state.Load(name => logger.LogWarning("Removed unreadable state record {Record}", name));
         lock (gate)
         {
-            foreach (var child in children.Values.Where(c => !c.Process.HasExited))
+            foreach (var record in records)
+            {
+                Adopt(record);
+            }
+        }
+
+        _ = WatchAdoptedAsync(stopping.Token);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await stopping.CancelAsync();
+        lock (gate)
+        {
+            if (state is not null)
+            {
+                logger.LogInformation("Launcher stopping: leaving {Count} UEPs running for the next launcher to adopt", children.Count);
+            }
+
+            foreach (var child in children.Values.Where(c => state is null && c.Process is { HasExited: false }))
             {
                 logger.LogInformation("Launcher stopping: sending term to UEP {UepId} ({Username}, pid {ChildPid})",
-                    child.UepId, child.User.Name, child.Pid);
+                    child.UepId, child.Username, child.Pid);
                 Native.Kill(child.Pid, Native.SigTerm);
             }
 
@@ -156,55 +201,155 @@ public sealed class ChildSupervisor(
                 watcher.Writer.TryComplete();
             }
         }
+    }
 
-        return Task.CompletedTask;
+    // Same pid and same start time as recorded: the very process the previous launcher started. Under the gate.
+    private void Adopt(ChildRecord record)
+    {
+        var pidfd = Native.PidfdOpen(record.Pid);
+        if (pidfd >= 0 && ChildStateDirectory.StartTime(record.Pid) == record.StartTime)
+        {
+            children[record.UepId] = new Child(record.UepId, record.Username, (uint)record.Uid, record.Pid, record.StartedAt,
+                Process: null, Tail: null) { Pidfd = pidfd };
+            logger.LogInformation("Adopted UEP {UepId} ({Username}, uid {Uid}, pid {ChildPid}) started at {StartedAt:o}",
+                record.UepId, record.Username, record.Uid, record.Pid, record.StartedAt);
+            return;
+        }
+
+        if (pidfd >= 0)
+        {
+            Native.Close(pidfd); // the pid now belongs to another process
+        }
+
+        logger.LogInformation("UEP {UepId} ({Username}, pid {ChildPid}) ended while no launcher watched it",
+            record.UepId, record.Username, record.Pid);
+        TryRemoveRecord(record.UepId);
+    }
+
+    // Adopted UEPs are not our children: no SIGCHLD, no exit status. Poll their pidfds instead.
+    private async Task WatchAdoptedAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(AdoptedPollInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                List<Child> ended;
+                lock (gate)
+                {
+                    ended = children.Values.Where(c => c.Process is null && (c.Pidfd < 0 || Native.PidfdExited(c.Pidfd))).ToList();
+                }
+
+                foreach (var child in ended)
+                {
+                    logger.LogInformation("Adopted UEP {UepId} ({Username}, pid {ChildPid}) exited", child.UepId, child.Username, child.Pid);
+                    Forget(child, new LauncherEvent(LauncherEventKind.Exited, child.UepId, child.Username, child.Pid, -1,
+                        UnknownExit, time.GetUtcNow()));
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The launcher is stopping.
+        }
+    }
+
+    private void Record(Child child)
+    {
+        if (state is null)
+        {
+            return;
+        }
+
+        try
+        {
+            state.Save(new ChildRecord(child.UepId, child.Username, (int)child.Uid, child.Pid,
+                ChildStateDirectory.StartTime(child.Pid) ?? 0, child.StartedAt));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            logger.LogError("Cannot record UEP {UepId} (pid {ChildPid}); a restarted launcher will not find it: {Reason}",
+                child.UepId, child.Pid, e.Message);
+        }
+    }
+
+    private void TryRemoveRecord(string uepId)
+    {
+        try
+        {
+            state?.Remove(uepId);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            logger.LogError("Cannot remove the state record of UEP {UepId}: {Reason}", uepId, e.Message);
+        }
     }
 
     private ProcessStartInfo BuildStartInfo(StartCommand command)
     {
-        var user = command.User;
-        var info = new ProcessStartInfo(options.UepProgram)
+        // The launcher's own program in its pre-exec mode (ExecAs) drops to the user and execs the UEP program.
+        // It starts as root in "/" and enters the home directory only as the user (root may not read it on NFS).
+        var (self, selfArguments) = SelfCommand();
+        var info = new ProcessStartInfo(self)
         {
             UseShellExecute = false,
-            WorkingDirectory = user.Home,
+            WorkingDirectory = "/",
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var argument in options.UepProgramArguments)
+        var user = command.User;
+        var plan = new ExecAs.Plan(user.Name, user.Uid, user.Gid, user.Home,
+            LauncherOptionsValidator.ParseUmask(options.Umask)!.Value, options.NoNewPrivileges,
+            options.UepProgram, options.UepProgramArguments, UepEnvironment(command));
+        foreach (var argument in selfArguments.Concat(ExecAs.Arguments(plan)))
         {
             info.ArgumentList.Add(argument);
         }
 
-        // A root launcher switches user: .NET sets uid, gid and supplementary groups in the child before exec.
-        // A personal launcher already is the user (and could not call setgroups).
-        if (identity.IsRoot)
-        {
-            info.UserName = user.Name;
-        }
-
-        // Nothing of the launcher's own environment reaches the user's process.
+        // Nothing of the launcher's own environment reaches the step or the user's process; the step itself gets
+        // only what the runtime needs, the UEP exactly its own list.
         info.Environment.Clear();
-        foreach (var (name, value) in options.Environment)
+        info.Environment[ExecAs.EnvironmentVariable] = ExecAs.EncodeEnvironment(plan.Environment);
+        info.Environment["DOTNET_EnableDiagnostics"] = "0"; // no debugger/diagnostics socket in a root process
+        if (System.Environment.GetEnvironmentVariable("DOTNET_ROOT") is { Length: > 0 } dotnetRoot)
         {
-            info.Environment[name] = value;
+            info.Environment["DOTNET_ROOT"] = dotnetRoot; // an apphost launcher found its runtime this way
         }
 
-        info.Environment["HOME"] = user.Home;
-        info.Environment["USER"] = user.Name;
-        info.Environment["LOGNAME"] = user.Name;
-        info.Environment["SHELL"] = user.Shell.Length > 0 ? user.Shell : "/bin/sh";
-        info.Environment["PATH"] = options.Path;
-        info.Environment["MEP_UEP_ID"] = command.UepId;
         return info;
     }
 
-    private async Task WriteStdinAsync(Child child, string stdin)
+    private List<string> UepEnvironment(StartCommand command)
+    {
+        var user = command.User;
+        var environment = new SortedDictionary<string, string>(options.Environment, StringComparer.Ordinal)
+        {
+            ["HOME"] = user.Home,
+            ["USER"] = user.Name,
+            ["LOGNAME"] = user.Name,
+            ["SHELL"] = user.Shell.Length > 0 ? user.Shell : "/bin/sh",
+            ["PATH"] = options.Path,
+            ["MEP_UEP_ID"] = command.UepId,
+        };
+        return environment.Select(pair => $"{pair.Key}={pair.Value}").ToList();
+    }
+
+    /// <summary>How to run this launcher program again: its apphost, or `dotnet mep-launcher.dll`.</summary>
+    private static (string Program, List<string> Arguments) SelfCommand()
+    {
+        var host = System.Environment.ProcessPath ?? throw new InvalidOperationException("the launcher's own path is unknown");
+        return Path.GetFileNameWithoutExtension(host) == "dotnet"
+            ? (host, [typeof(ChildSupervisor).Assembly.Location])
+            : (host, []);
+    }
+
+    private async Task WriteStdinAsync(Child child, Process process, string stdin)
     {
         try
         {
             using var limit = new CancellationTokenSource(StdinWriteLimit);
-            var stream = child.Process.StandardInput.BaseStream;
+            var stream = process.StandardInput.BaseStream;
             await stream.WriteAsync(Encoding.UTF8.GetBytes(stdin), limit.Token);
             await stream.FlushAsync(limit.Token);
         }
@@ -217,7 +362,7 @@ public sealed class ChildSupervisor(
         {
             try
             {
-                child.Process.StandardInput.Close();
+                process.StandardInput.Close();
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException)
             {
@@ -226,12 +371,11 @@ public sealed class ChildSupervisor(
         }
     }
 
-    private async Task SuperviseAsync(Child child)
+    private async Task SuperviseAsync(Child child, Process process, StderrTail tail)
     {
         try
         {
-            var process = child.Process;
-            var stderr = Drain(child.Tail.ReadToEndAsync(process.StandardError, CancellationToken.None));
+            var stderr = Drain(tail.ReadToEndAsync(process.StandardError, CancellationToken.None));
             _ = Drain(process.StandardOutput.BaseStream.CopyToAsync(Stream.Null));
             await process.WaitForExitAsync();
 
@@ -246,18 +390,18 @@ public sealed class ChildSupervisor(
             }
 
             var exitCode = process.ExitCode;
-            var exited = new LauncherEvent(LauncherEventKind.Exited, child.UepId, child.User.Name, child.Pid, exitCode,
-                child.Tail.Text(), time.GetUtcNow());
+            var exited = new LauncherEvent(LauncherEventKind.Exited, child.UepId, child.Username, child.Pid, exitCode,
+                tail.Text(), time.GetUtcNow());
             Forget(child, exited);
             logger.LogInformation("UEP {UepId} ({Username}, pid {ChildPid}) exited with code {ExitCode}",
-                child.UepId, child.User.Name, child.Pid, exitCode);
+                child.UepId, child.Username, child.Pid, exitCode);
             process.Dispose();
         }
         catch (Exception e)
         {
             // Should not happen; if it does, do not keep a child we no longer watch.
             logger.LogError(e, "Lost track of UEP {UepId} (pid {ChildPid})", child.UepId, child.Pid);
-            Forget(child, new LauncherEvent(LauncherEventKind.Exited, child.UepId, child.User.Name, child.Pid, -1,
+            Forget(child, new LauncherEvent(LauncherEventKind.Exited, child.UepId, child.Username, child.Pid, -1,
                 "the launcher lost track of this process", time.GetUtcNow()));
         }
     }
@@ -270,6 +414,13 @@ public sealed class ChildSupervisor(
             if (children.TryGetValue(child.UepId, out var current) && ReferenceEquals(current, child))
             {
                 children.Remove(child.UepId);
+                TryRemoveRecord(child.UepId);
+            }
+
+            if (child.Pidfd >= 0)
+            {
+                Native.Close(child.Pidfd);
+                child.Pidfd = -1;
             }
 
             foreach (var watcher in watchers)

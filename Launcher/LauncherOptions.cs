@@ -11,6 +11,13 @@ public sealed class LauncherOptions
     /// <summary>Absolute path of the Unix domain socket to listen on.</summary>
     public string SocketPath { get; set; } = "";
 
+    /// <summary>
+    /// Where the launcher records its running UEPs (created 0700; must be its own and private), so that a restarted
+    /// launcher adopts them instead of losing them. Empty: nothing is recorded and stopping the launcher terminates its
+    /// UEPs. Under systemd, pair it with KillMode=process so that stopping the unit leaves the UEPs alone.
+    /// </summary>
+    public string StateDirectory { get; set; } = "";
+
     /// <summary>Absolute path of the program started for every UEP (for example /usr/bin/dotnet or mep-endpoint).</summary>
     public string UepProgram { get; set; } = "";
 
@@ -30,6 +37,14 @@ public sealed class LauncherOptions
     public List<string> DeniedUsers { get; set; } = [];
 
     /// <summary>
+    /// Also refuse accounts whose shadow password field starts with '!' (locked with passwd -l / usermod -L). Off by
+    /// default: Debian's useradd writes '!' and RHEL's '!!' for every account that never had a password, and sshd
+    /// with PAM still lets such users in with keys. An expired account (shadow expiry date reached, the way
+    /// usermod -e 1 / chage -E 0 lock an account) is always refused.
+    /// </summary>
+    public bool RefuseLockedPasswords { get; set; }
+
+    /// <summary>
     /// The silo's service account. When the launcher runs as root it serves this uid and root only, and gives the
     /// socket to this user's primary group. Empty: only root may connect.
     /// </summary>
@@ -40,6 +55,15 @@ public sealed class LauncherOptions
 
     /// <summary>PATH given to every UEP.</summary>
     public string Path { get; set; } = "/usr/local/bin:/usr/bin:/bin";
+
+    /// <summary>
+    /// Set PR_SET_NO_NEW_PRIVS on every UEP: setuid programs and file capabilities then grant nothing to it or its
+    /// tasks. Turn off only for sites whose tasks need setuid tools.
+    /// </summary>
+    public bool NoNewPrivileges { get; set; } = true;
+
+    /// <summary>The umask every UEP starts with, in octal: by default what it creates is the user's alone.</summary>
+    public string Umask { get; set; } = "077";
 
     /// <summary>How many of a child's last stderr lines to keep and report when it exits.</summary>
     public int StderrTailLines { get; set; } = 20;

@@ -30,6 +30,11 @@ public sealed partial class LauncherOptionsValidator : IValidateOptions<Launcher
             failures.Add($"Launcher:SocketPath is longer than {MaxSocketPathBytes} bytes");
         }
 
+        if (options.StateDirectory.Length > 0 && !Path.IsPathFullyQualified(options.StateDirectory))
+        {
+            failures.Add("Launcher:StateDirectory must be an absolute path (or empty)");
+        }
+
         ValidateProgram(options.UepProgram, isRoot, failures);
         if (options.UepProgramArguments.Any(a => a.Contains('\0')))
         {
@@ -83,6 +88,11 @@ public sealed partial class LauncherOptionsValidator : IValidateOptions<Launcher
             failures.Add("Launcher:Path must be a non-empty search path");
         }
 
+        if (ParseUmask(options.Umask) is null)
+        {
+            failures.Add("Launcher:Umask must be an octal mode between 000 and 777");
+        }
+
         if (options.StderrTailLines is < 0 or > 1000)
         {
             failures.Add("Launcher:StderrTailLines must be between 0 and 1000");
@@ -105,6 +115,11 @@ public sealed partial class LauncherOptionsValidator : IValidateOptions<Launcher
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
+
+    /// <summary>The umask setting as a number, or null when it is not an octal mode.</summary>
+    public static uint? ParseUmask(string value) =>
+        value.Length is > 0 and <= 4 && value.All(c => c is >= '0' and <= '7') && Convert.ToUInt32(value, 8) is var mask
+            && mask <= 0x1FF ? mask : null;
 
     private static void ValidateProgram(string program, bool isRoot, List<string> failures)
     {

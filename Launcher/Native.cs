@@ -24,6 +24,24 @@ internal static unsafe partial class Native
         public nint Shell;
     }
 
+    // struct spwd: name, password, then seven longs and an unsigned long (long is pointer-sized on Linux).
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Spwd
+    {
+        public nint Name;
+        public nint Password;
+        public nint LastChange;
+        public nint Min;
+        public nint Max;
+        public nint Warn;
+        public nint Inactive;
+        public nint Expire;
+        public nuint Flag;
+    }
+
+    [LibraryImport("libc", EntryPoint = "getspnam_r", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int GetSpNamR(string name, Spwd* spwd, byte* buf, nuint buflen, Spwd** result);
+
     [LibraryImport("libc", EntryPoint = "getpwnam_r", StringMarshalling = StringMarshalling.Utf8)]
     private static partial int GetPwNamR(string name, Passwd* pwd, byte* buf, nuint buflen, Passwd** result);
 
@@ -88,6 +106,45 @@ internal static unsafe partial class Native
         throw new IOException("user database entry too large");
     }
 
+    /// <summary>
+    /// The account's shadow entry, or null when there is none or it cannot be read (not root; a directory service
+    /// without a shadow map). The password hash itself never leaves libc's buffer: only whether it starts with '!'.
+    /// </summary>
+    public static ShadowEntry? GetShadowEntry(string name)
+    {
+        for (var size = 1024; size <= 1024 * 1024; size *= 4)
+        {
+            var buffer = new byte[size];
+            fixed (byte* buf = buffer)
+            {
+                try
+                {
+                    Spwd entry;
+                    Spwd* result = null;
+                    var error = GetSpNamR(name, &entry, buf, (nuint)size, &result);
+                    if (error == Erange)
+                    {
+                        continue;
+                    }
+
+                    if (error != 0 || result == null)
+                    {
+                        return null; // ENOENT, EACCES
+                    }
+
+                    var locked = entry.Password != 0 && *(byte*)entry.Password == (byte)'!';
+                    return new ShadowEntry(locked, entry.Expire >= 0 ? entry.Expire : null);
+                }
+                finally
+                {
+                    new Span<byte>(buf, size).Clear(); // the hash was in there
+                }
+            }
+        }
+
+        throw new IOException("shadow entry too large");
+    }
+
     /// <summary>Type, permission bits and owner of a path (lstat semantics when <paramref name="followLinks"/> is false).</summary>
     /// <returns>null when the path does not exist.</returns>
     public static FileStatus? Stat(string path, bool followLinks)
@@ -116,6 +173,11 @@ internal static unsafe partial class Native
 
 /// <summary>An entry of the user database.</summary>
 public sealed record UnixUser(string Name, uint Uid, uint Gid, string Home, string Shell);
+
+/// <summary>What the launcher needs of a shadow entry.</summary>
+/// <param name="PasswordLocked">The password field starts with '!' (passwd -l, usermod -L, or never set on Debian/RHEL).</param>
+/// <param name="ExpireDay">The account's expiry as days since 1970-01-01 (shadow field 8), or null for none.</param>
+public sealed record ShadowEntry(bool PasswordLocked, long? ExpireDay);
 
 /// <summary>What <see cref="Native.Stat"/> tells about a path.</summary>
 internal readonly record struct FileStatus(uint Uid, uint Gid, ushort Mode)

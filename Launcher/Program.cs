@@ -14,6 +14,12 @@ if (!OperatingSystem.IsLinux())
     return 1;
 }
 
+// The pre-exec step of every UEP start: no configuration, no host, just drop to the user and exec (ExecAs.cs).
+if (args.Length > 0 && args[0] == ExecAs.Mode)
+{
+    return ExecAs.Run(args);
+}
+
 try
 {
     var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, DisableDefaults = true });

@@ -145,7 +145,31 @@ public sealed partial class RequestValidator(LauncherOptions options, LauncherId
             throw new RequestRefusedException($"user '{username}' has no absolute home directory");
         }
 
+        CheckAccountStatus(username);
+
         return user;
+    }
+
+    // As login's account check (pam_unix) does: expired from the expiry day on. Only root can read the shadow file;
+    // a personal launcher is the user already. Accounts without a shadow entry (directory services) pass.
+    private void CheckAccountStatus(string username)
+    {
+        if (!identity.IsRoot || Native.GetShadowEntry(username) is not { } shadow)
+        {
+            return;
+        }
+
+        var today = DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 86400;
+        if (shadow.ExpireDay is { } expiry && today >= expiry)
+        {
+            var day = DateOnly.FromDayNumber(DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber + (int)Math.Min(expiry, 2_000_000));
+            throw new RequestRefusedException($"the account of user '{username}' expired on {day:yyyy-MM-dd}");
+        }
+
+        if (options.RefuseLockedPasswords && shadow.PasswordLocked)
+        {
+            throw new RequestRefusedException($"user '{username}' is locked (its shadow password field starts with '!')");
+        }
     }
 
     private static void RefuseField(string? value, string field, LauncherOp op)

@@ -5,7 +5,9 @@ namespace Mep.Endpoint.Manager;
 /// <summary>A block as the scaler sees it: the provider's state and what its workers last reported.</summary>
 /// <param name="Running">Tasks its workers run now.</param>
 /// <param name="LastActive">When a task last started or ended in it, or when it was submitted.</param>
-internal sealed record BlockView(string BlockId, BlockState State, int Running, DateTimeOffset LastActive);
+/// <param name="Starting">Running in the provider's eyes but no worker of it has reported yet: it may already hold
+/// tasks it has not reported, so it is neither idle nor given back.</param>
+internal sealed record BlockView(string BlockId, BlockState State, int Running, DateTimeOffset LastActive, bool Starting = false);
 
 /// <param name="Ready">Tasks waiting in the queue (not yet taken by a worker).</param>
 /// <param name="SlotsPerBlock">Tasks one block runs at once: workers per block × max_workers_per_node.</param>
@@ -63,7 +65,7 @@ internal static class BlockScaler
         }
 
         var idle = live
-            .Where(b => b.Running == 0 && input.Now - b.LastActive >= input.BlockIdleTime)
+            .Where(b => b.Running == 0 && !b.Starting && input.Now - b.LastActive >= input.BlockIdleTime)
             .OrderBy(b => b.State == BlockState.Pending ? 0 : 1)
             .ThenBy(b => b.LastActive)
             .Take(spare)

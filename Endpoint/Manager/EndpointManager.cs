@@ -26,6 +26,10 @@ internal sealed partial class EndpointManager : IAsyncDisposable
     private static readonly TimeSpan SubmitRetryDelay = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan ScriptTimeout = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan MaxBlockIdleTime = TimeSpan.FromMinutes(2);
+
+    // How long a running block may take for its first worker to report before it counts as idle like any other
+    // (a worker_init that hangs must not keep the UEP alive forever).
+    private static readonly TimeSpan WorkerStartGrace = TimeSpan.FromMinutes(2);
     private const int MaxEarlyBlockExits = 3;
     private const int MaxFailedPerRound = 1000;
 
@@ -43,6 +47,8 @@ internal sealed partial class EndpointManager : IAsyncDisposable
     private (string Reason, long At)? _submitFailure;
     private int _earlyExits;
     private long _lastActivity = Stopwatch.GetTimestamp();
+    private long _lastProgress = Stopwatch.GetTimestamp();
+    private (int Ready, int Running, long Completed) _lastSeen;
     private long _lastAliveTouch;
     private (int Running, long Completed) _workload;
 
@@ -109,6 +115,8 @@ internal sealed partial class EndpointManager : IAsyncDisposable
         await _broker.ReadyCountAsync(cancel).ConfigureAwait(false);
 
         _dir.Prepare();
+        Log.CopyTo(_dir.LogPath);
+        Log.Info($"user endpoint {_doc.UepId} of endpoint {_doc.EndpointId}, pid {Environment.ProcessId} on {_identity.Hostname}");
         var workerDoc = new WorkerDocument(
             _doc.UepId, _doc.Broker, _settings.MaxWorkers, _doc.Limits, _settings.AllowedFunctions, _dir.Path,
             Math.Min(_settings.HeartbeatPeriod.TotalSeconds, 10), ManagerTimeout.TotalSeconds);
@@ -180,9 +188,17 @@ internal sealed partial class EndpointManager : IAsyncDisposable
         var ready = (int)Math.Min(int.MaxValue, await _broker.ReadyCountAsync(cancel).ConfigureAwait(false));
         var views = ViewBlocks(now);
         var running = views.Sum(v => v.Running);
-        if (ready > 0 || running > 0)
+        if (ready > 0 || running > 0 || views.Any(v => v.Starting))
         {
             Interlocked.Exchange(ref _lastActivity, Stopwatch.GetTimestamp());
+        }
+
+        // Progress: a task arrived, started or ended. Tasks that run (or wait) without any of that are stuck.
+        var seen = (ready, running, _workload.Completed);
+        if (seen != _lastSeen)
+        {
+            _lastSeen = seen;
+            _lastProgress = Stopwatch.GetTimestamp();
         }
 
         if (WhyNoWorkers() is { } reason)
@@ -214,6 +230,11 @@ internal sealed partial class EndpointManager : IAsyncDisposable
         if (Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastActivity)) >= _settings.IdleTimeout)
         {
             RequestStop(new StopRequest("idle", ExitCodes.Ok));
+        }
+        else if (Stopwatch.GetElapsedTime(_lastProgress) >= _settings.HardIdleTimeout)
+        {
+            Log.Warn($"no task arrived, started or ended for {Format(_settings.HardIdleTimeout)} although {ready} wait and {running} run: stopping (idle_heartbeats_hard)");
+            RequestStop(new StopRequest("idle-hard", ExitCodes.Ok));
         }
     }
 
@@ -320,7 +341,8 @@ internal sealed partial class EndpointManager : IAsyncDisposable
             var blockRunning = live.Sum(w => w.Running);
             running += blockRunning;
             var lastActive = workers.Select(w => w.LastTaskAt ?? w.UpdatedAt).Append(block.SubmittedAt).Max();
-            views.Add(new BlockView(block.Id, block.State, blockRunning, lastActive));
+            var starting = block.State == BlockState.Running && !block.WorkerSeen && now - block.SubmittedAt < WorkerStartGrace;
+            views.Add(new BlockView(block.Id, block.State, blockRunning, lastActive, starting));
         }
 
         _workload = (running, completed);

@@ -49,15 +49,12 @@ public sealed partial class EndpointGrain
         }
 
         var mapping = await endpoint.IdentityMapper.MapAsync(decision.Considered, endpoint.EndpointId, logger);
+        facts.Mapped(mapping);
         if (mapping.Username is null)
         {
             throw ProblemException.Forbidden($"identity {caller.Username} does not map to a local account on endpoint {endpoint.EndpointId}");
         }
 
-        var chosen = mapping.Candidates[0];
-        facts.MatchedIdentity = chosen.IdentityId;
-        facts.MappingRule = chosen.Rule is { } rule ? $"document[{chosen.Document}].rule[{rule}]" : $"document[{chosen.Document}]";
-        facts.LocalUser = mapping.Username;
         var (account, refusal) = LocalAccounts.Resolve(mapping.Username, Environment.UserName);
         return account is not null && refusal is null
             ? account
@@ -78,5 +75,16 @@ public sealed partial class EndpointGrain
         public string? UserEndpointId { get; set; }
         public IReadOnlyList<Guid>? Functions { get; set; }
         public int? Tasks { get; set; }
+
+        /// <summary>The identity → account mapping: the account, the identity of the set that chose it and by which rule.</summary>
+        public void Mapped(MappingResult mapping)
+        {
+            LocalUser = mapping.Username;
+            if (mapping.Candidates is [var chosen, ..])
+            {
+                MatchedIdentity = chosen.IdentityId;
+                MappingRule = chosen.Rule is { } rule ? $"document[{chosen.Document}].rule[{rule}]" : $"document[{chosen.Document}]";
+            }
+        }
     }
 }

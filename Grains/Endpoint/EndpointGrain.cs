@@ -146,8 +146,9 @@ public sealed partial class EndpointGrain(
             }
 
             // Describing does not need an account: an unmapped caller sees null and can ask the admin why.
-            var username = (await endpoint.IdentityMapper.MapAsync(decision.Considered, endpoint.EndpointId, logger)).Username;
-            facts.LocalUser = username;
+            var mapping = await endpoint.IdentityMapper.MapAsync(decision.Considered, endpoint.EndpointId, logger);
+            var username = mapping.Username;
+            facts.Mapped(mapping);
             var snapshots = new List<UserEndpointSnapshot>();
             if (state.State.UserEndpoints.TryGetValue(caller.IdentityId, out var mine))
             {

@@ -49,7 +49,7 @@ public sealed partial class UserEndpointGrain
         pending.Placement = placement;
         pending.Transitions.Add(new TaskTransition(TaskProgressState.Running, started.StartedAt));
         _dirty = true;
-        return Task.CompletedTask;
+        return AuditTaskStartedAsync(pending, started); // audit trail (UserEndpointGrain.Audit.cs)
     }
 
     /// <summary>The UEP process runs (it was just started, or reported in): tasks already in its broker queue are
@@ -132,6 +132,7 @@ public sealed partial class UserEndpointGrain
         var now = DateTimeOffset.UtcNow;
         pending.Enter(TaskProgressState.Failed, now);
         await GrainFactory.GetGrain<ITaskGrain>(pending.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now), pending.History());
+        await AuditTasksEndedAsync([pending], TaskOutcome.FailedBy(reason, now)); // audit trail
         S.Pending.Remove(pending);
         await SaveAsync();
         _logger.LogWarning("Task {TaskId} on {UepId} failed: {Reason}", pending.Task.TaskId, UepId, reason);

@@ -163,6 +163,7 @@ public sealed partial class UserEndpointGrain
         }
 
         await Task.WhenAll(failed.Select(p => GrainFactory.GetGrain<ITaskGrain>(p.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now), p.History())));
+        await AuditTasksEndedAsync(failed, TaskOutcome.FailedBy(reason, now)); // audit trail
         S.Pending.Clear();
         await SaveAsync();
         _logger.LogInformation("User endpoint {UepId}: {Count} tasks failed ({Reason})", UepId, failed.Count, reason);

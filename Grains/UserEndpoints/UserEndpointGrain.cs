@@ -128,6 +128,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
 
         await SaveAsync();
+        await AuditTasksReceivedAsync(tasks.Where(t => !known.Contains(t.TaskId))); // audit trail (UserEndpointGrain.Audit.cs)
         ScheduleDispatch(TimeSpan.Zero);
     }
 
@@ -153,6 +154,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
         S.FailedStarts = 0;
         await SaveAsync();
+        await AuditTasksEndedAsync([pending], outcome); // audit trail
     }
 
     public async Task OnSignal(UserEndpointSignal signal)
@@ -366,11 +368,13 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             await SaveAsync();
             GrainFactory.GetGrain<IEndpointGrain>(spec.EndpointId).SetActive(UepId, true).Ignore();
             _logger.LogInformation("Started user endpoint {UepId} as {User} (pid {Pid})", UepId, spec.LocalUsername, pid);
+            await AuditUepStartAsync(spec, pid, refusal: null); // audit trail
             return true;
         }
         catch (LaunchRefusedException e)
         {
             _gate.Leave(UepId);
+            await AuditUepStartAsync(spec, pid: null, refusal: e.Message); // audit trail
             await FailAllAsync($"the launcher refused to start the user endpoint: {e.Message}");
             return false;
         }
@@ -409,6 +413,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     private async Task HandleExitAsync(int? exitCode, string? stderrTail)
     {
         _gate.Leave(UepId);
+        await AuditUepExitAsync(exitCode, stderrTail); // audit trail: before the phase and pid change
         if (S.StopRequest is { } stop)
         {
             await FinishStopAsync(stop, exitCode);
@@ -481,6 +486,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
 
         await Task.WhenAll(failed.Select(p => GrainFactory.GetGrain<ITaskGrain>(p.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now), p.History())));
+        await AuditTasksEndedAsync(failed, TaskOutcome.FailedBy(reason, now)); // audit trail
         S.Pending.Clear();
         S.Phase = UserEndpointPhase.Failed;
         S.Reason = reason;

@@ -51,7 +51,11 @@ public sealed class SlurmExecutionTests(SiteFixture site) : IAsyncLifetime
         var bobDone = await SiteApi.WaitForResultAsync(site, bob, bobReceipt.TaskIds[0]);
 
         var jobs = new List<string>();
-        foreach (var (done, user) in new[] { (aliceDone, site.Alice.Name), (bobDone, site.Bob.Name) })
+        foreach (var (done, user, uid, taskId) in new[]
+                 {
+                     (aliceDone, site.Alice.Name, site.Alice.Uid, aliceReceipt.TaskIds[0]),
+                     (bobDone, site.Bob.Name, site.Bob.Uid, bobReceipt.TaskIds[0]),
+                 })
         {
             Assert.True(done.Status == ApiTaskStatus.Success, $"{user}: {done.Result?.Error}\n{site.Diagnostics()}");
             var words = done.Result!.Stdout.Trim().Split(' ');
@@ -59,6 +63,8 @@ public sealed class SlurmExecutionTests(SiteFixture site) : IAsyncLifetime
             Assert.True(long.TryParse(words[0], out _), $"not in a Slurm job: {done.Result.Stdout}");
             Assert.Equal(words[0], done.Placement!.JobId);
             jobs.Add(words[0]);
+            // The audit log (read with mep audit, while the silo writes it) names the job and the uid for the task.
+            await AssertAuditedInJobAsync(taskId, words[0], uid);
             // The job is the user's own in Slurm's records too (accounting: the job may have ended already).
             var owner = await Poll.Until(
                 async () => (await SlurmCluster.RunAsync("sacct", "--noheader", "--allocations", "--jobs", words[0], "--format=User%64")).Trim() is { Length: > 0 } u ? u : null,
@@ -81,6 +87,17 @@ public sealed class SlurmExecutionTests(SiteFixture site) : IAsyncLifetime
                 TimeSpan.FromSeconds(60), () => $"sacct knows nothing of job {job}");
             Assert.StartsWith("CANCELLED", state);
         }
+    }
+
+    private async Task AssertAuditedInJobAsync(Guid taskId, string job, int uid)
+    {
+        var run = await Mep.Tests.Cli.CliRunner.RunAsync("audit", "--file", site.AuditLog, "--task", taskId.ToString(), "--since", "1h", "--json");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var entries = run.StdoutLines.Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+        Assert.Equal(["task-received", "task-started", "task-ended"], entries.Select(e => (string)e["action"]!));
+        Assert.All(entries, e => Assert.Equal(uid, (int)e["uid"]!));
+        Assert.All(entries.Skip(1), e => Assert.Equal(job, (string)e["job_id"]!));
+        Assert.Equal("success", (string)entries[2]["state"]!);
     }
 
     [Fact]

@@ -125,6 +125,14 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
         Assert.Equal(0u, await _channel.MessageCountAsync(TaskQueue));
         Assert.Contains("stopped (idle)", uep.Stderr);
         Assert.DoesNotContain(_password, uep.Stderr);
+
+        // The UEP's own log, under the user's home and readable by the user alone, holds what stderr held.
+        var log = Path.Combine(_home, ".mep", "endpoints", _uepId, "endpoint.log");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(log));
+        var logged = File.ReadAllText(log);
+        Assert.Contains("stopped (idle)", logged);
+        Assert.Contains($"user endpoint {_uepId}", logged);
+        Assert.DoesNotContain(_password, logged);
     }
 
     [Fact]
@@ -221,7 +229,8 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
 
         // Closed under a running task: its delivery is requeued by the broker and comes back after recovery,
         // where it must join the running task instead of running it a second time.
-        await CloseConnectionsOfAsync(UepUser);
+        // Two connections: the UEP's and its worker's (the management API may list the second a little later).
+        await CloseConnectionsOfAsync(UepUser, expected: 2);
         // Both the UEP and its worker recover (the worker's log is its block's stderr under the UEP directory).
         Assert.True(await ProcessProbe.WaitUntilAsync(() => uep.Stderr.Contains("connection to broker recovered", StringComparison.Ordinal) || uep.HasExited, Deadline), uep.Stderr);
         Assert.True(await ProcessProbe.WaitUntilAsync(() => WorkerLogs().Contains("connection to broker recovered", StringComparison.Ordinal) || uep.HasExited, Deadline), WorkerLogs());
@@ -270,7 +279,7 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
 
     private int ResultsFor(Guid taskId) => _events.Count(e => e.Event.Result?.TaskId == taskId);
 
-    private async Task CloseConnectionsOfAsync(string user)
+    private async Task CloseConnectionsOfAsync(string user, int expected)
     {
         // The management API lists a new connection after a short delay: poll until ours shows up.
         List<string> names = [];
@@ -278,7 +287,7 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
         {
             var list = ManagementGetAsync("api/connections").GetAwaiter().GetResult().AsArray();
             names = list.Where(c => (string?)c!["user"] == user).Select(c => (string)c!["name"]!).ToList();
-            return names.Count > 0;
+            return names.Count >= expected;
         }, Deadline));
         foreach (var name in names)
         {

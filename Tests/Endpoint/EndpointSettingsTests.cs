@@ -77,4 +77,31 @@ public sealed class EndpointSettingsTests
         var e = Assert.Throws<StartDocumentException>(() => EndpointSettings.FromStartDocument(doc, _ => "soon"));
         Assert.StartsWith(EndpointSettings.BrokerRecoveryVariable, e.Message);
     }
+
+    private static EndpointSettings Settings(string config, double heartbeat = 30, double idle = 300) =>
+        EndpointSettings.FromStartDocument(
+            StartDocumentTests.ValidDocument() with { HeartbeatPeriodSeconds = heartbeat, IdleTimeoutSeconds = idle, Config = JsonNode.Parse(config)!.AsObject() },
+            _ => null);
+
+    [Fact]
+    public void Idle_limits_default_to_the_endpoints_timeout_and_two_days_of_heartbeats()
+    {
+        var settings = Settings("{}");
+        Assert.Equal(TimeSpan.FromSeconds(30), settings.HeartbeatPeriod);
+        Assert.Equal(TimeSpan.FromSeconds(300), settings.IdleTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(5760 * 30), settings.HardIdleTimeout);
+    }
+
+    [Fact]
+    public void Idle_heartbeats_count_in_the_configs_heartbeat_period()
+    {
+        var settings = Settings("{\"heartbeat_period\": 10, \"idle_heartbeats_soft\": 3, \"idle_heartbeats_hard\": 12}");
+        Assert.Equal(TimeSpan.FromSeconds(10), settings.HeartbeatPeriod);
+        Assert.Equal(TimeSpan.FromSeconds(30), settings.IdleTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(120), settings.HardIdleTimeout);
+    }
+
+    [Fact]
+    public void Zero_soft_heartbeats_keep_the_endpoints_idle_timeout() =>
+        Assert.Equal(TimeSpan.FromSeconds(300), Settings("{\"idle_heartbeats_soft\": 0}").IdleTimeout);
 }

@@ -39,7 +39,9 @@ public sealed class DeletedAccountTests(SiteFixture site) : IAsyncLifetime
         var uep = lifecycle.Uep(receipt.UserEndpointId);
         await using var standIn = await lifecycle.StandInAsync(receipt.UserEndpointId);
         var pid = (await uep.GetSnapshot()).Pid!.Value;
-        Assert.Equal($"{_dave.Uid}", File.ReadAllLines($"/proc/{pid}/status").Single(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t')[1]);
+        // The launcher's child turns into the user's process on its way to exec: wait for it to run as Dave.
+        string RealUid() => File.ReadAllLines($"/proc/{pid}/status").Single(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t')[1];
+        await Poll.UntilTrue(() => Task.FromResult(RealUid() == $"{_dave.Uid}"), TimeSpan.FromSeconds(30), () => $"the UEP runs as uid {RealUid()}, not {_dave.Uid}");
         await standIn.PublishAsync(new EndpointEvent(EndpointEventKind.Heartbeat, receipt.UserEndpointId, DateTimeOffset.UtcNow, Pid: pid));
         await Poll.UntilTrue(async () => (await uep.GetSnapshot()).Phase == UserEndpointPhase.Running,
             TimeSpan.FromSeconds(30), () => "the user endpoint never ran");

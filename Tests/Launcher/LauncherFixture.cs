@@ -85,6 +85,11 @@ public sealed class LauncherFixture : IAsyncLifetime
             new Dictionary<string, string>
             {
                 [CanaryVariable] = "must-not-reach-the-uep",
+                ["MEP_SECRET"] = "must-not-reach-the-uep",
+                ["LD_LIBRARY_PATH"] = "/nonexistent/mep-test-lib",
+
+                // The loader only warns about a preload it cannot find; it must not reach the UEP either.
+                ["LD_PRELOAD"] = "/nonexistent/mep-test-preload.so",
                 ["MEP_Launcher__StderrTailLines"] = StderrTailLines.ToString(CultureInfo.InvariantCulture),
                 ["MEP_Launcher__MaxStdinBytes"] = MaxStdinBytes.ToString(CultureInfo.InvariantCulture),
             });

@@ -94,4 +94,43 @@ public sealed class LauncherPartsTests
         var empty = new RequestLineReader(new MemoryStream(), 1024);
         Assert.Null(await empty.ReadLineAsync(CancellationToken.None));
     }
+
+    [Fact]
+    public void The_pre_exec_plan_round_trips_and_anything_else_is_refused()
+    {
+        var plan = new ExecAs.Plan("alice", 1234, 1235, "/home/alice", 0b000_111_111, true, "/bin/sh", ["-c", "exit 0"],
+            ["HOME=/home/alice", "X=a=b"]);
+        var parsed = ExecAs.Parse(ExecAs.Arguments(plan), ExecAs.EncodeEnvironment(plan.Environment));
+        Assert.Equal(plan with { Arguments = parsed.Arguments, Environment = parsed.Environment }, parsed);
+        Assert.Equal(plan.Arguments, parsed.Arguments);
+        Assert.Equal(plan.Environment, parsed.Environment);
+
+        var arguments = ExecAs.Arguments(plan);
+        Assert.Throws<FormatException>(() => ExecAs.Parse(arguments.Skip(1).ToList(), null));
+        Assert.Throws<FormatException>(() => ExecAs.Parse([.. arguments[..3], "--shell", "x", .. arguments[3..]], null));
+        Assert.Throws<FormatException>(() => ExecAs.Parse([.. arguments[..3], .. arguments[1..]], null)); // --user twice
+        Assert.Throws<FormatException>(() => ExecAs.Parse(arguments.TakeWhile(a => a != "--").ToList(), null));
+        Assert.Throws<FormatException>(() => ExecAs.Parse(arguments, ExecAs.EncodeEnvironment(["=x"])));
+    }
+
+    [Theory]
+    [InlineData("077", 0b000_111_111)]
+    [InlineData("0022", 0b000_010_010)]
+    [InlineData("0", 0)]
+    public void Umask_settings_are_octal(string setting, int mask) =>
+        Assert.Equal((uint)mask, LauncherOptionsValidator.ParseUmask(setting));
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("8")]
+    [InlineData("7777")]
+    [InlineData("0o77")]
+    [InlineData("-1")]
+    public void Other_umask_settings_are_refused(string setting)
+    {
+        Assert.Null(LauncherOptionsValidator.ParseUmask(setting));
+        var options = ValidOptions();
+        options.Umask = setting;
+        Assert.Contains("Launcher:Umask must be an octal mode between 000 and 777", Failures(options));
+    }
 }

@@ -86,10 +86,10 @@ public sealed class LauncherProcessTests(LauncherFixture fixture) : IClassFixtur
         var listed = Assert.Single(await client.ListAsync(timeout.Token), child => child.UepId == uepId);
         Assert.Equal((fixture.UserA, (int)user.Uid, pid), (listed.Username, listed.Uid, listed.Pid));
 
-        // The kernel's view of the running child: real, effective, saved and filesystem uid are all the user's.
-        var status = await File.ReadAllLinesAsync($"/proc/{pid}/status", timeout.Token);
-        var uids = Words(status.Single(line => line.StartsWith("Uid:", StringComparison.Ordinal))["Uid:".Length..]);
-        Assert.Equal(Enumerable.Repeat(user.Uid.ToString(CultureInfo.InvariantCulture), 4), uids);
+        // The kernel's view of the running child, once the pre-exec step made it the UEP program: real, effective,
+        // saved and filesystem uid are all the user's.
+        await ProcFiles.WaitForCommandAsync(pid, "sleep", timeout.Token);
+        Assert.Equal(Enumerable.Repeat(user.Uid.ToString(CultureInfo.InvariantCulture), 4), ProcFiles.Status(pid, "Uid"));
 
         Assert.Equal(pid, await client.StopAsync(uepId, "term", timeout.Token));
         var terminated = await NextExitAsync(watch, uepId, timeout.Token);
@@ -103,6 +103,47 @@ public sealed class LauncherProcessTests(LauncherFixture fixture) : IClassFixtur
         Assert.Equal(killedPid, await client.StopAsync(killedId, "kill", timeout.Token));
         var killed = await NextExitAsync(watch, killedId, timeout.Token);
         Assert.Equal((fixture.UserB, 128 + 9), (killed.Username, killed.ExitCode));
+    }
+
+    [Fact]
+    public async Task The_uep_runs_with_no_way_back_to_privilege()
+    {
+        using var timeout = new CancellationTokenSource(Deadline);
+        var uepId = Guid.NewGuid().ToString();
+        var user = Native.GetUserByName(fixture.UserA)!;
+        var uid = user.Uid.ToString(CultureInfo.InvariantCulture);
+        var gid = user.Gid.ToString(CultureInfo.InvariantCulture);
+        await using var watch = await client.OpenWatchAsync(timeout.Token);
+
+        // The script execs sleep once it wrote its report: that is the UEP process the kernel describes below.
+        var pid = await client.StartAsync(uepId, fixture.UserA, """{"mode":"wait-for-signal"}""", timeout.Token);
+        await ProcFiles.WaitForCommandAsync(pid, "sleep", timeout.Token);
+
+        Assert.Equal(Enumerable.Repeat(uid, 4), ProcFiles.Status(pid, "Uid"));
+        Assert.Equal(Enumerable.Repeat(gid, 4), ProcFiles.Status(pid, "Gid"));
+        Assert.Equal(Words(await ThrowawayUsers.RunAsync("id", "-G", fixture.UserA)), ProcFiles.Status(pid, "Groups").Order(StringComparer.Ordinal));
+        Assert.Equal(["1"], ProcFiles.Status(pid, "NoNewPrivs"));
+        foreach (var set in new[] { "CapPrm", "CapEff", "CapAmb" })
+        {
+            Assert.Equal(["0000000000000000"], ProcFiles.Status(pid, set));
+        }
+
+        Assert.Equal(["0077"], ProcFiles.Status(pid, "Umask"));
+        Assert.Equal(["0000000000000000"], ProcFiles.Status(pid, "SigIgn")); // the runtime's ignored SIGPIPE is reset
+        Assert.Equal(["0000000000000000"], ProcFiles.Status(pid, "SigBlk"));
+        Assert.Equal([0, 1, 2], ProcFiles.Descriptors(pid));
+
+        // Its own session (field 6), so the launcher's exit or its process group's signals do not reach it.
+        Assert.Equal(pid.ToString(CultureInfo.InvariantCulture), ProcFiles.Stat(pid, 6));
+
+        // The launcher runs with LD_PRELOAD, LD_LIBRARY_PATH, MEP_SECRET and a canary: none reaches the UEP
+        // (PWD is the one sh adds itself).
+        Assert.Equal(
+            ["HOME", "LOGNAME", "MEP_TEST_FIXED", "MEP_UEP_ID", "PATH", "PWD", "SHELL", "USER"],
+            ProcFiles.EnvironmentNames(pid));
+
+        await client.StopAsync(uepId, "kill", timeout.Token);
+        Assert.Equal(128 + 9, (await NextExitAsync(watch, uepId, timeout.Token)).ExitCode);
     }
 
     [Fact]

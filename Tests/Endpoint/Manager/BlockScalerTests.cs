@@ -66,4 +66,11 @@ public sealed class BlockScalerTests
         var decision = Decide(0, min: 1, blocks: [Block("run", 0, idleMinutes: 5), Block("wait", 0, BlockState.Pending, idleMinutes: 3)]);
         Assert.Equal(["wait"], decision.Cancel);
     }
+
+    [Fact]
+    public void A_block_whose_worker_has_not_reported_is_not_idle()
+    {
+        var starting = new BlockView("a", BlockState.Running, 0, Now - TimeSpan.FromMinutes(5), Starting: true);
+        Assert.Equal(ScalerDecision.None, Decide(0, blocks: starting));
+    }
 }

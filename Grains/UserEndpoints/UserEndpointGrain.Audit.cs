@@ -1,0 +1,150 @@
+using System.Security.Cryptography;
+using System.Text;
+using Mep.Contracts.Model;
+using Mep.Grains.Audit;
+using Mep.Identity;
+using Microsoft.Extensions.Logging;
+
+namespace Mep.Grains.UserEndpoints;
+
+/// <summary>
+/// The audit trail of a user endpoint: its process starting (or the launcher refusing it) and exiting, and its tasks
+/// received, started and ended, each a line of the audit log naming the local account and uid.
+/// </summary>
+/// <remarks>
+/// These are records of what happened, not decisions a caller waits on: a failing audit write is logged as an error and
+/// does not undo or stall the lifecycle step (which would make a full disk stop every UEP, and would have a stream
+/// event redelivered forever). Received tasks of one submit go out as one write; a start or a result is one line per
+/// event, as each already is one grain call.
+/// </remarks>
+public sealed partial class UserEndpointGrain
+{
+    private (string User, long? Uid)? _auditAccount;
+
+    private async Task AuditUepStartAsync(UserEndpointSpec spec, int? pid, string? refusal)
+    {
+        await AuditAsync([Entry(
+            AuditActions.UepStart,
+            refusal is null ? AuditEntry.Allowed : AuditEntry.Refused,
+            refusal,
+            pid) with
+        {
+            Node = Environment.MachineName,
+            ConfigHash = ConfigHash(spec.RenderedConfigJson),
+        }]);
+    }
+
+    /// <summary>Called as the exit is handled, before the phase changes: the reason is the one the process gave when it
+    /// said it was stopping (idle, stop requested), else what the exit status says.</summary>
+    private async Task AuditUepExitAsync(int? exitCode, string? stderrTail)
+    {
+        var signal = exitCode is > 128 and < 128 + 65 ? exitCode - 128 : null;
+        var reason = S.Phase == UserEndpointPhase.Stopping && S.Reason is { } said ? said
+            : exitCode is null ? "no longer running when the silo looked (its exit was not seen)"
+            : signal is { } n ? $"killed by signal {n}"
+            : exitCode == 0 ? "exited"
+            : $"exited with code {exitCode}{Tail(stderrTail)}";
+        await AuditAsync([Entry(AuditActions.UepExit, AuditEntry.Recorded, reason, S.Pid) with
+        {
+            Node = Environment.MachineName,
+            ExitCode = exitCode,
+            Signal = signal,
+        }]);
+    }
+
+    private async Task AuditTasksReceivedAsync(IEnumerable<QueuedTask> tasks)
+    {
+        await AuditAsync(tasks
+            .Select(t => Entry(AuditActions.TaskReceived, AuditEntry.Recorded, null, S.Pid) with { TaskId = t.TaskId, FunctionId = t.FunctionId })
+            .ToList());
+    }
+
+    private async Task AuditTaskStartedAsync(PendingTask pending, Protocol.Messages.TaskStartedMessage started)
+    {
+        await AuditAsync([Entry(AuditActions.TaskStarted, AuditEntry.Recorded, null, S.Pid) with
+        {
+            TaskId = pending.Task.TaskId,
+            FunctionId = pending.Task.FunctionId,
+            Host = started.Hostname,
+            WorkerId = started.WorkerId,
+            JobId = started.JobId,
+            Attempt = started.Attempt,
+        }]);
+    }
+
+    /// <summary>Tasks that ended: with a worker's result (its uid, host and return code), or failed by the grain
+    /// (the UEP could not start, its function is gone).</summary>
+    private async Task AuditTasksEndedAsync(IEnumerable<PendingTask> ended, TaskOutcome outcome)
+    {
+        await AuditAsync(ended.Select(p => Entry(AuditActions.TaskEnded, AuditEntry.Recorded, outcome.Error, S.Pid) with
+        {
+            TaskId = p.Task.TaskId,
+            FunctionId = p.Task.FunctionId,
+            Uid = outcome.Uid ?? Account().Uid,
+            Host = outcome.Hostname,
+            WorkerId = p.Placement?.WorkerId,
+            JobId = p.Placement?.JobId,
+            Attempt = p.Placement?.Attempt,
+            ExitCode = outcome.ReturnCode,
+            State = outcome.State == TaskOutcomeState.Success ? "success" : "failed",
+        }).ToList());
+    }
+
+    private AuditEntry Entry(string action, string decision, string? reason, int? pid)
+    {
+        var (user, uid) = Account();
+        return new AuditEntry(
+            DateTimeOffset.UtcNow, S.Spec?.EndpointId ?? "", action, decision, null, reason, S.Spec?.IdentityId ?? "", null, null,
+            LocalUser: user, UserEndpointId: UepId, Uid: uid, Pid: pid);
+    }
+
+    /// <summary>The local account and its uid, looked up once per activation and again if the spec names another.</summary>
+    private (string User, long? Uid) Account()
+    {
+        var user = S.Spec?.LocalUsername ?? "";
+        if (_auditAccount is not { } known || known.User != user)
+        {
+            long? uid = null;
+            try
+            {
+                uid = LocalAccounts.Find(user)?.Uid;
+            }
+            catch (InvalidOperationException e)
+            {
+                _logger.LogWarning(e, "Cannot look up the uid of {User} for the audit log", user);
+            }
+
+            known = (user, uid);
+            _auditAccount = known;
+        }
+
+        return known;
+    }
+
+    private async Task AuditAsync(IReadOnlyList<AuditEntry> entries)
+    {
+        try
+        {
+            await _audit.WriteAsync(entries);
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "AUDIT write failed for {Count} {Action} entries of user endpoint {UepId}",
+                entries.Count, entries.Count > 0 ? entries[0].Action : "", UepId);
+        }
+    }
+
+    private static string ConfigHash(string renderedConfigJson) =>
+        "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(renderedConfigJson)));
+
+    private static string Tail(string? stderrTail)
+    {
+        if (string.IsNullOrWhiteSpace(stderrTail))
+        {
+            return "";
+        }
+
+        var last = stderrTail.Trim().Split('\n')[^1].Trim();
+        return $": {(last.Length > 300 ? last[..300] + "…" : last)}";
+    }
+}
