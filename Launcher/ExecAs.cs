@@ -5,12 +5,15 @@ namespace Mep.Launcher;
 
 /// <summary>
 /// The pre-exec step. For every UEP the launcher runs its own program as
-/// <c>mep-launcher --exec-as --user NAME --uid U --gid G --home DIR --umask 077 --no-new-privs 1 -- PROGRAM ARG...</c>
+/// <c>mep-launcher --exec-as --user NAME --uid U --gid G --home DIR --umask 077 --no-new-privs 1 [--nproc N]
+/// [--nofile N] [--as BYTES] -- PROGRAM ARG...</c>
 /// with the UEP's environment (base64 in <see cref="EnvironmentVariable"/>, so nothing of it shows in the command
 /// line and the step itself runs without the user's variables). Still root, in the child, it marks every descriptor
-/// but stdio close-on-exec, starts its own session (the UEP outlives the launcher), sets the umask, drops to the user
+/// but stdio close-on-exec, starts its own session (the UEP outlives the launcher), sets the umask, raises hard
+/// rlimits where a requested one is higher, drops to the user
 /// (supplementary groups from getgrouplist, then real/effective/saved gid and uid) and checks there is no way back,
-/// sets no_new_privs, enters the home directory as the user, resets signals and execve()s the program: no shell.
+/// sets no_new_privs, enters the home directory as the user, resets signals, sets the rlimits (soft = hard: the user
+/// cannot raise them) and execve()s the program: no shell.
 /// Run by anyone else it can only become its caller, so it grants nothing.
 /// </summary>
 internal static class ExecAs
@@ -22,6 +25,11 @@ internal static class ExecAs
     public const int SetupFailed = 125;
 
     private const int Enoent = 2;
+    private const int RlimitNproc = 6;
+    private const int RlimitNofile = 7;
+    private const int RlimitAs = 9;
+    private static readonly string[] Required = ["--user", "--uid", "--gid", "--home", "--umask", "--no-new-privs"];
+    private static readonly string[] Optional = ["--nproc", "--nofile", "--as"];
 
     /// <summary>Everything the step needs, all decided by the launcher from its config and the user database.</summary>
     public sealed record Plan(
@@ -33,7 +41,8 @@ internal static class ExecAs
         bool NoNewPrivileges,
         string Program,
         IReadOnlyList<string> Arguments,
-        IReadOnlyList<string> Environment);
+        IReadOnlyList<string> Environment,
+        ResourceLimits Limits);
 
     /// <summary>The command-line arguments after the launcher's own program for <paramref name="plan"/>.</summary>
     public static List<string> Arguments(Plan plan)
@@ -47,9 +56,16 @@ internal static class ExecAs
             "--home", plan.Home,
             "--umask", Convert.ToString(plan.Umask, 8),
             "--no-new-privs", plan.NoNewPrivileges ? "1" : "0",
-            "--",
-            plan.Program,
         ];
+        foreach (var (name, value) in new[] { ("--nproc", plan.Limits.Processes), ("--nofile", plan.Limits.OpenFiles), ("--as", plan.Limits.AddressSpaceBytes) })
+        {
+            if (value is { } limit)
+            {
+                arguments.AddRange([name, limit.ToString(CultureInfo.InvariantCulture)]);
+            }
+        }
+
+        arguments.AddRange(["--", plan.Program]);
         arguments.AddRange(plan.Arguments);
         return arguments;
     }
@@ -67,10 +83,9 @@ internal static class ExecAs
             throw new FormatException($"the first argument must be {Mode}");
         }
 
-        string[] names = ["--user", "--uid", "--gid", "--home", "--umask", "--no-new-privs"];
         while (i < args.Count && args[i] != "--")
         {
-            if (!names.Contains(args[i]) || i + 1 >= args.Count || !values.TryAdd(args[i], args[i + 1]))
+            if (!(Required.Contains(args[i]) || Optional.Contains(args[i])) || i + 1 >= args.Count || !values.TryAdd(args[i], args[i + 1]))
             {
                 throw new FormatException($"unexpected argument {RequestValidator.Quote(args[i])}");
             }
@@ -78,9 +93,9 @@ internal static class ExecAs
             i += 2;
         }
 
-        if (i + 1 >= args.Count || names.Any(n => !values.ContainsKey(n)))
+        if (i + 1 >= args.Count || Required.Any(n => !values.ContainsKey(n)))
         {
-            throw new FormatException($"expected {string.Join(' ', names)} -- PROGRAM [ARG...]");
+            throw new FormatException($"expected {string.Join(' ', Required)} -- PROGRAM [ARG...]");
         }
 
         var environment = encodedEnvironment is { Length: > 0 }
@@ -100,12 +115,19 @@ internal static class ExecAs
             values["--no-new-privs"] switch { "1" => true, "0" => false, _ => throw new FormatException("--no-new-privs takes 0 or 1") },
             args[i + 1],
             args.Skip(i + 2).ToList(),
-            environment);
+            environment,
+            new ResourceLimits(Limit(values, "--nproc"), Limit(values, "--nofile"), Limit(values, "--as")));
     }
+
+    private static long? Limit(Dictionary<string, string> values, string name) =>
+        values.TryGetValue(name, out var text)
+            ? long.Parse(text, NumberStyles.None, CultureInfo.InvariantCulture) is > 0 and var limit ? limit : throw new FormatException($"{name} must be positive")
+            : null;
 
     /// <summary>The step itself; returns only when something failed (the message goes to the UEP's stderr).</summary>
     public static int Run(string[] args)
     {
+        var error = Console.Error; // loaded now: under a small RLIMIT_NOFILE it could not be loaded to say what failed
         Plan plan;
         try
         {
@@ -117,6 +139,14 @@ internal static class ExecAs
             }
 
             Native.Umask(plan.Umask);
+            if (Native.GetEuid() == 0)
+            {
+                foreach (var (resource, value) in Limits(plan.Limits))
+                {
+                    Native.RaiseHardLimit(resource, value); // only root may, and only the soft limit matters until exec
+                }
+            }
+
             DropTo(plan);
             if (plan.NoNewPrivileges
                 && (Native.Prctl(Native.PrSetNoNewPrivs, 1, 0, 0, 0) != 0 || Native.Prctl(Native.PrGetNoNewPrivs, 0, 0, 0, 0) != 1))
@@ -131,15 +161,26 @@ internal static class ExecAs
         }
         catch (Exception e) when (e is IOException or FormatException or OverflowException or ArgumentException)
         {
-            Console.Error.WriteLine($"mep-launcher: cannot start the UEP: {ChildSupervisor.OneLine(e.Message)}");
+            error.WriteLine($"mep-launcher: cannot start the UEP: {ChildSupervisor.OneLine(e.Message)}");
             return SetupFailed;
         }
 
         Native.ResetSignals();
-        var errno = Native.Exec(plan.Program, [plan.Program, .. plan.Arguments], plan.Environment);
-        Console.Error.WriteLine($"mep-launcher: cannot execute {plan.Program}: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}");
+        var (call, errno) = Native.Exec(plan.Program, [plan.Program, .. plan.Arguments], plan.Environment, Limits(plan.Limits));
+        var reason = System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno);
+        if (call != "execve")
+        {
+            error.WriteLine($"mep-launcher: cannot start the UEP: {call} failed: {reason}");
+            return SetupFailed;
+        }
+
+        error.WriteLine($"mep-launcher: cannot execute {plan.Program}: {reason}");
         return errno == Enoent ? 127 : 126;
     }
+
+    private static List<(int Resource, long Value)> Limits(ResourceLimits limits) =>
+        [.. new[] { (RlimitNproc, limits.Processes), (RlimitNofile, limits.OpenFiles), (RlimitAs, limits.AddressSpaceBytes) }
+            .Where(l => l.Item2 is not null).Select(l => (l.Item1, l.Item2!.Value))];
 
     private static void DropTo(Plan plan)
     {

@@ -65,6 +65,15 @@ public sealed class LauncherOptions
     /// <summary>The umask every UEP starts with, in octal: by default what it creates is the user's alone.</summary>
     public string Umask { get; set; } = "077";
 
+    /// <summary>Highest RLIMIT_NPROC a start request may ask for, and the limit when it asks for none. Null: no maximum.</summary>
+    public long? MaxProcesses { get; set; }
+
+    /// <summary>Highest RLIMIT_NOFILE a start request may ask for, and the limit when it asks for none. Null: no maximum.</summary>
+    public long? MaxOpenFiles { get; set; }
+
+    /// <summary>Highest RLIMIT_AS (bytes) a start request may ask for, and the limit when it asks for none. Null: no maximum.</summary>
+    public long? MaxAddressSpaceBytes { get; set; }
+
     /// <summary>How many of a child's last stderr lines to keep and report when it exits.</summary>
     public int StderrTailLines { get; set; } = 20;
 

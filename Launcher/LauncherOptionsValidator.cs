@@ -93,6 +93,11 @@ public sealed partial class LauncherOptionsValidator : IValidateOptions<Launcher
             failures.Add("Launcher:Umask must be an octal mode between 000 and 777");
         }
 
+        if (options.MaxProcesses is < 1 || options.MaxOpenFiles is < 1 || options.MaxAddressSpaceBytes is < 1)
+        {
+            failures.Add("Launcher:MaxProcesses, MaxOpenFiles and MaxAddressSpaceBytes must be positive when set");
+        }
+
         if (options.StderrTailLines is < 0 or > 1000)
         {
             failures.Add("Launcher:StderrTailLines must be between 0 and 1000");

@@ -71,6 +71,19 @@ internal static unsafe partial class Native
     [LibraryImport("libc", EntryPoint = "execve", SetLastError = true)]
     private static partial int Execve(byte* path, byte** argv, byte** envp);
 
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RLimit
+    {
+        public nuint Current;
+        public nuint Maximum;
+    }
+
+    [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
+    private static partial int SetRLimit(int resource, RLimit* limit);
+
+    [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
+    private static partial int GetRLimit(int resource, RLimit* limit);
+
     [LibraryImport("libc", EntryPoint = "close")]
     public static partial int Close(int fd);
 
@@ -149,6 +162,18 @@ internal static unsafe partial class Native
         return GetResGid(&r, &e, &s) == 0 ? (r, e, s) : throw new IOException("getresgid failed");
     }
 
+    /// <summary>Raises the hard limit of <paramref name="resource"/> to at least <paramref name="value"/>, soft limit untouched (needs root).</summary>
+    public static void RaiseHardLimit(int resource, long value)
+    {
+        RLimit limit;
+        Check(GetRLimit(resource, &limit), "getrlimit");
+        if (limit.Maximum < (nuint)value)
+        {
+            limit.Maximum = (nuint)value;
+            Check(SetRLimit(resource, &limit), $"setrlimit({resource}, hard {value})");
+        }
+    }
+
     /// <summary>Marks every descriptor above stderr close-on-exec: nothing but stdio reaches the next program.</summary>
     /// <remarks>Close-on-exec rather than close: the runtime's own threads may still use theirs until execve.</remarks>
     public static void CloseOnExecAboveStderr()
@@ -182,8 +207,17 @@ internal static unsafe partial class Native
         PthreadSigmask(2, empty, null); // SIG_SETMASK
     }
 
-    /// <summary>Replaces this process; returns only on failure, with the errno.</summary>
-    public static int Exec(string program, IReadOnlyList<string> argv, IReadOnlyList<string> environment)
+    /// <summary>
+    /// Sets each limit (soft = hard; RLIMIT_NPROC 6, NOFILE 7, AS 9 on x86 and arm) and replaces this process; returns
+    /// only on failure, with the call that failed and its errno.
+    /// </summary>
+    /// <remarks>
+    /// The limits come last, with nothing but system calls after them: the runtime itself would fail to map code or
+    /// open files under a small RLIMIT_AS or RLIMIT_NOFILE. The execve stub is made ready before, with a call that
+    /// can only fail (EFAULT), and so is the setrlimit one (EINVAL).
+    /// </remarks>
+    public static (string Call, int Errno) Exec(
+        string program, IReadOnlyList<string> argv, IReadOnlyList<string> environment, IReadOnlyList<(int Resource, long Value)> limits)
     {
         var strings = new List<nint>();
         try
@@ -203,8 +237,25 @@ internal static unsafe partial class Native
             }
 
             envp[environment.Count] = null;
+            var values = stackalloc RLimit[limits.Count];
+            for (var i = 0; i < limits.Count; i++)
+            {
+                values[i] = new RLimit { Current = (nuint)limits[i].Value, Maximum = (nuint)limits[i].Value };
+            }
+
+            var probe = default(RLimit);
+            Execve(null, null, null); // EFAULT
+            SetRLimit(-1, &probe); // EINVAL
+            for (var i = 0; i < limits.Count; i++)
+            {
+                if (SetRLimit(limits[i].Resource, &values[i]) != 0)
+                {
+                    return ("setrlimit", Marshal.GetLastPInvokeError());
+                }
+            }
+
             Execve(path, args, envp);
-            return Marshal.GetLastPInvokeError();
+            return ("execve", Marshal.GetLastPInvokeError());
         }
         finally
         {

@@ -9,7 +9,13 @@ namespace Mep.Launcher;
 public sealed class RequestRefusedException(string message) : Exception(message);
 
 /// <summary>A start request that passed every check.</summary>
-public sealed record StartCommand(string UepId, UnixUser User, string Stdin);
+public sealed record StartCommand(string UepId, UnixUser User, string Stdin, ResourceLimits Limits);
+
+/// <summary>The rlimits to set (soft = hard) before the UEP runs; null leaves the launcher's own.</summary>
+public sealed record ResourceLimits(long? Processes, long? OpenFiles, long? AddressSpaceBytes)
+{
+    public static readonly ResourceLimits None = new(null, null, null);
+}
 
 /// <summary>A stop request that passed every check.</summary>
 public sealed record StopCommand(string UepId, int Signal, string SignalName);
@@ -52,11 +58,12 @@ public sealed partial class RequestValidator(LauncherOptions options, LauncherId
             throw new RequestRefusedException($"stdin document is {size} bytes; the limit is {options.MaxStdinBytes}");
         }
 
-        return new StartCommand(uepId, user, request.Stdin);
+        return new StartCommand(uepId, user, request.Stdin, ValidateLimits(request.Limits));
     }
 
     public StopCommand ValidateStop(LauncherRequest request)
     {
+        RefuseField(request.Limits, "limits", request.Op);
         RefuseField(request.Username, "username", request.Op);
         RefuseField(request.Stdin, "stdin", request.Op);
         var uepId = ValidateUepId(request.UepId);
@@ -75,6 +82,7 @@ public sealed partial class RequestValidator(LauncherOptions options, LauncherId
         RefuseField(request.Username, "username", request.Op);
         RefuseField(request.Stdin, "stdin", request.Op);
         RefuseField(request.Signal, "signal", request.Op);
+        RefuseField(request.Limits, "limits", request.Op);
     }
 
     public static string ValidateUepId(string? uepId)
@@ -172,7 +180,28 @@ public sealed partial class RequestValidator(LauncherOptions options, LauncherId
         }
     }
 
-    private static void RefuseField(string? value, string field, LauncherOp op)
+    /// <summary>Each limit at most the configured maximum; one not asked for is the maximum.</summary>
+    public ResourceLimits ValidateLimits(UepResourceLimits? limits) => new(
+        Limit(limits?.Processes, options.MaxProcesses, "processes"),
+        Limit(limits?.OpenFiles, options.MaxOpenFiles, "open_files"),
+        Limit(limits?.AddressSpaceBytes, options.MaxAddressSpaceBytes, "address_space_bytes"));
+
+    private static long? Limit(long? asked, long? maximum, string name)
+    {
+        if (asked is < 1)
+        {
+            throw new RequestRefusedException($"limits.{name} must be positive");
+        }
+
+        if (asked > maximum)
+        {
+            throw new RequestRefusedException($"limits.{name} {asked} is above the launcher's maximum {maximum}");
+        }
+
+        return asked ?? maximum;
+    }
+
+    private static void RefuseField(object? value, string field, LauncherOp op)
     {
         if (value is not null)
         {

@@ -16,12 +16,23 @@ public enum LauncherOp
 /// <param name="Username">Local account to run as (start only). The launcher resolves it itself.</param>
 /// <param name="Stdin">The UEP start document (JSON) written to the child's stdin (start only).</param>
 /// <param name="Signal">Signal for stop: "term" (default) or "kill".</param>
+/// <param name="Limits">Resource limits for the UEP (start only); the launcher refuses values above its own maxima.</param>
 public sealed record LauncherRequest(
     LauncherOp Op,
     string? UepId = null,
     string? Username = null,
     string? Stdin = null,
-    string? Signal = null);
+    string? Signal = null,
+    UepResourceLimits? Limits = null);
+
+/// <summary>
+/// Resource limits (soft and hard) set on a UEP before it runs; it and everything it starts inherit them. Null: the
+/// launcher's configured maximum applies, or, when it has none, the launcher's own limit is inherited.
+/// </summary>
+/// <param name="Processes">RLIMIT_NPROC: the kernel counts every process of the user, not only this UEP's.</param>
+/// <param name="OpenFiles">RLIMIT_NOFILE, per process.</param>
+/// <param name="AddressSpaceBytes">RLIMIT_AS, per process.</param>
+public sealed record UepResourceLimits(long? Processes = null, long? OpenFiles = null, long? AddressSpaceBytes = null);
 
 public sealed record LauncherResponse(
     bool Ok,

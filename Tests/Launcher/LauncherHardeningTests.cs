@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Runtime.Versioning;
 using Mep.Launcher;
+using Mep.Protocol;
+using Mep.Protocol.Launcher;
 using Xunit;
 
 namespace Mep.Tests.Launcher;
@@ -99,6 +101,51 @@ public sealed class LauncherHardeningTests : IAsyncLifetime
 
         var running = await launcher.Client.ListAsync(timeout.Token);
         Assert.DoesNotContain(running, child => child.UepId == ids[0] || child.UepId == ids[2] || child.UepId == ids[3]);
+    }
+
+    [Fact]
+    public async Task Resource_limits_from_the_request_are_set_hard_up_to_the_configured_maxima()
+    {
+        await using var launcher = await ScratchLauncher.StartAsync(
+            ["--Launcher:UepProgram=/bin/sleep", "--Launcher:UepProgramArguments:0=600",
+             "--Launcher:MaxOpenFiles=256", "--Launcher:MaxAddressSpaceBytes=8589934592"],
+            timeout.Token);
+
+        var asked = Guid.NewGuid().ToString();
+        var answer = await StartWithLimitsAsync(launcher, asked, new UepResourceLimits(40, 64, 1L << 30));
+        Assert.True(answer.Ok, answer.Error);
+        var pid = launcher.Track(answer.Pid!.Value);
+        await ProcFiles.WaitForCommandAsync(pid, "sleep", timeout.Token);
+        Assert.Equal(("40", "40"), Limit(pid, "Max processes"));
+        Assert.Equal(("64", "64"), Limit(pid, "Max open files"));
+        Assert.Equal(("1073741824", "1073741824"), Limit(pid, "Max address space"));
+        await launcher.Client.StopAsync(asked, "kill", timeout.Token);
+
+        // Nothing asked: the maxima apply, and no limit where there is none.
+        var defaulted = Guid.NewGuid().ToString();
+        var defaultPid = await launcher.StartUepAsync(defaulted, user, timeout.Token);
+        await ProcFiles.WaitForCommandAsync(defaultPid, "sleep", timeout.Token);
+        Assert.Equal(("256", "256"), Limit(defaultPid, "Max open files"));
+        Assert.Equal(("8589934592", "8589934592"), Limit(defaultPid, "Max address space"));
+        Assert.Equal(File.ReadLines("/proc/self/limits").Single(l => l.StartsWith("Max processes", StringComparison.Ordinal)),
+            File.ReadLines($"/proc/{defaultPid}/limits").Single(l => l.StartsWith("Max processes", StringComparison.Ordinal)));
+
+        var refused = await StartWithLimitsAsync(launcher, Guid.NewGuid().ToString(), new UepResourceLimits(OpenFiles: 257));
+        Assert.Equal((false, "limits.open_files 257 is above the launcher's maximum 256"), (refused.Ok, refused.Error));
+    }
+
+    private async Task<LauncherResponse> StartWithLimitsAsync(ScratchLauncher launcher, string uepId, UepResourceLimits limits)
+    {
+        var request = ProtocolJson.Serialize(new LauncherRequest(LauncherOp.Start, uepId, user, "{}", Limits: limits));
+        return ProtocolJson.Deserialize<LauncherResponse>(await PerlClient.RequestAsync("root", launcher.SocketPath, request, timeout.Token));
+    }
+
+    // A line of /proc/<pid>/limits: "Max open files            64                   64                   files".
+    private static (string Soft, string Hard) Limit(int pid, string name)
+    {
+        var line = File.ReadLines($"/proc/{pid}/limits").Single(l => l.StartsWith(name, StringComparison.Ordinal));
+        var words = line[name.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return (words[0], words[1]);
     }
 
     private static async Task<string> RefusalAsync(Task request)

@@ -99,7 +99,7 @@ public sealed class LauncherPartsTests
     public void The_pre_exec_plan_round_trips_and_anything_else_is_refused()
     {
         var plan = new ExecAs.Plan("alice", 1234, 1235, "/home/alice", 0b000_111_111, true, "/bin/sh", ["-c", "exit 0"],
-            ["HOME=/home/alice", "X=a=b"]);
+            ["HOME=/home/alice", "X=a=b"], new ResourceLimits(100, null, 1L << 32));
         var parsed = ExecAs.Parse(ExecAs.Arguments(plan), ExecAs.EncodeEnvironment(plan.Environment));
         Assert.Equal(plan with { Arguments = parsed.Arguments, Environment = parsed.Environment }, parsed);
         Assert.Equal(plan.Arguments, parsed.Arguments);
@@ -111,6 +111,8 @@ public sealed class LauncherPartsTests
         Assert.Throws<FormatException>(() => ExecAs.Parse([.. arguments[..3], .. arguments[1..]], null)); // --user twice
         Assert.Throws<FormatException>(() => ExecAs.Parse(arguments.TakeWhile(a => a != "--").ToList(), null));
         Assert.Throws<FormatException>(() => ExecAs.Parse(arguments, ExecAs.EncodeEnvironment(["=x"])));
+        Assert.Throws<FormatException>(() => ExecAs.Parse([.. arguments[..3], "--nofile", "0", .. arguments[3..]], null));
+        Assert.Null(ExecAs.Parse(ExecAs.Arguments(plan with { Limits = ResourceLimits.None }), null).Limits.Processes);
     }
 
     [Theory]

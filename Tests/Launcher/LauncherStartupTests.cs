@@ -92,4 +92,19 @@ public sealed class LauncherStartupTests : IDisposable
         Assert.Contains($"mep-launcher: socket directory {open} must be owned by root and not writable by group or others",
             launcher.Output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Refuses_a_state_directory_others_can_read()
+    {
+        var state = Path.Combine(directory, "state");
+        Directory.CreateDirectory(state);
+        File.SetUnixFileMode(state, (UnixFileMode)0b111_101_101);
+        await using var launcher = LauncherProcess.Start(
+            [$"--Launcher:SocketPath={SocketPath}", "--Launcher:UepProgram=/bin/sh", $"--Launcher:StateDirectory={state}"]);
+
+        Assert.Equal(1, await launcher.WaitForExitAsync(timeout.Token));
+        Assert.Contains($"mep-launcher: state directory {state} must be a directory owned by uid 0 with mode 0700 (no group or other access)",
+            launcher.Output, StringComparison.Ordinal);
+        Assert.False(File.Exists(SocketPath));
+    }
 }

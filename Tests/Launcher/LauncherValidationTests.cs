@@ -172,4 +172,20 @@ public sealed class LauncherValidationTests
     public void List_and_watch_take_no_arguments() =>
         Assert.Equal("field 'username' is not allowed for op 'list'",
             Refusal(() => Validator().ValidateNoArguments(new LauncherRequest(LauncherOp.List, Username: "nobody"))));
+
+    [Fact]
+    public void Limits_are_at_most_the_configured_maxima_which_also_apply_when_none_are_asked_for()
+    {
+        var options = new LauncherOptions { MaxUid = 70000, MaxOpenFiles = 1024, MaxAddressSpaceBytes = 1L << 32 };
+        var validator = Validator(options);
+        Assert.Equal(new ResourceLimits(null, 1024, 1L << 32), validator.ValidateStart(Start()).Limits);
+        Assert.Equal(new ResourceLimits(50, 64, 1L << 30),
+            validator.ValidateStart(Start() with { Limits = new UepResourceLimits(50, 64, 1L << 30) }).Limits);
+        Assert.Equal("limits.open_files 4096 is above the launcher's maximum 1024",
+            Refusal(() => validator.ValidateStart(Start() with { Limits = new UepResourceLimits(OpenFiles: 4096) })));
+        Assert.Equal("limits.processes must be positive",
+            Refusal(() => validator.ValidateStart(Start() with { Limits = new UepResourceLimits(Processes: 0) })));
+        Assert.Equal("field 'limits' is not allowed for op 'stop'",
+            Refusal(() => validator.ValidateStop(new LauncherRequest(LauncherOp.Stop, UepId, Limits: new UepResourceLimits(1)))));
+    }
 }

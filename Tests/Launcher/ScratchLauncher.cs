@@ -53,6 +53,13 @@ internal sealed class ScratchLauncher : IAsyncDisposable
         return pid;
     }
 
+    /// <summary>Kills <paramref name="pid"/> on dispose too (a UEP the test started another way).</summary>
+    public int Track(int pid)
+    {
+        startedPids.Add(pid);
+        return pid;
+    }
+
     public async ValueTask DisposeAsync()
     {
         try
