@@ -478,22 +478,13 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
     private async Task FailAllAsync(string reason)
     {
-        var now = DateTimeOffset.UtcNow;
-        var failed = S.Pending.ToList();
-        foreach (var p in failed)
-        {
-            p.Enter(TaskProgressState.Failed, now);
-        }
-
-        await Task.WhenAll(failed.Select(p => GrainFactory.GetGrain<ITaskGrain>(p.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now), p.History())));
-        await AuditTasksEndedAsync(failed, TaskOutcome.FailedBy(reason, now)); // audit trail
-        S.Pending.Clear();
+        var count = S.Pending.Count;
         S.Phase = UserEndpointPhase.Failed;
         S.Reason = reason;
         S.Pid = null;
         S.NextAttemptAt = null;
-        await SaveAsync();
-        _logger.LogWarning("User endpoint {UepId} failed: {Reason}; {Count} tasks failed with it", UepId, reason, failed.Count);
+        await FailPendingAsync(reason);
+        _logger.LogWarning("User endpoint {UepId} failed: {Reason}; {Count} tasks failed with it", UepId, reason, count);
 
         // Published copies of the failed tasks must not run later: drop the queue with the credentials.
         await RevokeAsync(deleteQueue: true);

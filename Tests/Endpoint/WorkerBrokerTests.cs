@@ -391,6 +391,7 @@ public sealed class WorkerBrokerTests(RabbitMqNode node, ITestOutputHelper outpu
         for (var i = 0; i < 9; i++)
         {
             File.SetLastWriteTimeUtc(Uep.ManagerAlivePath, DateTime.UtcNow.AddSeconds(i));
+            // Not a wait for a condition: this is the manager's refresh period, played by the test.
             await Task.Delay(500);
         }
 
