@@ -140,6 +140,7 @@ start_launcher() {
         --Launcher:SocketPath="$HOME_DIR/launcher.sock" \
         --Launcher:UepProgram="$BIN/endpoint/mep-endpoint" \
         --Launcher:ClientUser="$client" \
+        --Launcher:StateDirectory="$HOME_DIR/launcher-state" \
         >>"$LOG/launcher.log" 2>&1 &
     LAUNCHER_PID=$!
     wait_for "the launcher" 30 test -S "$HOME_DIR/launcher.sock"

@@ -257,6 +257,7 @@ internal static class AuditCommand
         Add("worker", Str(e, "worker_id"));
         Add("job", Str(e, "job_id"));
         Add("attempt", Num(e, "attempt")?.ToString(CultureInfo.InvariantCulture));
+        Add("next attempt", Str(e, "next_attempt_at"));
         Add("", Str(e, "reason") is { } reason ? Views.FirstLine(reason) : null);
         return string.Join(", ", parts);
     }

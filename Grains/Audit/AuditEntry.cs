@@ -21,6 +21,9 @@ namespace Mep.Grains.Audit;
 /// <param name="JobId">The batch (Slurm) job the task's worker runs in; null for local workers.</param>
 /// <param name="Host">Where the task ran (its worker's host).</param>
 /// <param name="State">For an ended task: <c>success</c> or <c>failed</c>.</param>
+/// <param name="Attempt">For a task, its worker's attempt; for a UEP start, which start attempt in a row it is; for a
+/// UEP exit that was a failed start, which attempt failed.</param>
+/// <param name="NextAttemptAt">For a UEP exit that was a failed start to be retried: when the next attempt comes.</param>
 public sealed record AuditEntry(
     DateTimeOffset Time,
     string EndpointId,
@@ -49,7 +52,8 @@ public sealed record AuditEntry(
     string? Host = null,
     string? WorkerId = null,
     int? Attempt = null,
-    string? State = null)
+    string? State = null,
+    DateTimeOffset? NextAttemptAt = null)
 {
     public const string Allowed = "allowed";
     public const string Refused = "refused";

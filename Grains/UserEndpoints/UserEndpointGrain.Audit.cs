@@ -31,12 +31,14 @@ public sealed partial class UserEndpointGrain
         {
             Node = Environment.MachineName,
             ConfigHash = ConfigHash(spec.RenderedConfigJson),
+            Attempt = S.FailedStarts + 1,
         }]);
     }
 
     /// <summary>Called as the exit is handled, before the phase changes: the reason is the one the process gave when it
-    /// said it was stopping (idle, stop requested), else what the exit status says.</summary>
-    private async Task AuditUepExitAsync(int? exitCode, string? stderrTail)
+    /// said it was stopping (idle, stop requested), else what the exit status says, followed by what the exit decided
+    /// for a failed start (the next attempt and when, or giving up).</summary>
+    private async Task AuditUepExitAsync(int? exitCode, string? stderrTail, StartRetry retry)
     {
         var signal = exitCode is > 128 and < 128 + 65 ? exitCode - 128 : null;
         var reason = S.Phase == UserEndpointPhase.Stopping && S.Reason is { } said ? said
@@ -44,11 +46,20 @@ public sealed partial class UserEndpointGrain
             : signal is { } n ? $"killed by signal {n}"
             : exitCode == 0 ? "exited"
             : $"exited with code {exitCode}{Tail(stderrTail)}";
+        reason += retry switch
+        {
+            { FailedStarts: 0 } => "",
+            { NextAttemptAt: { } next } => FormattableString.Invariant(
+                $"; start attempt {retry.FailedStarts} of {retry.MaxAttempts} failed, next attempt in {(next - DateTimeOffset.UtcNow).TotalSeconds:0.#} s"),
+            _ => $"; start attempt {retry.FailedStarts} of {retry.MaxAttempts} failed, giving up: the user endpoint and its tasks fail",
+        };
         await AuditAsync([Entry(AuditActions.UepExit, AuditEntry.Recorded, reason, S.Pid) with
         {
             Node = Environment.MachineName,
             ExitCode = exitCode,
             Signal = signal,
+            Attempt = retry.FailedStarts > 0 ? retry.FailedStarts : null,
+            NextAttemptAt = retry.NextAttemptAt,
         }]);
     }
 

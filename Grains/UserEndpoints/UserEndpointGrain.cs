@@ -413,9 +413,9 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     private async Task HandleExitAsync(int? exitCode, string? stderrTail)
     {
         _gate.Leave(UepId);
-        await AuditUepExitAsync(exitCode, stderrTail); // audit trail: before the phase and pid change
         if (S.StopRequest is { } stop)
         {
+            await AuditUepExitAsync(exitCode, stderrTail, StartRetry.None); // audit trail: before the phase and pid change
             await FinishStopAsync(stop, exitCode);
             return;
         }
@@ -423,41 +423,43 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         var now = DateTimeOffset.UtcNow;
         var phase = S.Phase;
         var ranFor = S.ProcessStartedAt is { } started ? now - started : TimeSpan.Zero;
+        var crashed = phase != UserEndpointPhase.Stopping
+            && (phase == UserEndpointPhase.Starting ? exitCode != 0 || ranFor < StableRun : exitCode is not null and not 0);
+        var lifecycle = Lifecycle();
+        var failedStarts = !crashed ? 0 : ranFor >= StableRun ? 1 : S.FailedStarts + 1;
+        var retry = !crashed ? StartRetry.None
+            : failedStarts >= lifecycle.MaxStartAttempts ? new StartRetry(failedStarts, lifecycle.MaxStartAttempts, null)
+            : new StartRetry(failedStarts, lifecycle.MaxStartAttempts, now + lifecycle.RetryDelay(failedStarts));
+
+        // The audit line carries the decision taken on this exit, so the backoff can be read from the log alone.
+        await AuditUepExitAsync(exitCode, stderrTail, retry); // audit trail: before the phase and pid change
         S.Pid = null;
         S.ProcessStartedAt = null;
         LeftByProcess(now);
-        var crashed = phase != UserEndpointPhase.Stopping
-            && (phase == UserEndpointPhase.Starting ? exitCode != 0 || ranFor < StableRun : exitCode is not null and not 0);
         S.Phase = UserEndpointPhase.Stopped;
-        if (!crashed)
+        S.FailedStarts = failedStarts;
+        S.NextAttemptAt = retry.NextAttemptAt;
+        if (crashed)
         {
-            S.FailedStarts = 0;
-            S.NextAttemptAt = null;
-        }
-        else
-        {
-            S.FailedStarts = ranFor >= StableRun ? 1 : S.FailedStarts + 1;
-            var lifecycle = Lifecycle();
             var tail = string.IsNullOrWhiteSpace(stderrTail) ? "" : $": {stderrTail.Trim()}";
             var exit = $"user endpoint exited with code {exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown"}{tail}";
-            if (S.FailedStarts >= lifecycle.MaxStartAttempts)
+            if (retry.NextAttemptAt is not { } next)
             {
-                LogGaveUp(_logger, UepId, S.FailedStarts, exit);
-                await FailAllAsync($"the user endpoint failed to start {S.FailedStarts} times in a row; the last attempt: {exit}");
+                LogGaveUp(_logger, UepId, failedStarts, exit);
+                await FailAllAsync($"the user endpoint failed to start {failedStarts} times in a row; the last attempt: {exit}");
                 return;
             }
 
-            var delay = lifecycle.RetryDelay(S.FailedStarts);
-            S.NextAttemptAt = now + delay;
-            S.Reason = $"{exit} (start attempt {S.FailedStarts} of {lifecycle.MaxStartAttempts} failed; next attempt in {delay.TotalSeconds:0.###} s)";
-            LogRetrying(_logger, UepId, S.FailedStarts, lifecycle.MaxStartAttempts, delay, exit);
+            var delay = next - now;
+            S.Reason = $"{exit} (start attempt {failedStarts} of {lifecycle.MaxStartAttempts} failed; next attempt in {delay.TotalSeconds:0.###} s)";
+            LogRetrying(_logger, UepId, failedStarts, lifecycle.MaxStartAttempts, delay, exit);
         }
 
         await SaveAsync();
         if (S.Pending.Count > 0)
         {
             // Tasks are still queued (e.g. they arrived while it was going idle, or it crashed): start it again.
-            ScheduleDispatch(S.NextAttemptAt is { } next ? next - now : TimeSpan.Zero);
+            ScheduleDispatch(S.NextAttemptAt is { } at ? at - now : TimeSpan.Zero);
         }
         else
         {

@@ -97,3 +97,10 @@ public sealed class PendingTask
         Transitions.Count > 0 ? Transitions.ToList() : [new TaskTransition(TaskProgressState.Received, Task.SubmittedAt)],
         Placement);
 }
+
+/// <summary>What an exit decided about restarting: nothing (it was not a failed start), the next attempt, or giving up
+/// (<see cref="NextAttemptAt"/> null with failed starts counted).</summary>
+internal readonly record struct StartRetry(int FailedStarts, int MaxAttempts, DateTimeOffset? NextAttemptAt)
+{
+    public static StartRetry None => default;
+}

@@ -99,16 +99,54 @@ public sealed class SiteFixture : IAsyncLifetime
         WriteSecrets();
         ApiPort = FreePort();
 
+        await StartLauncherAsync();
+        await StartSiloAsync();
+    }
+
+    /// <summary>Where the launcher records its UEPs, so that a restarted launcher adopts them.</summary>
+    public string LauncherStateDirectory => Path.Combine(Root, "launcher-state");
+
+    public async Task StartLauncherAsync()
+    {
         Launcher = ManagedProcess.Start("launcher", "dotnet", [
             Path.Combine(PublicPrograms.DirectoryOf("Launcher"), "mep-launcher.dll"),
             $"--Launcher:SocketPath={LauncherSocket}",
+            $"--Launcher:StateDirectory={LauncherStateDirectory}",
             $"--Launcher:UepProgram={DotnetHost()}",
             $"--Launcher:UepProgramArguments:0={Path.Combine(PublicPrograms.DirectoryOf("Endpoint"), "mep-endpoint.dll")}",
             $"--Launcher:ClientUser={ServiceAccount}",
             // The grain tests' in-process silos run as root; the launcher also serves root clients.
         ]);
-        await Poll.UntilTrue(() => Task.FromResult(File.Exists(LauncherSocket)), TimeSpan.FromSeconds(60), () => $"launcher socket; output:\n{Launcher.Output}");
-        await StartSiloAsync();
+        var client = new Mep.Grains.Launching.LauncherClient(LauncherSocket);
+        await Poll.UntilTrue(
+            async () =>
+            {
+                if (Launcher.HasExited)
+                {
+                    throw new InvalidOperationException($"the launcher exited:\n{Launcher.Output}");
+                }
+
+                try
+                {
+                    await client.ListAsync(CancellationToken.None); // a socket file may be a dead launcher's
+                    return true;
+                }
+                catch (Exception e) when (e is System.Net.Sockets.SocketException or Mep.Grains.Launching.LauncherException or IOException)
+                {
+                    return false;
+                }
+            },
+            TimeSpan.FromSeconds(60),
+            () => $"launcher socket; output:\n{Launcher.Output}");
+    }
+
+    /// <summary>SIGKILL the launcher: its UEPs run on, recorded in <see cref="LauncherStateDirectory"/>.</summary>
+    public async Task KillLauncherAsync()
+    {
+        if (Launcher is not null)
+        {
+            await Launcher.KillAsync();
+        }
     }
 
     public async Task StartSiloAsync()
@@ -203,6 +241,7 @@ public sealed class SiteFixture : IAsyncLifetime
 
         if (Launcher is not null)
         {
+            await StopUepsAsync();
             await Launcher.DisposeAsync();
         }
 
@@ -213,6 +252,43 @@ public sealed class SiteFixture : IAsyncLifetime
         if (Root.Length > 0 && Directory.Exists(Root))
         {
             Directory.Delete(Root, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// A launcher with a state directory leaves its UEPs running when it stops (so a restart adopts them); the site
+    /// started them, so it ends them: SIGTERM through the launcher, then SIGKILL for what is left after the deadline.
+    /// </summary>
+    private async Task StopUepsAsync()
+    {
+        var client = new Mep.Grains.Launching.LauncherClient(LauncherSocket);
+        try
+        {
+            foreach (var child in await client.ListAsync(CancellationToken.None))
+            {
+                await client.StopAsync(child.UepId, "term", CancellationToken.None);
+            }
+
+            await Poll.UntilTrue(async () => (await client.ListAsync(CancellationToken.None)).Count == 0, TimeSpan.FromSeconds(20), () => "UEPs still running");
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or Mep.Grains.Launching.LauncherException or IOException or TimeoutException)
+        {
+            foreach (var child in await SafeListAsync(client))
+            {
+                await client.StopAsync(child.UepId, "kill", CancellationToken.None);
+            }
+        }
+    }
+
+    private static async Task<IReadOnlyList<Mep.Protocol.Launcher.LauncherChild>> SafeListAsync(Mep.Grains.Launching.LauncherClient client)
+    {
+        try
+        {
+            return await client.ListAsync(CancellationToken.None);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or Mep.Grains.Launching.LauncherException or IOException)
+        {
+            return [];
         }
     }
 

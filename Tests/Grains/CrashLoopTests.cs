@@ -87,6 +87,25 @@ public sealed class CrashLoopTests(SiteFixture site) : IAsyncLifetime
         Assert.Equal(("failed", (DateTimeOffset?)null), (failed.State, failed.NextAttemptAt));
         Assert.Equal(failedTasks[0].Result!.Error, failed.Reason);
 
+        // The backoff can be read from the audit log alone: each start names its attempt, each exit the attempt that
+        // failed and when the next comes (1 s, then 2 s later), the last one that it gave up.
+        var audit = _lifecycle.AuditEntries().Where(e => e.TryGetProperty("user_endpoint_id", out var id) && id.GetString() == receipt.UserEndpointId).ToList();
+        var uepStarts = audit.Where(e => e.GetProperty("action").GetString() == "uep-start").ToList();
+        var uepExits = audit.Where(e => e.GetProperty("action").GetString() == "uep-exit").ToList();
+        Assert.Equal([1, 2, 3], uepStarts.Select(e => e.GetProperty("attempt").GetInt32()));
+        Assert.Equal([1, 2, 3], uepExits.Select(e => e.GetProperty("attempt").GetInt32()));
+        Assert.All(uepExits, e => Assert.Equal(3, e.GetProperty("exit_code").GetInt32()));
+        var exitTimes = uepExits.Select(e => e.GetProperty("time").GetDateTimeOffset()).ToList();
+        var nextAttempts = uepExits.Take(2).Select(e => e.GetProperty("next_attempt_at").GetDateTimeOffset()).ToList();
+        Assert.InRange((nextAttempts[0] - exitTimes[0]).TotalSeconds, 0.9, 1.1);
+        Assert.InRange((nextAttempts[1] - exitTimes[1]).TotalSeconds, 1.9, 2.1);
+        Assert.True(uepStarts[1].GetProperty("time").GetDateTimeOffset() >= nextAttempts[0], "the second start came before its backoff ended");
+        Assert.True(uepStarts[2].GetProperty("time").GetDateTimeOffset() >= nextAttempts[1], "the third start came before its backoff ended");
+        Assert.Contains("start attempt 1 of 3 failed, next attempt in 1 s", uepExits[0].GetProperty("reason").GetString());
+        Assert.Contains("start attempt 2 of 3 failed, next attempt in 2 s", uepExits[1].GetProperty("reason").GetString());
+        Assert.Contains("start attempt 3 of 3 failed, giving up", uepExits[2].GetProperty("reason").GetString());
+        Assert.False(uepExits[2].TryGetProperty("next_attempt_at", out _));
+
         // New work is a new round of attempts, starting at once.
         await _lifecycle.SubmitAsync("alice");
         await Poll.UntilTrue(() => Task.FromResult(File.ReadAllLines(Starts).Length >= 4), TimeSpan.FromSeconds(30), () => "no new start after a new submit");
