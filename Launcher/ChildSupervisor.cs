@@ -45,6 +45,9 @@ public sealed class ChildSupervisor(
     {
         /// <summary>Names this very process whatever pid reuse happens; -1 if it could not be opened. Under the gate.</summary>
         public int Pidfd { get; set; } = -1;
+
+        /// <summary>Why the launcher itself is stopping it (its account may no longer run a UEP); under the gate.</summary>
+        public string? RevokedFor { get; set; }
     }
 
     /// <summary>Starts the UEP, or returns the pid of the one already running for this id and user.</summary>
@@ -102,20 +105,69 @@ public sealed class ChildSupervisor(
                 throw new RequestRefusedException($"uep {command.UepId} is not running");
             }
 
-            // Through the pidfd, never a pid that may have been reused since.
-            var failed = child.Pidfd >= 0
-                ? Native.PidfdSendSignal(child.Pidfd, command.Signal) != 0
-                : child.Process is { HasExited: false } && Native.Kill(child.Pid, command.Signal) != 0;
-            if (failed)
-            {
-                logger.LogWarning("Signal {Signal} to pid {ChildPid} failed: errno {Errno}",
-                    command.SignalName, child.Pid, System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
-            }
-
+            Send(child, command.Signal, command.SignalName);
             logger.LogInformation(
                 "Sent {Signal} to UEP {UepId} ({Username}, pid {ChildPid}), asked by pid {PeerPid} uid {PeerUid}",
                 command.SignalName, command.UepId, child.Username, child.Pid, peer.Pid, peer.Uid);
             return child.Pid;
+        }
+    }
+
+    /// <summary>
+    /// Stops a UEP on the launcher's own authority (its account may no longer run one): SIGTERM now, SIGKILL when it
+    /// is still running after <paramref name="grace"/>; its exit event then carries <paramref name="reason"/>.
+    /// </summary>
+    /// <returns>False when that process is gone or already being stopped for a reason.</returns>
+    public bool Revoke(string uepId, int pid, string reason, TimeSpan grace)
+    {
+        Child? child;
+        lock (gate)
+        {
+            if (!children.TryGetValue(uepId, out child) || child.Pid != pid || child.RevokedFor is not null)
+            {
+                return false;
+            }
+
+            child.RevokedFor = reason;
+            Send(child, Native.SigTerm, "term");
+        }
+
+        _ = KillAfterAsync(child, grace);
+        return true;
+    }
+
+    private async Task KillAfterAsync(Child child, TimeSpan grace)
+    {
+        try
+        {
+            await Task.Delay(grace, time, stopping.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return; // the launcher is stopping; the next one's sweep finds the account again
+        }
+
+        lock (gate)
+        {
+            if (children.TryGetValue(child.UepId, out var current) && ReferenceEquals(current, child))
+            {
+                logger.LogWarning("UEP {UepId} ({Username}, pid {ChildPid}) still running {Grace} after SIGTERM; sending SIGKILL",
+                    child.UepId, child.Username, child.Pid, grace);
+                Send(child, Native.SigKill, "kill");
+            }
+        }
+    }
+
+    // Through the pidfd, never a pid that may have been reused since. Under the gate.
+    private void Send(Child child, int signal, string name)
+    {
+        var failed = child.Pidfd >= 0
+            ? Native.PidfdSendSignal(child.Pidfd, signal) != 0
+            : child.Process is { HasExited: false } && Native.Kill(child.Pid, signal) != 0;
+        if (failed)
+        {
+            logger.LogWarning("Signal {Signal} to pid {ChildPid} failed: errno {Errno}",
+                name, child.Pid, System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
         }
     }
 
@@ -411,6 +463,7 @@ public sealed class ChildSupervisor(
     {
         lock (gate)
         {
+            exited = exited with { Reason = child.RevokedFor };
             if (children.TryGetValue(child.UepId, out var current) && ReferenceEquals(current, child))
             {
                 children.Remove(child.UepId);

@@ -74,6 +74,15 @@ public sealed class LauncherOptions
     /// <summary>Highest RLIMIT_AS (bytes) a start request may ask for, and the limit when it asks for none. Null: no maximum.</summary>
     public long? MaxAddressSpaceBytes { get; set; }
 
+    /// <summary>
+    /// How often the accounts of running UEPs are checked again with the start rules (deleted, replaced under another
+    /// uid, expired, denied, locked when <see cref="RefuseLockedPasswords"/>): a UEP whose account fails is stopped.
+    /// </summary>
+    public TimeSpan AccountCheckInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Between SIGTERM and SIGKILL when the launcher stops a UEP whose account may no longer run one.</summary>
+    public TimeSpan AccountStopGracePeriod { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How many of a child's last stderr lines to keep and report when it exits.</summary>
     public int StderrTailLines { get; set; } = 20;
 

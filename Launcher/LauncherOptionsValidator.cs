@@ -113,6 +113,16 @@ public sealed partial class LauncherOptionsValidator : IValidateOptions<Launcher
             failures.Add("Launcher:MaxStdinBytes must be positive and below Launcher:MaxRequestBytes");
         }
 
+        if (options.AccountCheckInterval < TimeSpan.FromSeconds(1) || options.AccountCheckInterval > TimeSpan.FromHours(1))
+        {
+            failures.Add("Launcher:AccountCheckInterval must be between 1 second and 1 hour");
+        }
+
+        if (options.AccountStopGracePeriod < TimeSpan.Zero || options.AccountStopGracePeriod > TimeSpan.FromHours(1))
+        {
+            failures.Add("Launcher:AccountStopGracePeriod must be between 0 and 1 hour");
+        }
+
         if (options.RequestTimeout <= TimeSpan.Zero)
         {
             failures.Add("Launcher:RequestTimeout must be positive");

@@ -50,6 +50,7 @@ try
     // Registered first so it stops last: the socket closes before the children are told to stop.
     builder.Services.AddHostedService(services => services.GetRequiredService<ChildSupervisor>());
     builder.Services.AddHostedService<SocketServer>();
+    builder.Services.AddHostedService<AccountSweep>();
 
     await builder.Build().RunAsync();
     return 0;

@@ -35,12 +35,14 @@ public sealed record UserEndpointSnapshot(
 
 /// <summary>The launcher saw the UEP process end.</summary>
 /// <param name="ExitCode">Exit status; 128 + n when killed by signal n.</param>
+/// <param name="StoppedByLauncher">Why the launcher itself stopped it (its account may no longer run a UEP); else null.</param>
 [GenerateSerializer, Immutable, Alias("mep.process-exit")]
 public sealed record ProcessExit(
     [property: Id(0)] int Pid,
     [property: Id(1)] int ExitCode,
     [property: Id(2)] string? StderrTail,
-    [property: Id(3)] DateTimeOffset At);
+    [property: Id(3)] DateTimeOffset At,
+    [property: Id(4)] string? StoppedByLauncher = null);
 
 public enum UserEndpointSignalKind
 {

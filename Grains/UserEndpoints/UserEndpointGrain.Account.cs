@@ -48,6 +48,20 @@ public sealed partial class UserEndpointGrain
         return true;
     }
 
+    /// <summary>
+    /// The launcher stopped the process because its account may no longer run one (expired, locked, denied, deleted):
+    /// a restart would be refused for the same reason, so the UEP fails now with its tasks, with that reason.
+    /// </summary>
+    private async Task HandleRevokedAsync(int exitCode, string reason)
+    {
+        _gate.Leave(UepId);
+        await AuditUepExitAsync(exitCode, stderrTail: null, StartRetry.None, reason); // audit trail
+        S.ProcessStartedAt = null;
+        LeftByProcess(DateTimeOffset.UtcNow);
+        LogAccountGone(_logger, UepId, reason);
+        await FailAllAsync(reason);
+    }
+
     [LoggerMessage(EventId = 4012, Level = LogLevel.Warning,
         Message = "User endpoint {UepId}: {Reason}; failing its tasks and stopping it")]
     private static partial void LogAccountGone(ILogger logger, string uepId, string reason);

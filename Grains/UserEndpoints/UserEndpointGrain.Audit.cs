@@ -38,10 +38,11 @@ public sealed partial class UserEndpointGrain
     /// <summary>Called as the exit is handled, before the phase changes: the reason is the one the process gave when it
     /// said it was stopping (idle, stop requested), else what the exit status says, followed by what the exit decided
     /// for a failed start (the next attempt and when, or giving up).</summary>
-    private async Task AuditUepExitAsync(int? exitCode, string? stderrTail, StartRetry retry)
+    private async Task AuditUepExitAsync(int? exitCode, string? stderrTail, StartRetry retry, string? stoppedBecause = null)
     {
         var signal = exitCode is > 128 and < 128 + 65 ? exitCode - 128 : null;
-        var reason = S.Phase == UserEndpointPhase.Stopping && S.Reason is { } said ? said
+        var reason = stoppedBecause is not null ? stoppedBecause
+            : S.Phase == UserEndpointPhase.Stopping && S.Reason is { } said ? said
             : exitCode is null ? "no longer running when the silo looked (its exit was not seen)"
             : signal is { } n ? $"killed by signal {n}"
             : exitCode == 0 ? "exited"

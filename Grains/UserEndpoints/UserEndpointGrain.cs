@@ -222,6 +222,13 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             return;
         }
 
+        if (exit.StoppedByLauncher is { } reason && S.StopRequest is null)
+        {
+            // A deletion reads the same whether the launcher's sweep or this grain's own check noticed it first.
+            await HandleRevokedAsync(exit.ExitCode, S.Spec is { } spec && AccountGone(spec) is { } gone ? gone : $"the launcher stopped the user endpoint: {reason}");
+            return;
+        }
+
         await HandleExitAsync(exit.ExitCode, exit.StderrTail);
     }
 

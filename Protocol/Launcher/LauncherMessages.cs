@@ -51,6 +51,7 @@ public enum LauncherEventKind
 /// <summary>Pushed to every watching connection when a child ends.</summary>
 /// <param name="ExitCode">Process exit code; for a child killed by a signal, 128 + signal number.</param>
 /// <param name="StderrTail">The last lines the child wrote to stderr, so a failure can name its cause.</param>
+/// <param name="Reason">Set when the launcher itself stopped the UEP, and why (e.g. its account expired or was deleted).</param>
 public sealed record LauncherEvent(
     LauncherEventKind Event,
     string UepId,
@@ -58,4 +59,5 @@ public sealed record LauncherEvent(
     int Pid,
     int ExitCode,
     string? StderrTail,
-    DateTimeOffset At);
+    DateTimeOffset At,
+    string? Reason = null);

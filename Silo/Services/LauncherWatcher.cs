@@ -39,7 +39,7 @@ public sealed class LauncherWatcher(
                 {
                     logger.LogInformation("User endpoint {UepId} (pid {Pid}) exited with {ExitCode}", exited.UepId, exited.Pid, exited.ExitCode);
                     await grains.GetGrain<IUserEndpointGrain>(exited.UepId)
-                        .OnProcessExited(new ProcessExit(exited.Pid, exited.ExitCode, exited.StderrTail, exited.At));
+                        .OnProcessExited(new ProcessExit(exited.Pid, exited.ExitCode, exited.StderrTail, exited.At, exited.Reason));
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)

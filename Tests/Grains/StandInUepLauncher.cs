@@ -42,6 +42,8 @@ internal sealed class StandInUepLauncher : IAsyncDisposable
             "--Launcher:UepProgram=/bin/sh",
             $"--Launcher:UepProgramArguments:0={script}",
             "--Launcher:ClientUser=daemon",
+            "--Launcher:AccountCheckInterval=00:00:01", // the locked-account tests wait for the sweep
+            "--Launcher:AccountStopGracePeriod=00:00:05",
         ]);
         var launcher = new StandInUepLauncher(process, socket);
         await Poll.UntilTrue(
