@@ -301,7 +301,7 @@ public sealed class ChildSupervisor(
         var user = command.User;
         var plan = new ExecAs.Plan(user.Name, user.Uid, user.Gid, user.Home,
             LauncherOptionsValidator.ParseUmask(options.Umask)!.Value, options.NoNewPrivileges,
-            options.UepProgram, options.UepProgramArguments, UepEnvironment(command), command.Limits);
+            options.UepProgram, options.UepProgramArguments, UepEnvironment(command), command.Limits, command.PamService);
         foreach (var argument in selfArguments.Concat(ExecAs.Arguments(plan)))
         {
             info.ArgumentList.Add(argument);

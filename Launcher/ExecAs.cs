@@ -6,10 +6,11 @@ namespace Mep.Launcher;
 /// <summary>
 /// The pre-exec step. For every UEP the launcher runs its own program as
 /// <c>mep-launcher --exec-as --user NAME --uid U --gid G --home DIR --umask 077 --no-new-privs 1 [--nproc N]
-/// [--nofile N] [--as BYTES] -- PROGRAM ARG...</c>
+/// [--nofile N] [--as BYTES] [--pam SERVICE] -- PROGRAM ARG...</c>
 /// with the UEP's environment (base64 in <see cref="EnvironmentVariable"/>, so nothing of it shows in the command
 /// line and the step itself runs without the user's variables). Still root, in the child, it marks every descriptor
-/// but stdio close-on-exec, starts its own session (the UEP outlives the launcher), sets the umask, raises hard
+/// but stdio close-on-exec, starts its own session (the UEP outlives the launcher), with --pam opens a PAM session
+/// for the user (<see cref="Pam.PamSessionStep"/>: pam_limits, pam_env …), sets the umask, raises hard
 /// rlimits where a requested one is higher, drops to the user
 /// (supplementary groups from getgrouplist, then real/effective/saved gid and uid) and checks there is no way back,
 /// sets no_new_privs, enters the home directory as the user, resets signals, sets the rlimits (soft = hard: the user
@@ -29,7 +30,7 @@ internal static class ExecAs
     private const int RlimitNofile = 7;
     private const int RlimitAs = 9;
     private static readonly string[] Required = ["--user", "--uid", "--gid", "--home", "--umask", "--no-new-privs"];
-    private static readonly string[] Optional = ["--nproc", "--nofile", "--as"];
+    private static readonly string[] Optional = ["--nproc", "--nofile", "--as", "--pam"];
 
     /// <summary>Everything the step needs, all decided by the launcher from its config and the user database.</summary>
     public sealed record Plan(
@@ -42,7 +43,8 @@ internal static class ExecAs
         string Program,
         IReadOnlyList<string> Arguments,
         IReadOnlyList<string> Environment,
-        ResourceLimits Limits);
+        ResourceLimits Limits,
+        string? PamService = null);
 
     /// <summary>The command-line arguments after the launcher's own program for <paramref name="plan"/>.</summary>
     public static List<string> Arguments(Plan plan)
@@ -63,6 +65,11 @@ internal static class ExecAs
             {
                 arguments.AddRange([name, limit.ToString(CultureInfo.InvariantCulture)]);
             }
+        }
+
+        if (plan.PamService is { } service)
+        {
+            arguments.AddRange(["--pam", service]);
         }
 
         arguments.AddRange(["--", plan.Program]);
@@ -116,7 +123,10 @@ internal static class ExecAs
             args[i + 1],
             args.Skip(i + 2).ToList(),
             environment,
-            new ResourceLimits(Limit(values, "--nproc"), Limit(values, "--nofile"), Limit(values, "--as")));
+            new ResourceLimits(Limit(values, "--nproc"), Limit(values, "--nofile"), Limit(values, "--as")),
+            values.TryGetValue("--pam", out var service)
+                ? Pam.PamPolicy.IsValidServiceName(service) ? service : throw new FormatException("--pam takes a PAM service name")
+                : null);
     }
 
     private static long? Limit(Dictionary<string, string> values, string name) =>
@@ -129,6 +139,7 @@ internal static class ExecAs
     {
         var error = Console.Error; // loaded now: under a small RLIMIT_NOFILE it could not be loaded to say what failed
         Plan plan;
+        Pam.PamTransaction? session = null;
         try
         {
             plan = Parse(args, System.Environment.GetEnvironmentVariable(EnvironmentVariable));
@@ -136,6 +147,12 @@ internal static class ExecAs
             if (Native.SetSid() < 0)
             {
                 throw new IOException("setsid failed");
+            }
+
+            if (plan.PamService is { } service)
+            {
+                (session, plan) = Pam.PamSessionStep.Open(plan, service, error);
+                Native.CloseOnExecAboveStderr(); // what the modules opened (syslog, config files) stays behind too
             }
 
             Native.Umask(plan.Umask);
@@ -159,14 +176,18 @@ internal static class ExecAs
                 throw new IOException($"cannot enter home directory {plan.Home}: {System.Runtime.InteropServices.Marshal.GetLastPInvokeErrorMessage()}");
             }
         }
-        catch (Exception e) when (e is IOException or FormatException or OverflowException or ArgumentException)
+        catch (Exception e) when (e is IOException or FormatException or OverflowException or ArgumentException
+            or Pam.PamException or DllNotFoundException)
         {
+            CloseSession(session);
             error.WriteLine($"mep-launcher: cannot start the UEP: {ChildSupervisor.OneLine(e.Message)}");
             return SetupFailed;
         }
 
+        // From here on nothing is left to close the PAM session once execve succeeded (see PamSessionStep).
         Native.ResetSignals();
         var (call, errno) = Native.Exec(plan.Program, [plan.Program, .. plan.Arguments], plan.Environment, Limits(plan.Limits));
+        CloseSession(session); // as the user now: modules that need root to close may fail, which leaves what they did
         var reason = System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno);
         if (call != "execve")
         {
@@ -176,6 +197,12 @@ internal static class ExecAs
 
         error.WriteLine($"mep-launcher: cannot execute {plan.Program}: {reason}");
         return errno == Enoent ? 127 : 126;
+    }
+
+    private static void CloseSession(Pam.PamTransaction? session)
+    {
+        session?.CloseSession();
+        session?.Dispose();
     }
 
     private static List<(int Resource, long Value)> Limits(ResourceLimits limits) =>

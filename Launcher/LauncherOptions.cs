@@ -74,6 +74,9 @@ public sealed class LauncherOptions
     /// <summary>Highest RLIMIT_AS (bytes) a start request may ask for, and the limit when it asks for none. Null: no maximum.</summary>
     public long? MaxAddressSpaceBytes { get; set; }
 
+    /// <summary>PAM account and session management for UEP starts (section Launcher:Pam).</summary>
+    public Pam.PamOptions Pam { get; set; } = new();
+
     /// <summary>How many of a child's last stderr lines to keep and report when it exits.</summary>
     public int StderrTailLines { get; set; } = 20;
 
