@@ -312,6 +312,10 @@ public sealed class ChildSupervisor(
         info.Environment.Clear();
         info.Environment[ExecAs.EnvironmentVariable] = ExecAs.EncodeEnvironment(plan.Environment);
         info.Environment["DOTNET_EnableDiagnostics"] = "0"; // no debugger/diagnostics socket in a root process
+        if (command.PamService is not null)
+        {
+            info.Environment["DOTNET_GCHeapHardLimit"] = Pam.PamSessionStep.StepHeapLimit; // see PamSessionStep.Open
+        }
         if (System.Environment.GetEnvironmentVariable("DOTNET_ROOT") is { Length: > 0 } dotnetRoot)
         {
             info.Environment["DOTNET_ROOT"] = dotnetRoot; // an apphost launcher found its runtime this way

@@ -10,11 +10,11 @@ namespace Mep.Launcher;
 /// with the UEP's environment (base64 in <see cref="EnvironmentVariable"/>, so nothing of it shows in the command
 /// line and the step itself runs without the user's variables). Still root, in the child, it marks every descriptor
 /// but stdio close-on-exec, starts its own session (the UEP outlives the launcher), with --pam opens a PAM session
-/// for the user (<see cref="Pam.PamSessionStep"/>: pam_limits, pam_env …), sets the umask, raises hard
-/// rlimits where a requested one is higher, drops to the user
+/// for the user (<see cref="Pam.PamSessionStep"/>: pam_env, and pam_limits' rlimits, set with the others at exec),
+/// sets the umask, raises hard rlimits where a requested one is higher, drops to the user
 /// (supplementary groups from getgrouplist, then real/effective/saved gid and uid) and checks there is no way back,
-/// sets no_new_privs, enters the home directory as the user, resets signals, sets the rlimits (soft = hard: the user
-/// cannot raise them) and execve()s the program: no shell.
+/// sets no_new_privs, enters the home directory as the user, resets signals, sets the rlimits (the launcher's with
+/// soft = hard: the user cannot raise them; PAM's as PAM set them) and execve()s the program: no shell.
 /// Run by anyone else it can only become its caller, so it grants nothing.
 /// </summary>
 internal static class ExecAs
@@ -140,6 +140,7 @@ internal static class ExecAs
         var error = Console.Error; // loaded now: under a small RLIMIT_NOFILE it could not be loaded to say what failed
         Plan plan;
         Pam.PamTransaction? session = null;
+        List<(int Resource, ulong Soft, ulong Hard)> limits;
         try
         {
             plan = Parse(args, System.Environment.GetEnvironmentVariable(EnvironmentVariable));
@@ -149,18 +150,21 @@ internal static class ExecAs
                 throw new IOException("setsid failed");
             }
 
+            limits = Limits(plan.Limits);
             if (plan.PamService is { } service)
             {
-                (session, plan) = Pam.PamSessionStep.Open(plan, service, error);
+                // The limits session modules set (pam_limits) are set again at exec, with the launcher's own.
+                (session, plan, var sessionLimits) = Pam.PamSessionStep.Open(plan, service, error);
+                limits = [.. Limits(plan.Limits), .. sessionLimits];
                 Native.CloseOnExecAboveStderr(); // what the modules opened (syslog, config files) stays behind too
             }
 
             Native.Umask(plan.Umask);
             if (Native.GetEuid() == 0)
             {
-                foreach (var (resource, value) in Limits(plan.Limits))
+                foreach (var (resource, _, hard) in limits)
                 {
-                    Native.RaiseHardLimit(resource, value); // only root may, and only the soft limit matters until exec
+                    Native.RaiseHardLimit(resource, hard); // only root may, and only the soft limit matters until exec
                 }
             }
 
@@ -186,7 +190,7 @@ internal static class ExecAs
 
         // From here on nothing is left to close the PAM session once execve succeeded (see PamSessionStep).
         Native.ResetSignals();
-        var (call, errno) = Native.Exec(plan.Program, [plan.Program, .. plan.Arguments], plan.Environment, Limits(plan.Limits));
+        var (call, errno) = Native.Exec(plan.Program, [plan.Program, .. plan.Arguments], plan.Environment, limits);
         CloseSession(session); // as the user now: modules that need root to close may fail, which leaves what they did
         var reason = System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno);
         if (call != "execve")
@@ -205,9 +209,9 @@ internal static class ExecAs
         session?.Dispose();
     }
 
-    private static List<(int Resource, long Value)> Limits(ResourceLimits limits) =>
+    private static List<(int Resource, ulong Soft, ulong Hard)> Limits(ResourceLimits limits) =>
         [.. new[] { (RlimitNproc, limits.Processes), (RlimitNofile, limits.OpenFiles), (RlimitAs, limits.AddressSpaceBytes) }
-            .Where(l => l.Item2 is not null).Select(l => (l.Item1, l.Item2!.Value))];
+            .Where(l => l.Item2 is not null).Select(l => (l.Item1, (ulong)l.Item2!.Value, (ulong)l.Item2!.Value))];
 
     private static void DropTo(Plan plan)
     {

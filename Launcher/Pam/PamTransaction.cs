@@ -71,11 +71,14 @@ internal sealed unsafe class PamTransaction : IDisposable, IPamMessageSink
         Check(PamNative.AccountManagement(handle, 0), "account check");
 
     /// <summary>pam_setcred(PAM_ESTABLISH_CRED) then pam_open_session, as login does.</summary>
-    public void OpenSession()
+    /// <param name="afterOpen">Runs right after pam_open_session returned, before anything else (even on failure).</param>
+    public void OpenSession(Action? afterOpen = null)
     {
         Check(PamNative.SetCredentials(handle, PamNative.EstablishCredentials), "credentials");
         credentials = true;
-        Check(PamNative.OpenSession(handle, 0), "session");
+        var status = PamNative.OpenSession(handle, 0);
+        afterOpen?.Invoke();
+        Check(status, "session");
         sessionOpen = true;
     }
 

@@ -40,7 +40,15 @@ public sealed class LauncherPamTests : IAsyncLifetime
         await ThrowawayUsers.CreateUserAsync(userA);
         await ThrowawayUsers.CreateUserAsync(userB);
         var denied = WriteFile("denied-users", $"{userB}\n");
-        var limits = WriteFile("limits.conf", $"{userA} soft nofile {PamOpenFiles}\n{userA} hard nofile {PamOpenFiles}\n");
+        // An address space limit as login nodes set them: far below what the .NET runtime of the pre-exec step reserved.
+        var limits = WriteFile("limits.conf", $"""
+            {userA} soft nofile {PamOpenFiles}
+            {userA} hard nofile {PamOpenFiles}
+            {userA} soft as 8000000
+            {userA} hard as 9000000
+            {userB} soft as 1000000
+
+            """);
         var environment = WriteFile("environment.conf", $"{PamVariable} DEFAULT={PamValue}\n");
         var access = WriteFile("access.conf", $"-:{userB}:{PamTransaction.Tty}\n+:ALL:ALL\n");
 
@@ -121,9 +129,8 @@ public sealed class LauncherPamTests : IAsyncLifetime
         var pid = launcher.Track(await launcher.Client.StartAsync(Guid.NewGuid().ToString(), userA, "{}", SessionService, timeout.Token));
         await ProcFiles.WaitForCommandAsync(pid, "sleep", timeout.Token);
 
-        var openFiles = File.ReadLines($"/proc/{pid}/limits").Single(l => l.StartsWith("Max open files", StringComparison.Ordinal))
-            .Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal([$"{PamOpenFiles}", $"{PamOpenFiles}"], openFiles[3..5]);
+        Assert.Equal(($"{PamOpenFiles}", $"{PamOpenFiles}"), Limit(pid, "Max open files"));
+        Assert.Equal(($"{8000000L * 1024}", $"{9000000L * 1024}"), Limit(pid, "Max address space")); // soft and hard as set
         var environment = File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries);
         Assert.Contains($"{PamVariable}={PamValue}", environment);
         Assert.Contains($"HOME={Native.GetUserByName(userA)!.Home}", environment);
@@ -133,8 +140,21 @@ public sealed class LauncherPamTests : IAsyncLifetime
         // Without PAM the same launcher sets its own maximum.
         var plain = launcher.Track(await launcher.Client.StartAsync(Guid.NewGuid().ToString(), userA, "{}", timeout.Token));
         await ProcFiles.WaitForCommandAsync(plain, "sleep", timeout.Token);
-        Assert.Contains(File.ReadLines($"/proc/{plain}/limits"), l => l.StartsWith("Max open files", StringComparison.Ordinal) && l.Contains("10000", StringComparison.Ordinal));
+        Assert.Equal(("10000", "10000"), Limit(plain, "Max open files"));
+        Assert.Equal(("unlimited", "unlimited"), Limit(plain, "Max address space"));
         Assert.DoesNotContain(PamVariable, File.ReadAllText($"/proc/{plain}/environ"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_address_space_limit_below_what_the_runtime_reserved_reaches_the_uep_and_not_the_pre_exec_step()
+    {
+        // 1 GB soft (the hard limit stays): the .NET pre-exec step has more than that mapped, so it takes the limit back
+        // as soon as pam_open_session returns (no capability needed for a soft limit) and sets it again at exec.
+        await using var launcher = await StartLauncherAsync([$"--Launcher:Pam:Services:0={SessionService}"]);
+
+        var pid = launcher.Track(await launcher.Client.StartAsync(Guid.NewGuid().ToString(), userB, "{}", SessionService, timeout.Token));
+        await ProcFiles.WaitForCommandAsync(pid, "sleep", timeout.Token);
+        Assert.Equal(($"{1000000L * 1024}", "unlimited"), Limit(pid, "Max address space"));
     }
 
     [Fact]
@@ -223,6 +243,16 @@ public sealed class LauncherPamTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Session_limits_lower_the_launchers_own_and_the_others_are_kept_as_set()
+    {
+        var (launcher, others) = PamSessionStep.Split(
+            new ResourceLimits(Processes: 100, OpenFiles: 10000, AddressSpaceBytes: null),
+            new Dictionary<int, (ulong Soft, ulong Hard)> { [7] = (1024, 4321), [9] = (8UL << 30, 9UL << 30), [6] = (500, 500), [4] = (0, 0) });
+        Assert.Equal(new ResourceLimits(100, 4321, null), launcher); // nproc 100 is below PAM's 500: the launcher's stays
+        Assert.Equal([(4, 0UL, 0UL), (9, 8UL << 30, 9UL << 30)], others);
+    }
+
+    [Fact]
     public void The_pam_environment_adds_variables_but_does_not_replace_the_launchers()
     {
         var merged = PamSessionStep.Merge(["HOME=/home/alice", "PATH=/usr/bin"], ["PATH=/evil", "LANG=C.UTF-8", "=bad", "noequals"]);
@@ -257,6 +287,14 @@ public sealed class LauncherPamTests : IAsyncLifetime
         serviceFiles.Add(path);
         File.WriteAllText(path, text.ReplaceLineEndings("\n") + "\n");
         File.SetUnixFileMode(path, (UnixFileMode)0b110_100_100);
+    }
+
+    // A line of /proc/<pid>/limits: "Max open files            64                   64                   files".
+    private static (string Soft, string Hard) Limit(int pid, string name)
+    {
+        var line = File.ReadLines($"/proc/{pid}/limits").Single(l => l.StartsWith(name, StringComparison.Ordinal));
+        var words = line[name.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return (words[0], words[1]);
     }
 
     private static async Task<string> RefusalAsync(Task request)
