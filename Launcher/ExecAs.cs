@@ -191,16 +191,15 @@ internal static class ExecAs
         // From here on nothing is left to close the PAM session once execve succeeded (see PamSessionStep).
         Native.ResetSignals();
         var (call, errno) = Native.Exec(plan.Program, [plan.Program, .. plan.Arguments], plan.Environment, limits);
-        CloseSession(session); // as the user now: modules that need root to close may fail, which leaves what they did
         var reason = System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno);
-        if (call != "execve")
-        {
-            error.WriteLine($"mep-launcher: cannot start the UEP: {call} failed: {reason}");
-            return SetupFailed;
-        }
+        error.WriteLine(call != "execve"
+            ? $"mep-launcher: cannot start the UEP: {call} failed: {reason}"
+            : $"mep-launcher: cannot execute {plan.Program}: {reason}");
 
-        error.WriteLine($"mep-launcher: cannot execute {plan.Program}: {reason}");
-        return errno == Enoent ? 127 : 126;
+        // Said first: under the limits just set the runtime may not get far. As the user now, so modules that need
+        // root to close their part may fail, which leaves it as it was.
+        CloseSession(session);
+        return call != "execve" ? SetupFailed : errno == Enoent ? 127 : 126;
     }
 
     private static void CloseSession(Pam.PamTransaction? session)
