@@ -353,7 +353,7 @@ public sealed class ChildSupervisor(
         var user = command.User;
         var plan = new ExecAs.Plan(user.Name, user.Uid, user.Gid, user.Home,
             LauncherOptionsValidator.ParseUmask(options.Umask)!.Value, options.NoNewPrivileges,
-            options.UepProgram, options.UepProgramArguments, UepEnvironment(command), command.Limits);
+            options.UepProgram, options.UepProgramArguments, UepEnvironment(command), command.Limits, command.PamService);
         foreach (var argument in selfArguments.Concat(ExecAs.Arguments(plan)))
         {
             info.ArgumentList.Add(argument);
@@ -364,6 +364,10 @@ public sealed class ChildSupervisor(
         info.Environment.Clear();
         info.Environment[ExecAs.EnvironmentVariable] = ExecAs.EncodeEnvironment(plan.Environment);
         info.Environment["DOTNET_EnableDiagnostics"] = "0"; // no debugger/diagnostics socket in a root process
+        if (command.PamService is not null)
+        {
+            info.Environment["DOTNET_GCHeapHardLimit"] = Pam.PamSessionStep.StepHeapLimit; // see PamSessionStep.Open
+        }
         if (System.Environment.GetEnvironmentVariable("DOTNET_ROOT") is { Length: > 0 } dotnetRoot)
         {
             info.Environment["DOTNET_ROOT"] = dotnetRoot; // an apphost launcher found its runtime this way

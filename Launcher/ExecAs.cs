@@ -6,14 +6,15 @@ namespace Mep.Launcher;
 /// <summary>
 /// The pre-exec step. For every UEP the launcher runs its own program as
 /// <c>mep-launcher --exec-as --user NAME --uid U --gid G --home DIR --umask 077 --no-new-privs 1 [--nproc N]
-/// [--nofile N] [--as BYTES] -- PROGRAM ARG...</c>
+/// [--nofile N] [--as BYTES] [--pam SERVICE] -- PROGRAM ARG...</c>
 /// with the UEP's environment (base64 in <see cref="EnvironmentVariable"/>, so nothing of it shows in the command
 /// line and the step itself runs without the user's variables). Still root, in the child, it marks every descriptor
-/// but stdio close-on-exec, starts its own session (the UEP outlives the launcher), sets the umask, raises hard
-/// rlimits where a requested one is higher, drops to the user
+/// but stdio close-on-exec, starts its own session (the UEP outlives the launcher), with --pam opens a PAM session
+/// for the user (<see cref="Pam.PamSessionStep"/>: pam_env, and pam_limits' rlimits, set with the others at exec),
+/// sets the umask, raises hard rlimits where a requested one is higher, drops to the user
 /// (supplementary groups from getgrouplist, then real/effective/saved gid and uid) and checks there is no way back,
-/// sets no_new_privs, enters the home directory as the user, resets signals, sets the rlimits (soft = hard: the user
-/// cannot raise them) and execve()s the program: no shell.
+/// sets no_new_privs, enters the home directory as the user, resets signals, sets the rlimits (the launcher's with
+/// soft = hard: the user cannot raise them; PAM's as PAM set them) and execve()s the program: no shell.
 /// Run by anyone else it can only become its caller, so it grants nothing.
 /// </summary>
 internal static class ExecAs
@@ -29,7 +30,7 @@ internal static class ExecAs
     private const int RlimitNofile = 7;
     private const int RlimitAs = 9;
     private static readonly string[] Required = ["--user", "--uid", "--gid", "--home", "--umask", "--no-new-privs"];
-    private static readonly string[] Optional = ["--nproc", "--nofile", "--as"];
+    private static readonly string[] Optional = ["--nproc", "--nofile", "--as", "--pam"];
 
     /// <summary>Everything the step needs, all decided by the launcher from its config and the user database.</summary>
     public sealed record Plan(
@@ -42,7 +43,8 @@ internal static class ExecAs
         string Program,
         IReadOnlyList<string> Arguments,
         IReadOnlyList<string> Environment,
-        ResourceLimits Limits);
+        ResourceLimits Limits,
+        string? PamService = null);
 
     /// <summary>The command-line arguments after the launcher's own program for <paramref name="plan"/>.</summary>
     public static List<string> Arguments(Plan plan)
@@ -63,6 +65,11 @@ internal static class ExecAs
             {
                 arguments.AddRange([name, limit.ToString(CultureInfo.InvariantCulture)]);
             }
+        }
+
+        if (plan.PamService is { } service)
+        {
+            arguments.AddRange(["--pam", service]);
         }
 
         arguments.AddRange(["--", plan.Program]);
@@ -116,7 +123,10 @@ internal static class ExecAs
             args[i + 1],
             args.Skip(i + 2).ToList(),
             environment,
-            new ResourceLimits(Limit(values, "--nproc"), Limit(values, "--nofile"), Limit(values, "--as")));
+            new ResourceLimits(Limit(values, "--nproc"), Limit(values, "--nofile"), Limit(values, "--as")),
+            values.TryGetValue("--pam", out var service)
+                ? Pam.PamPolicy.IsValidServiceName(service) ? service : throw new FormatException("--pam takes a PAM service name")
+                : null);
     }
 
     private static long? Limit(Dictionary<string, string> values, string name) =>
@@ -129,6 +139,8 @@ internal static class ExecAs
     {
         var error = Console.Error; // loaded now: under a small RLIMIT_NOFILE it could not be loaded to say what failed
         Plan plan;
+        Pam.PamTransaction? session = null;
+        List<(int Resource, ulong Soft, ulong Hard)> limits;
         try
         {
             plan = Parse(args, System.Environment.GetEnvironmentVariable(EnvironmentVariable));
@@ -138,12 +150,21 @@ internal static class ExecAs
                 throw new IOException("setsid failed");
             }
 
+            limits = Limits(plan.Limits);
+            if (plan.PamService is { } service)
+            {
+                // The limits session modules set (pam_limits) are set again at exec, with the launcher's own.
+                (session, plan, var sessionLimits) = Pam.PamSessionStep.Open(plan, service, error);
+                limits = [.. Limits(plan.Limits), .. sessionLimits];
+                Native.CloseOnExecAboveStderr(); // what the modules opened (syslog, config files) stays behind too
+            }
+
             Native.Umask(plan.Umask);
             if (Native.GetEuid() == 0)
             {
-                foreach (var (resource, value) in Limits(plan.Limits))
+                foreach (var (resource, _, hard) in limits)
                 {
-                    Native.RaiseHardLimit(resource, value); // only root may, and only the soft limit matters until exec
+                    Native.RaiseHardLimit(resource, hard); // only root may, and only the soft limit matters until exec
                 }
             }
 
@@ -159,28 +180,37 @@ internal static class ExecAs
                 throw new IOException($"cannot enter home directory {plan.Home}: {System.Runtime.InteropServices.Marshal.GetLastPInvokeErrorMessage()}");
             }
         }
-        catch (Exception e) when (e is IOException or FormatException or OverflowException or ArgumentException)
+        catch (Exception e) when (e is IOException or FormatException or OverflowException or ArgumentException
+            or Pam.PamException or DllNotFoundException)
         {
+            CloseSession(session);
             error.WriteLine($"mep-launcher: cannot start the UEP: {ChildSupervisor.OneLine(e.Message)}");
             return SetupFailed;
         }
 
+        // From here on nothing is left to close the PAM session once execve succeeded (see PamSessionStep).
         Native.ResetSignals();
-        var (call, errno) = Native.Exec(plan.Program, [plan.Program, .. plan.Arguments], plan.Environment, Limits(plan.Limits));
+        var (call, errno) = Native.Exec(plan.Program, [plan.Program, .. plan.Arguments], plan.Environment, limits);
         var reason = System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno);
-        if (call != "execve")
-        {
-            error.WriteLine($"mep-launcher: cannot start the UEP: {call} failed: {reason}");
-            return SetupFailed;
-        }
+        error.WriteLine(call != "execve"
+            ? $"mep-launcher: cannot start the UEP: {call} failed: {reason}"
+            : $"mep-launcher: cannot execute {plan.Program}: {reason}");
 
-        error.WriteLine($"mep-launcher: cannot execute {plan.Program}: {reason}");
-        return errno == Enoent ? 127 : 126;
+        // Said first: under the limits just set the runtime may not get far. As the user now, so modules that need
+        // root to close their part may fail, which leaves it as it was.
+        CloseSession(session);
+        return call != "execve" ? SetupFailed : errno == Enoent ? 127 : 126;
     }
 
-    private static List<(int Resource, long Value)> Limits(ResourceLimits limits) =>
+    private static void CloseSession(Pam.PamTransaction? session)
+    {
+        session?.CloseSession();
+        session?.Dispose();
+    }
+
+    private static List<(int Resource, ulong Soft, ulong Hard)> Limits(ResourceLimits limits) =>
         [.. new[] { (RlimitNproc, limits.Processes), (RlimitNofile, limits.OpenFiles), (RlimitAs, limits.AddressSpaceBytes) }
-            .Where(l => l.Item2 is not null).Select(l => (l.Item1, l.Item2!.Value))];
+            .Where(l => l.Item2 is not null).Select(l => (l.Item1, (ulong)l.Item2!.Value, (ulong)l.Item2!.Value))];
 
     private static void DropTo(Plan plan)
     {

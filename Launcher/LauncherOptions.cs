@@ -83,6 +83,9 @@ public sealed class LauncherOptions
     /// <summary>Between SIGTERM and SIGKILL when the launcher stops a UEP whose account may no longer run one.</summary>
     public TimeSpan AccountStopGracePeriod { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>PAM account and session management for UEP starts (section Launcher:Pam).</summary>
+    public Pam.PamOptions Pam { get; set; } = new();
+
     /// <summary>How many of a child's last stderr lines to keep and report when it exits.</summary>
     public int StderrTailLines { get; set; } = 20;
 

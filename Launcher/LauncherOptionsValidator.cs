@@ -98,6 +98,7 @@ public sealed partial class LauncherOptionsValidator : IValidateOptions<Launcher
             failures.Add("Launcher:MaxProcesses, MaxOpenFiles and MaxAddressSpaceBytes must be positive when set");
         }
 
+        Pam.PamPolicy.Validate(options.Pam, isRoot, failures);
         if (options.StderrTailLines is < 0 or > 1000)
         {
             failures.Add("Launcher:StderrTailLines must be between 0 and 1000");

@@ -163,7 +163,7 @@ internal static unsafe partial class Native
     }
 
     /// <summary>Raises the hard limit of <paramref name="resource"/> to at least <paramref name="value"/>, soft limit untouched (needs root).</summary>
-    public static void RaiseHardLimit(int resource, long value)
+    public static void RaiseHardLimit(int resource, ulong value)
     {
         RLimit limit;
         Check(GetRLimit(resource, &limit), "getrlimit");
@@ -208,7 +208,7 @@ internal static unsafe partial class Native
     }
 
     /// <summary>
-    /// Sets each limit (soft = hard; RLIMIT_NPROC 6, NOFILE 7, AS 9 on x86 and arm) and replaces this process; returns
+    /// Sets each limit (soft and hard; RLIMIT_NPROC 6, NOFILE 7, AS 9 on x86 and arm) and replaces this process; returns
     /// only on failure, with the call that failed and its errno.
     /// </summary>
     /// <remarks>
@@ -217,7 +217,7 @@ internal static unsafe partial class Native
     /// can only fail (EFAULT), and so is the setrlimit one (EINVAL).
     /// </remarks>
     public static (string Call, int Errno) Exec(
-        string program, IReadOnlyList<string> argv, IReadOnlyList<string> environment, IReadOnlyList<(int Resource, long Value)> limits)
+        string program, IReadOnlyList<string> argv, IReadOnlyList<string> environment, IReadOnlyList<(int Resource, ulong Soft, ulong Hard)> limits)
     {
         var strings = new List<nint>();
         try
@@ -240,7 +240,7 @@ internal static unsafe partial class Native
             var values = stackalloc RLimit[limits.Count];
             for (var i = 0; i < limits.Count; i++)
             {
-                values[i] = new RLimit { Current = (nuint)limits[i].Value, Maximum = (nuint)limits[i].Value };
+                values[i] = new RLimit { Current = (nuint)limits[i].Soft, Maximum = (nuint)limits[i].Hard };
             }
 
             var probe = default(RLimit);

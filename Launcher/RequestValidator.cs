@@ -9,7 +9,8 @@ namespace Mep.Launcher;
 public sealed class RequestRefusedException(string message) : Exception(message);
 
 /// <summary>A start request that passed every check.</summary>
-public sealed record StartCommand(string UepId, UnixUser User, string Stdin, ResourceLimits Limits);
+/// <param name="PamService">The PAM service the start goes through (set by <see cref="Pam.PamPolicy"/>), or null.</param>
+public sealed record StartCommand(string UepId, UnixUser User, string Stdin, ResourceLimits Limits, string? PamService = null);
 
 /// <summary>The rlimits to set (soft = hard) before the UEP runs; null leaves the launcher's own.</summary>
 public sealed record ResourceLimits(long? Processes, long? OpenFiles, long? AddressSpaceBytes)
@@ -66,6 +67,7 @@ public sealed partial class RequestValidator(LauncherOptions options, LauncherId
         RefuseField(request.Limits, "limits", request.Op);
         RefuseField(request.Username, "username", request.Op);
         RefuseField(request.Stdin, "stdin", request.Op);
+        RefuseField(request.Pam, "pam", request.Op);
         var uepId = ValidateUepId(request.UepId);
         return request.Signal switch
         {
@@ -83,6 +85,7 @@ public sealed partial class RequestValidator(LauncherOptions options, LauncherId
         RefuseField(request.Stdin, "stdin", request.Op);
         RefuseField(request.Signal, "signal", request.Op);
         RefuseField(request.Limits, "limits", request.Op);
+        RefuseField(request.Pam, "pam", request.Op);
     }
 
     public static string ValidateUepId(string? uepId)

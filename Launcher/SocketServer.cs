@@ -20,6 +20,7 @@ public sealed class SocketServer(
     LauncherIdentity identity,
     RequestValidator validator,
     ChildSupervisor supervisor,
+    Pam.PamPolicy pam,
     ILogger<SocketServer> logger) : BackgroundService
 {
     private const int SolSocket = 1;
@@ -216,7 +217,8 @@ public sealed class SocketServer(
             switch (request.Op)
             {
                 case LauncherOp.Start:
-                    return new LauncherResponse(true, Pid: supervisor.Start(validator.ValidateStart(request), peer));
+                    // PAM's account check runs here, before anything is spawned: a refusal is the answer.
+                    return new LauncherResponse(true, Pid: supervisor.Start(pam.Authorize(validator.ValidateStart(request), request.Pam), peer));
                 case LauncherOp.Stop:
                     return new LauncherResponse(true, Pid: supervisor.Stop(validator.ValidateStop(request), peer));
                 case LauncherOp.List:

@@ -98,4 +98,8 @@ internal sealed class EndpointConfigFile
 
     [YamlMember(Alias = "max_concurrent_starts")]
     public int? MaxConcurrentStarts { get; set; }
+
+    /// <summary>Optional PAM account and session management for UEP starts: <c>pam: {enable: true, service: mep}</c>.</summary>
+    [YamlMember(Alias = "pam")]
+    public PamConfigFile? Pam { get; set; }
 }

@@ -9,6 +9,10 @@ public interface ILauncherClient
     /// Idempotent: starting an id that already runs as the same user returns the running pid.</summary>
     Task<int> StartAsync(string uepId, string username, string stdin, CancellationToken cancellationToken);
 
+    /// <summary>As the other overload, through the PAM service <paramref name="pamService"/> (null: none asked; the
+    /// launcher decides whether it is allowed, and may require PAM anyway).</summary>
+    Task<int> StartAsync(string uepId, string username, string stdin, string? pamService, CancellationToken cancellationToken);
+
     /// <summary>Signals the UEP ("term" or "kill"); its exit arrives through <see cref="WatchAsync"/>.</summary>
     Task<int> StopAsync(string uepId, string signal, CancellationToken cancellationToken);
 

@@ -15,9 +15,12 @@ public sealed class LauncherClient(string socketPath) : ILauncherClient
 {
     public string SocketPath { get; } = socketPath;
 
-    public async Task<int> StartAsync(string uepId, string username, string stdin, CancellationToken cancellationToken)
+    public Task<int> StartAsync(string uepId, string username, string stdin, CancellationToken cancellationToken) =>
+        StartAsync(uepId, username, stdin, pamService: null, cancellationToken);
+
+    public async Task<int> StartAsync(string uepId, string username, string stdin, string? pamService, CancellationToken cancellationToken)
     {
-        var response = await RequestAsync(new LauncherRequest(LauncherOp.Start, uepId, username, stdin), cancellationToken);
+        var response = await RequestAsync(new LauncherRequest(LauncherOp.Start, uepId, username, stdin, Pam: pamService), cancellationToken);
         return response.Pid ?? throw new LauncherException("the launcher answered start without a pid", unavailable: true);
     }
 

@@ -17,13 +17,16 @@ public enum LauncherOp
 /// <param name="Stdin">The UEP start document (JSON) written to the child's stdin (start only).</param>
 /// <param name="Signal">Signal for stop: "term" (default) or "kill".</param>
 /// <param name="Limits">Resource limits for the UEP (start only); the launcher refuses values above its own maxima.</param>
+/// <param name="Pam">PAM service for the start's account and session management (start only); the launcher refuses a
+/// service it does not allow, and may require one whatever the request says.</param>
 public sealed record LauncherRequest(
     LauncherOp Op,
     string? UepId = null,
     string? Username = null,
     string? Stdin = null,
     string? Signal = null,
-    UepResourceLimits? Limits = null);
+    UepResourceLimits? Limits = null,
+    string? Pam = null);
 
 /// <summary>
 /// Resource limits (soft and hard) set on a UEP before it runs; it and everything it starts inherit them. Null: the

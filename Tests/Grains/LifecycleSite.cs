@@ -45,8 +45,10 @@ internal sealed class LifecycleSite : IAsyncDisposable
     /// <param name="mappings">Short names (made unique here, see <see cref="Identity"/>) → local accounts.</param>
     /// <param name="uepScript">The UEP program; null: one that waits for its signal.</param>
     /// <param name="extraConfig">More config.yaml lines; <c>{suffix}</c> becomes <see cref="Suffix"/> (for identities).</param>
+    /// <param name="launcherArguments">More --Launcher:... settings for the launcher.</param>
     public static async Task<LifecycleSite> StartAsync(
-        SiteFixture site, IReadOnlyDictionary<string, string> mappings, string? uepScript = null, string extraConfig = "")
+        SiteFixture site, IReadOnlyDictionary<string, string> mappings, string? uepScript = null, string extraConfig = "",
+        IEnumerable<string>? launcherArguments = null)
     {
         var suffix = Guid.NewGuid().ToString("N")[..6];
         var dir = Path.Combine("/var/tmp", $"mep-lifecycle-{suffix}");
@@ -56,7 +58,7 @@ internal sealed class LifecycleSite : IAsyncDisposable
         {
             TestEndpoint.Write(lifecycle.EndpointDir, lifecycle.EndpointId, TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(1),
                 mappings.ToDictionary(m => lifecycle.Identity(m.Key), m => m.Value), extraConfig.Replace("{suffix}", suffix, StringComparison.Ordinal));
-            lifecycle.Launcher = await StandInUepLauncher.StartAsync(dir, uepScript?.Replace("{dir}", dir, StringComparison.Ordinal));
+            lifecycle.Launcher = await StandInUepLauncher.StartAsync(dir, uepScript?.Replace("{dir}", dir, StringComparison.Ordinal), launcherArguments);
             lifecycle.Cluster = await GrainTestCluster.StartAsync(site, suffix, dir, lifecycle.EndpointDir, lifecycle.Launcher.Socket);
             lifecycle.Api = await ClusterApi.StartAsync(lifecycle.Cluster.Client, site.Tokens, dir);
             return lifecycle;

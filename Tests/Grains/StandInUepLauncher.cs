@@ -30,7 +30,8 @@ internal sealed class StandInUepLauncher : IAsyncDisposable
 
     /// <param name="dir">A directory the mapped users can traverse: the script is read from it as them.</param>
     /// <param name="uepScript">The UEP program's shell script; null: the stand-in that waits for its signal.</param>
-    public static async Task<StandInUepLauncher> StartAsync(string dir, string? uepScript = null)
+    /// <param name="launcherArguments">More --Launcher:... settings.</param>
+    public static async Task<StandInUepLauncher> StartAsync(string dir, string? uepScript = null, IEnumerable<string>? launcherArguments = null)
     {
         var script = Path.Combine(dir, "stand-in-uep.sh");
         await File.WriteAllTextAsync(script, (uepScript ?? Script).ReplaceLineEndings("\n"));
@@ -44,6 +45,7 @@ internal sealed class StandInUepLauncher : IAsyncDisposable
             "--Launcher:ClientUser=daemon",
             "--Launcher:AccountCheckInterval=00:00:01", // the locked-account tests wait for the sweep
             "--Launcher:AccountStopGracePeriod=00:00:05",
+            .. launcherArguments ?? [],
         ]);
         var launcher = new StandInUepLauncher(process, socket);
         await Poll.UntilTrue(
