@@ -158,6 +158,7 @@ public sealed class EndpointCatalog : IDisposable
                 new IdentityList(file.AllowedUsers ?? [], "allowed_users"),
                 new IdentityList(file.DeniedUsers ?? [], "denied_users"));
             var lifecycle = LifecycleSettings.Read(file, configPath);
+            var uepLimits = UserEndpointLimits.Read(file.UserEndpointLimits, configPath);
             var identityMappingPath = FilePath(file.IdentityMapping, "identity_mapping");
             // Last: from here on watchers run; one that started is disposed if a later one fails to load its file.
             var watched = new List<IDisposable>();
@@ -199,7 +200,8 @@ public sealed class EndpointCatalog : IDisposable
                 Limits: limits,
                 Policy: policy,
                 ParentConfig: parentConfig,
-                Lifecycle: lifecycle);
+                Lifecycle: lifecycle,
+                UserEndpointLimits: uepLimits);
         }
         catch (FormatException e)
         {

@@ -98,4 +98,8 @@ internal sealed class EndpointConfigFile
 
     [YamlMember(Alias = "max_concurrent_starts")]
     public int? MaxConcurrentStarts { get; set; }
+
+    /// <summary>Resource limits of every user endpoint (rlimits, cgroup); see <see cref="UserEndpointLimits"/>.</summary>
+    [YamlMember(Alias = "user_endpoint_limits")]
+    public UserEndpointLimitsSection? UserEndpointLimits { get; set; }
 }

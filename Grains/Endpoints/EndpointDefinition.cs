@@ -10,6 +10,7 @@ namespace Mep.Grains.Endpoints;
 /// <param name="SchemaFile">The user config schema, followed as it changes; null when none is configured (any options).</param>
 /// <param name="Limits">Result size, kept output lines and worker deaths per task, as the UEP enforces them.</param>
 /// <param name="Lifecycle">Start retries, stop and limits of the endpoint's user endpoints.</param>
+/// <param name="UserEndpointLimits">Resource limits the launcher sets on each user endpoint (null: none).</param>
 /// <param name="ParentConfig">The endpoint's config.yaml as JSON: the template's <c>_GC.parent_config</c>.</param>
 public sealed record EndpointDefinition(
     string EndpointId,
@@ -27,7 +28,8 @@ public sealed record EndpointDefinition(
     Mep.Protocol.Launcher.TaskLimits Limits,
     EndpointPolicy Policy,
     System.Text.Json.Nodes.JsonObject ParentConfig,
-    LifecycleSettings Lifecycle) : IDisposable
+    LifecycleSettings Lifecycle,
+    UserEndpointLimits? UserEndpointLimits = null) : IDisposable
 {
     public ConfigTemplate Template => TemplateFile.Current;
 

@@ -9,6 +9,10 @@ public interface ILauncherClient
     /// Idempotent: starting an id that already runs as the same user returns the running pid.</summary>
     Task<int> StartAsync(string uepId, string username, string stdin, CancellationToken cancellationToken);
 
+    /// <summary>As <see cref="StartAsync(string, string, string, CancellationToken)"/>, with resource limits for the
+    /// UEP (null: the launcher's maxima); returns the launcher's whole answer (pid, resource control).</summary>
+    Task<LauncherResponse> StartAsync(string uepId, string username, string stdin, UepResourceLimits? limits, CancellationToken cancellationToken);
+
     /// <summary>Signals the UEP ("term" or "kill"); its exit arrives through <see cref="WatchAsync"/>.</summary>
     Task<int> StopAsync(string uepId, string signal, CancellationToken cancellationToken);
 

@@ -15,10 +15,17 @@ public sealed class LauncherClient(string socketPath) : ILauncherClient
 {
     public string SocketPath { get; } = socketPath;
 
-    public async Task<int> StartAsync(string uepId, string username, string stdin, CancellationToken cancellationToken)
+    public async Task<int> StartAsync(string uepId, string username, string stdin, CancellationToken cancellationToken) =>
+        (await StartAsync(uepId, username, stdin, limits: null, cancellationToken)).Pid!.Value;
+
+    /// <summary>Starts the UEP with resource limits; the answer has its pid.</summary>
+    public async Task<LauncherResponse> StartAsync(
+        string uepId, string username, string stdin, UepResourceLimits? limits, CancellationToken cancellationToken)
     {
-        var response = await RequestAsync(new LauncherRequest(LauncherOp.Start, uepId, username, stdin), cancellationToken);
-        return response.Pid ?? throw new LauncherException("the launcher answered start without a pid", unavailable: true);
+        var response = await RequestAsync(new LauncherRequest(LauncherOp.Start, uepId, username, stdin, Limits: limits), cancellationToken);
+        return response.Pid is not null
+            ? response
+            : throw new LauncherException("the launcher answered start without a pid", unavailable: true);
     }
 
     public async Task<int> StopAsync(string uepId, string signal, CancellationToken cancellationToken)

@@ -5,9 +5,10 @@ namespace Mep.Grains.UserEndpoints;
 /// <summary>What a user endpoint grain needs of the privileged launcher on a node.</summary>
 public interface IUserEndpointLauncher
 {
-    /// <summary>Starts the UEP process as <paramref name="username"/>; returns its pid.</summary>
+    /// <summary>Starts the UEP process as <paramref name="username"/> with the endpoint's resource limits (null: the
+    /// launcher's maxima); returns its pid.</summary>
     /// <exception cref="LaunchRefusedException">The launcher refused the request (a final answer).</exception>
-    Task<int> StartAsync(string socket, string uepId, string username, string startDocument, CancellationToken ct);
+    Task<int> StartAsync(string socket, string uepId, string username, string startDocument, UepResourceLimits? limits, CancellationToken ct);
 
     Task StopAsync(string socket, string uepId, bool kill, CancellationToken ct);
 

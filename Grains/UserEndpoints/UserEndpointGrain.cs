@@ -356,7 +356,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             endpoint.AllowedFunctions.Order().ToList());
         try
         {
-            var pid = await _launcher.StartAsync(socket, UepId, spec.LocalUsername, ProtocolJson.Serialize(document), CallDeadline());
+            var pid = await _launcher.StartAsync(socket, UepId, spec.LocalUsername, ProtocolJson.Serialize(document),
+                endpoint.UserEndpointLimits?.ToRequest(), CallDeadline());
             S.Phase = UserEndpointPhase.Starting;
             S.Pid = pid;
             S.ProcessStartedAt = DateTimeOffset.UtcNow;

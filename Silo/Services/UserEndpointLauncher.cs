@@ -7,11 +7,11 @@ namespace Mep.Silo.Services;
 /// <summary>The launcher as a user endpoint grain sees it: a refusal is final, an unreachable launcher is retried.</summary>
 public sealed class UserEndpointLauncher : IUserEndpointLauncher
 {
-    public async Task<int> StartAsync(string socket, string uepId, string username, string startDocument, CancellationToken ct)
+    public async Task<int> StartAsync(string socket, string uepId, string username, string startDocument, UepResourceLimits? limits, CancellationToken ct)
     {
         try
         {
-            return await new LauncherClient(socket).StartAsync(uepId, username, startDocument, ct);
+            return (await new LauncherClient(socket).StartAsync(uepId, username, startDocument, limits, ct)).Pid!.Value;
         }
         catch (LauncherException e) when (!e.Unavailable)
         {
