@@ -45,6 +45,7 @@ try
     builder.Services.AddSingleton(TimeProvider.System);
     builder.Services.AddSingleton<LauncherIdentity>();
     builder.Services.AddSingleton<RequestValidator>();
+    builder.Services.AddSingleton<Mep.Launcher.Cgroups.CgroupManager>();
     builder.Services.AddSingleton<ChildSupervisor>();
 
     // Registered first so it stops last: the socket closes before the children are told to stop.

@@ -216,7 +216,8 @@ public sealed class SocketServer(
             switch (request.Op)
             {
                 case LauncherOp.Start:
-                    return new LauncherResponse(true, Pid: supervisor.Start(validator.ValidateStart(request), peer));
+                    var started = supervisor.Start(validator.ValidateStart(request), peer);
+                    return new LauncherResponse(true, Pid: started.Pid, ResourceControl: started.ResourceControl);
                 case LauncherOp.Stop:
                     return new LauncherResponse(true, Pid: supervisor.Stop(validator.ValidateStop(request), peer));
                 case LauncherOp.List:
