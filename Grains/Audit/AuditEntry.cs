@@ -21,6 +21,8 @@ namespace Mep.Grains.Audit;
 /// <param name="JobId">The batch (Slurm) job the task's worker runs in; null for local workers.</param>
 /// <param name="Host">Where the task ran (its worker's host).</param>
 /// <param name="State">For an ended task: <c>success</c> or <c>failed</c>.</param>
+/// <param name="ResourceControl">For a UEP start: the launcher's account of the cgroup(s) containing the UEP and their
+/// limits, or why it has none (<c>no cgroup: ...</c>).</param>
 public sealed record AuditEntry(
     DateTimeOffset Time,
     string EndpointId,
@@ -49,7 +51,8 @@ public sealed record AuditEntry(
     string? Host = null,
     string? WorkerId = null,
     int? Attempt = null,
-    string? State = null)
+    string? State = null,
+    string? ResourceControl = null)
 {
     public const string Allowed = "allowed";
     public const string Refused = "refused";

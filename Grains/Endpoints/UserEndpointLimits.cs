@@ -15,6 +15,12 @@ internal sealed class UserEndpointLimitsSection
 
     [YamlMember(Alias = "max_address_space")]
     public string? MaxAddressSpace { get; set; }
+
+    [YamlMember(Alias = "memory_max")]
+    public string? MemoryMax { get; set; }
+
+    [YamlMember(Alias = "pids_max")]
+    public string? PidsMax { get; set; }
 }
 
 /// <summary>
@@ -26,7 +32,11 @@ internal sealed class UserEndpointLimitsSection
 /// processes and threads, not only this UEP's.</param>
 /// <param name="MaxOpenFiles">RLIMIT_NOFILE (<c>max_open_files</c>), per process.</param>
 /// <param name="MaxAddressSpaceBytes">RLIMIT_AS (<c>max_address_space</c>, a size), per process.</param>
-public sealed record UserEndpointLimits(long? MaxProcesses, long? MaxOpenFiles, long? MaxAddressSpaceBytes)
+/// <param name="MemoryMaxBytes">Memory, RAM and swap, of the UEP's whole process tree (<c>memory_max</c>, a size), in its
+/// cgroup: v2 memory.max (with memory.swap.max 0), v1 memory.limit_in_bytes (and memsw).</param>
+/// <param name="PidsMax">Processes and threads of the UEP's whole process tree (<c>pids_max</c>), in its cgroup.</param>
+public sealed record UserEndpointLimits(
+    long? MaxProcesses, long? MaxOpenFiles, long? MaxAddressSpaceBytes, long? MemoryMaxBytes = null, long? PidsMax = null)
 {
     public static UserEndpointLimits None { get; } = new(null, null, null);
 
@@ -35,7 +45,7 @@ public sealed record UserEndpointLimits(long? MaxProcesses, long? MaxOpenFiles, 
 
     /// <summary>What the launcher is asked for; null when nothing is configured.</summary>
     public UepResourceLimits? ToRequest() =>
-        this == None ? null : new UepResourceLimits(MaxProcesses, MaxOpenFiles, MaxAddressSpaceBytes);
+        this == None ? null : new UepResourceLimits(MaxProcesses, MaxOpenFiles, MaxAddressSpaceBytes, MemoryMaxBytes, PidsMax);
 
     internal static UserEndpointLimits Read(UserEndpointLimitsSection? section, string configPath)
     {
@@ -81,6 +91,8 @@ public sealed record UserEndpointLimits(long? MaxProcesses, long? MaxOpenFiles, 
         return new UserEndpointLimits(
             Count(section.MaxProcesses, "max_processes"),
             Count(section.MaxOpenFiles, "max_open_files"),
-            Size(section.MaxAddressSpace, "max_address_space"));
+            Size(section.MaxAddressSpace, "max_address_space"),
+            Size(section.MemoryMax, "memory_max"),
+            Count(section.PidsMax, "pids_max"));
     }
 }

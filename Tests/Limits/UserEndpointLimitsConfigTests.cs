@@ -37,8 +37,11 @@ public sealed class UserEndpointLimitsConfigTests : IDisposable
               max_processes: 512
               max_open_files: 4096
               max_address_space: 16GiB
+              memory_max: 8G
+              pids_max: 1024
             """)!;
-        Assert.Equal(new UepResourceLimits(512, 4096, 16L << 30), limits.ToRequest());
+        Assert.Equal(new UepResourceLimits(512, 4096, 16L << 30, 8L << 30, 1024), limits.ToRequest());
+        Assert.Equal(new UepResourceLimits(PidsMax: 64), Load("user_endpoint_limits: {pids_max: 64}")!.ToRequest());
         Assert.Equal(new UepResourceLimits(AddressSpaceBytes: 3_000_000_000), Load("user_endpoint_limits: {max_address_space: 3GB}")!.ToRequest());
     }
 
@@ -75,6 +78,9 @@ public sealed class UserEndpointLimitsConfigTests : IDisposable
         Assert.Contains("user_endpoint_limits.max_address_space: '1.5G' is not a size", Refusal("user_endpoint_limits: {max_address_space: 1.5G}"));
         Assert.Contains("user_endpoint_limits.max_address_space must be at least 1MiB, not '4096'",
             Refusal("user_endpoint_limits: {max_address_space: 4096}"));
+        Assert.Contains("user_endpoint_limits.memory_max must be at least 1MiB, not '512K'", Refusal("user_endpoint_limits: {memory_max: 512K}"));
+        Assert.Contains("user_endpoint_limits.pids_max must be a whole number between 1 and 1073741824, not '-3'",
+            Refusal("user_endpoint_limits: {pids_max: -3}"));
         Assert.Contains("config.yaml", Refusal("user_endpoint_limits: {max_threads: 5}"));
     }
 }
