@@ -234,7 +234,7 @@ public sealed class ChildSupervisor(
         if (pidfd >= 0 && ChildStateDirectory.StartTime(record.Pid) == record.StartTime)
         {
             children[record.UepId] = new Child(record.UepId, record.Username, (uint)record.Uid, record.Pid, record.StartedAt,
-                Process: null, Tail: null) { Pidfd = pidfd, Cgroups = record.Cgroups ?? [] };
+                Process: null, Tail: null) { Pidfd = pidfd, Cgroups = record.Cgroups ?? [], ResourceControl = record.ResourceControl };
             logger.LogInformation("Adopted UEP {UepId} ({Username}, uid {Uid}, pid {ChildPid}) started at {StartedAt:o}",
                 record.UepId, record.Username, record.Uid, record.Pid, record.StartedAt);
             return;
@@ -289,7 +289,8 @@ public sealed class ChildSupervisor(
         try
         {
             state.Save(new ChildRecord(child.UepId, child.Username, (int)child.Uid, child.Pid,
-                ChildStateDirectory.StartTime(child.Pid) ?? 0, child.StartedAt, child.Cgroups.Count > 0 ? child.Cgroups : null));
+                ChildStateDirectory.StartTime(child.Pid) ?? 0, child.StartedAt, child.Cgroups.Count > 0 ? child.Cgroups : null,
+                child.ResourceControl));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -138,6 +138,41 @@ public sealed class CgroupLimitsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_uep_tree_over_its_memory_max_is_killed_in_its_cgroup()
+    {
+        // Touches 512 MiB (bytearray zero-fills it) under a 128 MiB limit of RAM and swap: the kernel OOM-kills it.
+        await using var launcher = await ScratchLauncher.StartAsync(
+            ["--Launcher:UepProgram=/usr/bin/python3", "--Launcher:UepProgramArguments:0=-c",
+             "--Launcher:UepProgramArguments:1=import time; b = bytearray(512 << 20); time.sleep(600)"],
+            timeout.Token);
+        await using var watch = await launcher.Client.OpenWatchAsync(timeout.Token);
+        var uepId = Guid.NewGuid().ToString();
+
+        var answer = await launcher.Client.StartAsync(uepId, user, "{}", new UepResourceLimits(MemoryMaxBytes: 128L << 20), timeout.Token);
+        launcher.Track(answer.Pid!.Value);
+        await foreach (var exited in watch.ReadAllAsync(timeout.Token))
+        {
+            Assert.Equal((uepId, 128 + 9), (exited.UepId, exited.ExitCode));
+            break;
+        }
+
+        Assert.All(ExpectedCgroups(uepId).All, path => Assert.False(Directory.Exists(path), $"{path} still exists"));
+    }
+
+    [Fact]
+    public void The_cgroup_parent_setting_is_a_relative_path_of_plain_names()
+    {
+        var options = new LauncherOptions { SocketPath = "/run/mep/launcher.sock", UepProgram = "/bin/sleep" };
+        Assert.True(new LauncherOptionsValidator().Validate(null, options).Succeeded);
+        options.Cgroups.Parent = "../system.slice";
+        options.MaxPids = 0;
+        Assert.Equal(
+            ["Launcher:MaxMemoryBytes and MaxPids must be positive when set",
+             "Launcher:Cgroups:Parent '../system.slice' must be a relative path of plain names (e.g. mep)"],
+            new LauncherOptionsValidator().Validate(null, options).Failures!);
+    }
+
+    [Fact]
     public async Task Memory_and_pids_above_the_launchers_maxima_are_refused_and_make_no_cgroup()
     {
         await using var launcher = await StartLauncherAsync("/bin/sleep", "600");
@@ -166,7 +201,8 @@ public sealed class CgroupLimitsTests : IAsyncLifetime
     {
         await using var launcher = await StartLauncherAsync("/bin/sleep", "600");
         var uepId = Guid.NewGuid().ToString();
-        var pid = launcher.Track((await launcher.Client.StartAsync(uepId, user, "{}", new UepResourceLimits(PidsMax: 5), timeout.Token)).Pid!.Value);
+        var first = await launcher.Client.StartAsync(uepId, user, "{}", new UepResourceLimits(PidsMax: 5), timeout.Token);
+        var pid = launcher.Track(first.Pid!.Value);
         await ProcFiles.WaitForCommandAsync(pid, "sleep", timeout.Token);
         var cgroups = ExpectedCgroups(uepId).All;
         Assert.All(cgroups, path => Assert.True(Directory.Exists(path)));
@@ -191,6 +227,11 @@ public sealed class CgroupLimitsTests : IAsyncLifetime
             await launcher.Process.WaitForOutputAsync($"Adopted UEP {uepId}", timeout.Token);
             Assert.All(old, path => Assert.False(Directory.Exists(path), $"{path} was not removed"));
             Assert.All(young.Concat(cgroups), path => Assert.True(Directory.Exists(path), $"{path} was removed"));
+
+            // Starting it again finds the adopted process, and says how it is contained as the first start did.
+            var again = await launcher.Client.StartAsync(uepId, user, "{}", new UepResourceLimits(PidsMax: 5), timeout.Token);
+            Assert.Equal((pid, first.ResourceControl), (again.Pid, again.ResourceControl));
+            Assert.StartsWith("cgroup v", first.ResourceControl, StringComparison.Ordinal);
 
             Native.Kill(pid, Native.SigKill);
             await launcher.Process.WaitForOutputAsync($"Adopted UEP {uepId} ({user}, pid {pid}) exited", timeout.Token);
