@@ -7,7 +7,11 @@ namespace Mep.Launcher;
 /// <summary>One running UEP as the launcher records it.</summary>
 /// <param name="StartTime">Field 22 of /proc/&lt;pid&gt;/stat (clock ticks after boot): with the pid it names one process
 /// for the whole uptime, so a reused pid is never taken for the UEP.</param>
-public sealed record ChildRecord(string UepId, string Username, int Uid, int Pid, ulong StartTime, DateTimeOffset StartedAt);
+/// <param name="Cgroups">The UEP's cgroup directories, removed when it exits (null: none; records of older launchers).</param>
+/// <param name="ResourceControl">How the UEP is contained, as its start's answer said.</param>
+public sealed record ChildRecord(
+    string UepId, string Username, int Uid, int Pid, ulong StartTime, DateTimeOffset StartedAt, IReadOnlyList<string>? Cgroups = null,
+    string? ResourceControl = null);
 
 /// <summary>
 /// The launcher's record of its running UEPs (Launcher:StateDirectory), one file per UEP, so that a restarted

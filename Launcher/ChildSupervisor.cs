@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Diagnostics;
 using System.Text;
 using System.Threading.Channels;
+using Mep.Launcher.Cgroups;
 using Mep.Protocol.Launcher;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -12,6 +13,9 @@ namespace Mep.Launcher;
 /// <summary>The credentials of the process at the other end of a connection, from SO_PEERCRED.</summary>
 public readonly record struct PeerCredentials(int Pid, uint Uid, uint Gid);
 
+/// <summary>A started (or already running) UEP: its pid and how it is contained (cgroups), for the start's answer.</summary>
+public sealed record StartedUep(int Pid, string? ResourceControl);
+
 /// <summary>
 /// Starts UEP processes (one per UEP id), watches them and tells every watcher when one exits. With a state directory
 /// (Launcher:StateDirectory) it records each one, leaves them running when the launcher stops, and on start adopts the
@@ -21,7 +25,8 @@ public readonly record struct PeerCredentials(int Pid, uint Uid, uint Gid);
 public sealed class ChildSupervisor(
     IOptions<LauncherOptions> options,
     ILogger<ChildSupervisor> logger,
-    TimeProvider time) : IHostedService
+    TimeProvider time,
+    CgroupManager cgroups) : IHostedService
 {
     private static readonly TimeSpan StderrDrainLimit = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan StdinWriteLimit = TimeSpan.FromSeconds(60);
@@ -48,10 +53,15 @@ public sealed class ChildSupervisor(
 
         /// <summary>Why the launcher itself is stopping it (its account may no longer run a UEP); under the gate.</summary>
         public string? RevokedFor { get; set; }
+
+        /// <summary>The UEP's cgroup directories, removed after it exits.</summary>
+        public IReadOnlyList<string> Cgroups { get; init; } = [];
+
+        public string? ResourceControl { get; init; }
     }
 
     /// <summary>Starts the UEP, or returns the pid of the one already running for this id and user.</summary>
-    public int Start(StartCommand command, PeerCredentials peer)
+    public StartedUep Start(StartCommand command, PeerCredentials peer)
     {
         lock (gate)
         {
@@ -66,32 +76,40 @@ public sealed class ChildSupervisor(
                 logger.LogInformation(
                     "UEP {UepId} already running as {Username} (pid {ChildPid}); start from pid {PeerPid} uid {PeerUid} is a no-op",
                     command.UepId, existing.Username, existing.Pid, peer.Pid, peer.Uid);
-                return existing.Pid;
+                return new StartedUep(existing.Pid, existing.ResourceControl);
             }
 
+            // Made before the step is spawned; it joins them itself before it drops privileges and execs.
+            var placement = cgroups.Create(command.UepId, command.Limits);
             Process process;
             try
             {
-                process = Process.Start(BuildStartInfo(command))
+                process = Process.Start(BuildStartInfo(command, placement))
                     ?? throw new InvalidOperationException("no process was started");
             }
             catch (Exception e) when (e is Win32Exception or IOException or InvalidOperationException)
             {
+                cgroups.Release(placement.Paths);
                 throw new RequestRefusedException(
                     $"cannot start the UEP program as user '{command.User.Name}': {OneLine(e.Message)}");
             }
 
             // Our unreaped child until its exit is noticed: the pidfd surely names it.
             var child = new Child(command.UepId, command.User.Name, command.User.Uid, process.Id, time.GetUtcNow(), process,
-                new StderrTail(options.StderrTailLines)) { Pidfd = Native.PidfdOpen(process.Id) };
+                new StderrTail(options.StderrTailLines))
+            {
+                Pidfd = Native.PidfdOpen(process.Id),
+                Cgroups = placement.Paths,
+                ResourceControl = placement.Description,
+            };
             children.Add(command.UepId, child);
             Record(child);
             logger.LogInformation(
-                "Started UEP {UepId} as {Username} (uid {Uid}) with pid {ChildPid}, asked by pid {PeerPid} uid {PeerUid}",
-                command.UepId, command.User.Name, command.User.Uid, child.Pid, peer.Pid, peer.Uid);
+                "Started UEP {UepId} as {Username} (uid {Uid}) with pid {ChildPid}, asked by pid {PeerPid} uid {PeerUid}; {ResourceControl}",
+                command.UepId, command.User.Name, command.User.Uid, child.Pid, peer.Pid, peer.Uid, placement.Description);
             _ = WriteStdinAsync(child, process, command.Stdin);
             _ = SuperviseAsync(child, process, child.Tail!);
-            return child.Pid;
+            return new StartedUep(child.Pid, placement.Description);
         }
     }
 
@@ -212,8 +230,11 @@ public sealed class ChildSupervisor(
     /// <summary>Adopts the UEPs a previous launcher recorded, before the socket takes requests.</summary>
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        cgroups.Initialize();
+        _ = cgroups.RemovePendingAsync(stopping.Token);
         if (state is null)
         {
+            cgroups.Sweep(new HashSet<string>());
             return Task.CompletedTask;
         }
 
@@ -225,6 +246,9 @@ public sealed class ChildSupervisor(
             {
                 Adopt(record);
             }
+
+            // Adopted UEPs keep theirs; the cgroups of UEPs that ended while no launcher watched go.
+            cgroups.Sweep(children.Keys.ToHashSet(StringComparer.Ordinal));
         }
 
         _ = WatchAdoptedAsync(stopping.Token);
@@ -262,7 +286,7 @@ public sealed class ChildSupervisor(
         if (pidfd >= 0 && ChildStateDirectory.StartTime(record.Pid) == record.StartTime)
         {
             children[record.UepId] = new Child(record.UepId, record.Username, (uint)record.Uid, record.Pid, record.StartedAt,
-                Process: null, Tail: null) { Pidfd = pidfd };
+                Process: null, Tail: null) { Pidfd = pidfd, Cgroups = record.Cgroups ?? [], ResourceControl = record.ResourceControl };
             logger.LogInformation("Adopted UEP {UepId} ({Username}, uid {Uid}, pid {ChildPid}) started at {StartedAt:o}",
                 record.UepId, record.Username, record.Uid, record.Pid, record.StartedAt);
             return;
@@ -295,6 +319,7 @@ public sealed class ChildSupervisor(
                 foreach (var child in ended)
                 {
                     logger.LogInformation("Adopted UEP {UepId} ({Username}, pid {ChildPid}) exited", child.UepId, child.Username, child.Pid);
+                    cgroups.Release(child.Cgroups);
                     Forget(child, new LauncherEvent(LauncherEventKind.Exited, child.UepId, child.Username, child.Pid, -1,
                         UnknownExit, time.GetUtcNow()));
                 }
@@ -316,7 +341,8 @@ public sealed class ChildSupervisor(
         try
         {
             state.Save(new ChildRecord(child.UepId, child.Username, (int)child.Uid, child.Pid,
-                ChildStateDirectory.StartTime(child.Pid) ?? 0, child.StartedAt));
+                ChildStateDirectory.StartTime(child.Pid) ?? 0, child.StartedAt, child.Cgroups.Count > 0 ? child.Cgroups : null,
+                child.ResourceControl));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -337,7 +363,7 @@ public sealed class ChildSupervisor(
         }
     }
 
-    private ProcessStartInfo BuildStartInfo(StartCommand command)
+    private ProcessStartInfo BuildStartInfo(StartCommand command, CgroupPlacement placement)
     {
         // The launcher's own program in its pre-exec mode (ExecAs) drops to the user and execs the UEP program.
         // It starts as root in "/" and enters the home directory only as the user (root may not read it on NFS).
@@ -353,7 +379,8 @@ public sealed class ChildSupervisor(
         var user = command.User;
         var plan = new ExecAs.Plan(user.Name, user.Uid, user.Gid, user.Home,
             LauncherOptionsValidator.ParseUmask(options.Umask)!.Value, options.NoNewPrivileges,
-            options.UepProgram, options.UepProgramArguments, UepEnvironment(command), command.Limits, command.PamService);
+            options.UepProgram, options.UepProgramArguments, UepEnvironment(command), command.Limits, command.PamService,
+            placement.Paths.Count > 0 ? cgroups.Parent : null, placement.Paths.Count > 0 ? placement.Paths : null);
         foreach (var argument in selfArguments.Concat(ExecAs.Arguments(plan)))
         {
             info.ArgumentList.Add(argument);
@@ -446,6 +473,7 @@ public sealed class ChildSupervisor(
             }
 
             var exitCode = process.ExitCode;
+            cgroups.Release(child.Cgroups); // before the exit is told: the same UEP may be started again at once
             var exited = new LauncherEvent(LauncherEventKind.Exited, child.UepId, child.Username, child.Pid, exitCode,
                 tail.Text(), time.GetUtcNow());
             Forget(child, exited);
@@ -457,6 +485,7 @@ public sealed class ChildSupervisor(
         {
             // Should not happen; if it does, do not keep a child we no longer watch.
             logger.LogError(e, "Lost track of UEP {UepId} (pid {ChildPid})", child.UepId, child.Pid);
+            cgroups.Release(child.Cgroups);
             Forget(child, new LauncherEvent(LauncherEventKind.Exited, child.UepId, child.Username, child.Pid, -1,
                 "the launcher lost track of this process", time.GetUtcNow()));
         }

@@ -6,12 +6,13 @@ namespace Mep.Launcher;
 /// <summary>
 /// The pre-exec step. For every UEP the launcher runs its own program as
 /// <c>mep-launcher --exec-as --user NAME --uid U --gid G --home DIR --umask 077 --no-new-privs 1 [--nproc N]
-/// [--nofile N] [--as BYTES] [--pam SERVICE] -- PROGRAM ARG...</c>
+/// [--nofile N] [--as BYTES] [--pam SERVICE] [--cgroup-parent P --cgroup DIR...] -- PROGRAM ARG...</c>
 /// with the UEP's environment (base64 in <see cref="EnvironmentVariable"/>, so nothing of it shows in the command
 /// line and the step itself runs without the user's variables). Still root, in the child, it marks every descriptor
 /// but stdio close-on-exec, starts its own session (the UEP outlives the launcher), with --pam opens a PAM session
 /// for the user (<see cref="Pam.PamSessionStep"/>: pam_env, and pam_limits' rlimits, set with the others at exec),
-/// sets the umask, raises hard rlimits where a requested one is higher, drops to the user
+/// sets the umask, joins the UEP's cgroups (<see cref="Cgroups.CgroupJoin"/>), raises hard
+/// rlimits where a requested one is higher, drops to the user
 /// (supplementary groups from getgrouplist, then real/effective/saved gid and uid) and checks there is no way back,
 /// sets no_new_privs, enters the home directory as the user, resets signals, sets the rlimits (the launcher's with
 /// soft = hard: the user cannot raise them; PAM's as PAM set them) and execve()s the program: no shell.
@@ -30,7 +31,8 @@ internal static class ExecAs
     private const int RlimitNofile = 7;
     private const int RlimitAs = 9;
     private static readonly string[] Required = ["--user", "--uid", "--gid", "--home", "--umask", "--no-new-privs"];
-    private static readonly string[] Optional = ["--nproc", "--nofile", "--as", "--pam"];
+    private static readonly string[] Optional = ["--nproc", "--nofile", "--as", "--pam", "--cgroup-parent"];
+    private const string CgroupOption = "--cgroup"; // the one option that may repeat: one per hierarchy
 
     /// <summary>Everything the step needs, all decided by the launcher from its config and the user database.</summary>
     public sealed record Plan(
@@ -44,7 +46,9 @@ internal static class ExecAs
         IReadOnlyList<string> Arguments,
         IReadOnlyList<string> Environment,
         ResourceLimits Limits,
-        string? PamService = null);
+        string? PamService = null,
+        string? CgroupParent = null,
+        IReadOnlyList<string>? Cgroups = null);
 
     /// <summary>The command-line arguments after the launcher's own program for <paramref name="plan"/>.</summary>
     public static List<string> Arguments(Plan plan)
@@ -72,6 +76,15 @@ internal static class ExecAs
             arguments.AddRange(["--pam", service]);
         }
 
+        if (plan.Cgroups is { Count: > 0 } cgroups)
+        {
+            arguments.AddRange(["--cgroup-parent", plan.CgroupParent ?? ""]);
+            foreach (var cgroup in cgroups)
+            {
+                arguments.AddRange([CgroupOption, cgroup]);
+            }
+        }
+
         arguments.AddRange(["--", plan.Program]);
         arguments.AddRange(plan.Arguments);
         return arguments;
@@ -84,6 +97,7 @@ internal static class ExecAs
     public static Plan Parse(IReadOnlyList<string> args, string? encodedEnvironment)
     {
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        var cgroups = new List<string>();
         var i = 0;
         if (args.Count == 0 || args[i++] != Mode)
         {
@@ -92,6 +106,13 @@ internal static class ExecAs
 
         while (i < args.Count && args[i] != "--")
         {
+            if (args[i] == CgroupOption && i + 1 < args.Count && Path.IsPathFullyQualified(args[i + 1]) && !cgroups.Contains(args[i + 1]))
+            {
+                cgroups.Add(args[i + 1]);
+                i += 2;
+                continue;
+            }
+
             if (!(Required.Contains(args[i]) || Optional.Contains(args[i])) || i + 1 >= args.Count || !values.TryAdd(args[i], args[i + 1]))
             {
                 throw new FormatException($"unexpected argument {RequestValidator.Quote(args[i])}");
@@ -126,7 +147,9 @@ internal static class ExecAs
             new ResourceLimits(Limit(values, "--nproc"), Limit(values, "--nofile"), Limit(values, "--as")),
             values.TryGetValue("--pam", out var service)
                 ? Pam.PamPolicy.IsValidServiceName(service) ? service : throw new FormatException("--pam takes a PAM service name")
-                : null);
+                : null,
+            values.GetValueOrDefault("--cgroup-parent"),
+            cgroups.Count > 0 ? cgroups : null);
     }
 
     private static long? Limit(Dictionary<string, string> values, string name) =>
@@ -160,6 +183,10 @@ internal static class ExecAs
             }
 
             Native.Umask(plan.Umask);
+
+            // Before dropping privileges (only root may move it) and before exec: nothing of the UEP runs outside.
+            Cgroups.CgroupJoin.Join(plan.Cgroups ?? [], plan.CgroupParent,
+                plan.Environment.FirstOrDefault(e => e.StartsWith("MEP_UEP_ID=", StringComparison.Ordinal))?["MEP_UEP_ID=".Length..]);
             if (Native.GetEuid() == 0)
             {
                 foreach (var (resource, _, hard) in limits)

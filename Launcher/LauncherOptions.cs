@@ -86,6 +86,17 @@ public sealed class LauncherOptions
     /// <summary>PAM account and session management for UEP starts (section Launcher:Pam).</summary>
     public Pam.PamOptions Pam { get; set; } = new();
 
+    /// <summary>Highest memory (bytes, RAM and swap of the whole UEP tree, in its cgroup) a start request may ask for,
+    /// and the limit when it asks for none. Null: no maximum.</summary>
+    public long? MaxMemoryBytes { get; set; }
+
+    /// <summary>Highest pids.max (processes and threads of the whole UEP tree, in its cgroup) a start request may ask
+    /// for, and the limit when it asks for none. Null: no maximum.</summary>
+    public long? MaxPids { get; set; }
+
+    /// <summary>The UEPs' cgroups (Launcher:Cgroups:Parent, Launcher:Cgroups:Required).</summary>
+    public Cgroups.CgroupOptions Cgroups { get; set; } = new();
+
     /// <summary>How many of a child's last stderr lines to keep and report when it exits.</summary>
     public int StderrTailLines { get; set; } = 20;
 

@@ -99,6 +99,17 @@ public sealed partial class LauncherOptionsValidator : IValidateOptions<Launcher
         }
 
         Pam.PamPolicy.Validate(options.Pam, isRoot, failures);
+
+        if (options.MaxMemoryBytes is < 1 || options.MaxPids is < 1)
+        {
+            failures.Add("Launcher:MaxMemoryBytes and MaxPids must be positive when set");
+        }
+
+        if (!Cgroups.CgroupOptions.IsValidParent(options.Cgroups.Parent))
+        {
+            failures.Add($"Launcher:Cgroups:Parent {RequestValidator.Quote(options.Cgroups.Parent)} must be a relative path of plain names (e.g. mep)");
+        }
+
         if (options.StderrTailLines is < 0 or > 1000)
         {
             failures.Add("Launcher:StderrTailLines must be between 0 and 1000");

@@ -46,6 +46,7 @@ try
     builder.Services.AddSingleton<LauncherIdentity>();
     builder.Services.AddSingleton<RequestValidator>();
     builder.Services.AddSingleton<Mep.Launcher.Pam.PamPolicy>();
+    builder.Services.AddSingleton<Mep.Launcher.Cgroups.CgroupManager>();
     builder.Services.AddSingleton<ChildSupervisor>();
 
     // Registered first so it stops last: the socket closes before the children are told to stop.

@@ -12,8 +12,9 @@ public sealed class RequestRefusedException(string message) : Exception(message)
 /// <param name="PamService">The PAM service the start goes through (set by <see cref="Pam.PamPolicy"/>), or null.</param>
 public sealed record StartCommand(string UepId, UnixUser User, string Stdin, ResourceLimits Limits, string? PamService = null);
 
-/// <summary>The rlimits to set (soft = hard) before the UEP runs; null leaves the launcher's own.</summary>
-public sealed record ResourceLimits(long? Processes, long? OpenFiles, long? AddressSpaceBytes)
+/// <summary>The rlimits to set (soft = hard) before the UEP runs, null leaving the launcher's own; and the cgroup limits
+/// of its tree, null for none.</summary>
+public sealed record ResourceLimits(long? Processes, long? OpenFiles, long? AddressSpaceBytes, long? MemoryMaxBytes = null, long? PidsMax = null)
 {
     public static readonly ResourceLimits None = new(null, null, null);
 }
@@ -187,7 +188,9 @@ public sealed partial class RequestValidator(LauncherOptions options, LauncherId
     public ResourceLimits ValidateLimits(UepResourceLimits? limits) => new(
         Limit(limits?.Processes, options.MaxProcesses, "processes"),
         Limit(limits?.OpenFiles, options.MaxOpenFiles, "open_files"),
-        Limit(limits?.AddressSpaceBytes, options.MaxAddressSpaceBytes, "address_space_bytes"));
+        Limit(limits?.AddressSpaceBytes, options.MaxAddressSpaceBytes, "address_space_bytes"),
+        Limit(limits?.MemoryMaxBytes, options.MaxMemoryBytes, "memory_max_bytes"),
+        Limit(limits?.PidsMax, options.MaxPids, "pids_max"));
 
     private static long? Limit(long? asked, long? maximum, string name)
     {

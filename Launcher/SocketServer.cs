@@ -218,7 +218,8 @@ public sealed class SocketServer(
             {
                 case LauncherOp.Start:
                     // PAM's account check runs here, before anything is spawned: a refusal is the answer.
-                    return new LauncherResponse(true, Pid: supervisor.Start(pam.Authorize(validator.ValidateStart(request), request.Pam), peer));
+                    var started = supervisor.Start(pam.Authorize(validator.ValidateStart(request), request.Pam), peer);
+                    return new LauncherResponse(true, Pid: started.Pid, ResourceControl: started.ResourceControl);
                 case LauncherOp.Stop:
                     return new LauncherResponse(true, Pid: supervisor.Stop(validator.ValidateStop(request), peer));
                 case LauncherOp.List:

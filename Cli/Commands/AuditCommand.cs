@@ -251,6 +251,7 @@ internal static class AuditCommand
         Add("uid", Num(e, "uid")?.ToString(CultureInfo.InvariantCulture));
         Add("node", Str(e, "node"));
         Add("config", Str(e, "config_hash") is { Length: > 19 } hash ? hash[..19] + "…" : Str(e, "config_hash"));
+        Add("limits", Str(e, "resource_control"));
         Add("exit", Num(e, "exit_code")?.ToString(CultureInfo.InvariantCulture));
         Add("signal", Num(e, "signal")?.ToString(CultureInfo.InvariantCulture));
         Add("host", Str(e, "host"));

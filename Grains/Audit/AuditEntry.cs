@@ -24,6 +24,8 @@ namespace Mep.Grains.Audit;
 /// <param name="Attempt">For a task, its worker's attempt; for a UEP start, which start attempt in a row it is; for a
 /// UEP exit that was a failed start, which attempt failed.</param>
 /// <param name="NextAttemptAt">For a UEP exit that was a failed start to be retried: when the next attempt comes.</param>
+/// <param name="ResourceControl">For a UEP start: the launcher's account of the cgroup(s) containing the UEP and their
+/// limits, or why it has none (<c>no cgroup: ...</c>).</param>
 public sealed record AuditEntry(
     DateTimeOffset Time,
     string EndpointId,
@@ -53,7 +55,8 @@ public sealed record AuditEntry(
     string? WorkerId = null,
     int? Attempt = null,
     string? State = null,
-    DateTimeOffset? NextAttemptAt = null)
+    DateTimeOffset? NextAttemptAt = null,
+    string? ResourceControl = null)
 {
     public const string Allowed = "allowed";
     public const string Refused = "refused";

@@ -159,6 +159,7 @@ public sealed class EndpointCatalog : IDisposable
                 new IdentityList(file.DeniedUsers ?? [], "denied_users"));
             var lifecycle = LifecycleSettings.Read(file, configPath);
             var pamService = PamSettings.Read(file.Pam, configPath);
+            var uepLimits = UserEndpointLimits.Read(file.UserEndpointLimits, configPath);
             var identityMappingPath = FilePath(file.IdentityMapping, "identity_mapping");
             // Last: from here on watchers run; one that started is disposed if a later one fails to load its file.
             var watched = new List<IDisposable>();
@@ -201,7 +202,8 @@ public sealed class EndpointCatalog : IDisposable
                 Policy: policy,
                 ParentConfig: parentConfig,
                 Lifecycle: lifecycle,
-                PamService: pamService);
+                PamService: pamService,
+                UserEndpointLimits: uepLimits);
         }
         catch (FormatException e)
         {

@@ -102,4 +102,7 @@ internal sealed class EndpointConfigFile
     /// <summary>Optional PAM account and session management for UEP starts: <c>pam: {enable: true, service: mep}</c>.</summary>
     [YamlMember(Alias = "pam")]
     public PamConfigFile? Pam { get; set; }
+    /// <summary>Resource limits of every user endpoint (rlimits, cgroup); see <see cref="UserEndpointLimits"/>.</summary>
+    [YamlMember(Alias = "user_endpoint_limits")]
+    public UserEndpointLimitsSection? UserEndpointLimits { get; set; }
 }

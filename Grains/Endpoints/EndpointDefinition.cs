@@ -11,6 +11,7 @@ namespace Mep.Grains.Endpoints;
 /// <param name="Limits">Result size, kept output lines and worker deaths per task, as the UEP enforces them.</param>
 /// <param name="Lifecycle">Start retries, stop and limits of the endpoint's user endpoints.</param>
 /// <param name="PamService">The PAM service UEP starts ask the launcher for (config <c>pam:</c>), or null for none.</param>
+/// <param name="UserEndpointLimits">Resource limits the launcher sets on each user endpoint (null: none).</param>
 /// <param name="ParentConfig">The endpoint's config.yaml as JSON: the template's <c>_GC.parent_config</c>.</param>
 public sealed record EndpointDefinition(
     string EndpointId,
@@ -29,7 +30,8 @@ public sealed record EndpointDefinition(
     EndpointPolicy Policy,
     System.Text.Json.Nodes.JsonObject ParentConfig,
     LifecycleSettings Lifecycle,
-    string? PamService = null) : IDisposable
+    string? PamService = null,
+    UserEndpointLimits? UserEndpointLimits = null) : IDisposable
 {
     public ConfigTemplate Template => TemplateFile.Current;
 

@@ -9,9 +9,11 @@ public interface ILauncherClient
     /// Idempotent: starting an id that already runs as the same user returns the running pid.</summary>
     Task<int> StartAsync(string uepId, string username, string stdin, CancellationToken cancellationToken);
 
-    /// <summary>As the other overload, through the PAM service <paramref name="pamService"/> (null: none asked; the
-    /// launcher decides whether it is allowed, and may require PAM anyway).</summary>
-    Task<int> StartAsync(string uepId, string username, string stdin, string? pamService, CancellationToken cancellationToken);
+    /// <summary>As <see cref="StartAsync(string, string, string, CancellationToken)"/>, with resource limits for the
+    /// UEP (null: the launcher's maxima) and the PAM service to go through (null: none asked; the launcher decides
+    /// whether it is allowed, and may require PAM anyway); returns the launcher's whole answer (pid, resource control).</summary>
+    Task<LauncherResponse> StartAsync(
+        string uepId, string username, string stdin, UepResourceLimits? limits, string? pamService, CancellationToken cancellationToken);
 
     /// <summary>Signals the UEP ("term" or "kill"); its exit arrives through <see cref="WatchAsync"/>.</summary>
     Task<int> StopAsync(string uepId, string signal, CancellationToken cancellationToken);

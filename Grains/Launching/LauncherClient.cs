@@ -15,13 +15,26 @@ public sealed class LauncherClient(string socketPath) : ILauncherClient
 {
     public string SocketPath { get; } = socketPath;
 
-    public Task<int> StartAsync(string uepId, string username, string stdin, CancellationToken cancellationToken) =>
-        StartAsync(uepId, username, stdin, pamService: null, cancellationToken);
+    public async Task<int> StartAsync(string uepId, string username, string stdin, CancellationToken cancellationToken) =>
+        (await StartAsync(uepId, username, stdin, limits: null, pamService: null, cancellationToken)).Pid!.Value;
 
-    public async Task<int> StartAsync(string uepId, string username, string stdin, string? pamService, CancellationToken cancellationToken)
+    /// <summary>Starts the UEP through a PAM service (null: none asked); returns its pid.</summary>
+    public async Task<int> StartAsync(string uepId, string username, string stdin, string? pamService, CancellationToken cancellationToken) =>
+        (await StartAsync(uepId, username, stdin, limits: null, pamService, cancellationToken)).Pid!.Value;
+
+    /// <summary>Starts the UEP with resource limits (null: the launcher's maxima); the answer has its pid.</summary>
+    public Task<LauncherResponse> StartAsync(string uepId, string username, string stdin, UepResourceLimits? limits, CancellationToken cancellationToken) =>
+        StartAsync(uepId, username, stdin, limits, pamService: null, cancellationToken);
+
+    /// <summary>Starts the UEP with resource limits, through a PAM service; the answer has its pid.</summary>
+    public async Task<LauncherResponse> StartAsync(
+        string uepId, string username, string stdin, UepResourceLimits? limits, string? pamService, CancellationToken cancellationToken)
     {
-        var response = await RequestAsync(new LauncherRequest(LauncherOp.Start, uepId, username, stdin, Pam: pamService), cancellationToken);
-        return response.Pid ?? throw new LauncherException("the launcher answered start without a pid", unavailable: true);
+        var response = await RequestAsync(
+            new LauncherRequest(LauncherOp.Start, uepId, username, stdin, Limits: limits, Pam: pamService), cancellationToken);
+        return response.Pid is not null
+            ? response
+            : throw new LauncherException("the launcher answered start without a pid", unavailable: true);
     }
 
     public async Task<int> StopAsync(string uepId, string signal, CancellationToken cancellationToken)

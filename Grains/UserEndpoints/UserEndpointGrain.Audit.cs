@@ -21,7 +21,8 @@ public sealed partial class UserEndpointGrain
 {
     private (string User, long? Uid)? _auditAccount;
 
-    private async Task AuditUepStartAsync(UserEndpointSpec spec, int? pid, string? refusal)
+    /// <param name="resourceControl">The launcher's account of the UEP's cgroups (or of why there are none).</param>
+    private async Task AuditUepStartAsync(UserEndpointSpec spec, int? pid, string? refusal, string? resourceControl = null)
     {
         await AuditAsync([Entry(
             AuditActions.UepStart,
@@ -32,6 +33,7 @@ public sealed partial class UserEndpointGrain
             Node = Environment.MachineName,
             ConfigHash = ConfigHash(spec.RenderedConfigJson),
             Attempt = S.FailedStarts + 1,
+            ResourceControl = resourceControl,
         }]);
     }
 

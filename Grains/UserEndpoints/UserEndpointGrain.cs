@@ -363,7 +363,9 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             endpoint.AllowedFunctions.Order().ToList());
         try
         {
-            var pid = await _launcher.StartAsync(socket, UepId, spec.LocalUsername, ProtocolJson.Serialize(document), endpoint.PamService, CallDeadline());
+            var launched = await _launcher.StartAsync(socket, UepId, spec.LocalUsername, ProtocolJson.Serialize(document),
+                endpoint.UserEndpointLimits?.ToRequest(), endpoint.PamService, CallDeadline());
+            var pid = launched.Pid;
             S.Phase = UserEndpointPhase.Starting;
             S.Pid = pid;
             S.ProcessStartedAt = DateTimeOffset.UtcNow;
@@ -374,8 +376,9 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             ReachedByProcess(DateTimeOffset.UtcNow);
             await SaveAsync();
             GrainFactory.GetGrain<IEndpointGrain>(spec.EndpointId).SetActive(UepId, true).Ignore();
-            _logger.LogInformation("Started user endpoint {UepId} as {User} (pid {Pid})", UepId, spec.LocalUsername, pid);
-            await AuditUepStartAsync(spec, pid, refusal: null); // audit trail
+            _logger.LogInformation("Started user endpoint {UepId} as {User} (pid {Pid}); {ResourceControl}",
+                UepId, spec.LocalUsername, pid, launched.ResourceControl ?? "resource control not reported by the launcher");
+            await AuditUepStartAsync(spec, pid, refusal: null, launched.ResourceControl); // audit trail
             return true;
         }
         catch (LaunchRefusedException e)

@@ -35,13 +35,24 @@ public sealed record LauncherRequest(
 /// <param name="Processes">RLIMIT_NPROC: the kernel counts every process of the user, not only this UEP's.</param>
 /// <param name="OpenFiles">RLIMIT_NOFILE, per process.</param>
 /// <param name="AddressSpaceBytes">RLIMIT_AS, per process.</param>
-public sealed record UepResourceLimits(long? Processes = null, long? OpenFiles = null, long? AddressSpaceBytes = null);
+/// <param name="MemoryMaxBytes">Memory (RAM and swap) of the UEP's whole process tree, in its cgroup (v2 memory.max,
+/// v1 memory.limit_in_bytes).</param>
+/// <param name="PidsMax">Processes and threads of the UEP's whole process tree, in its cgroup (pids.max).</param>
+public sealed record UepResourceLimits(
+    long? Processes = null,
+    long? OpenFiles = null,
+    long? AddressSpaceBytes = null,
+    long? MemoryMaxBytes = null,
+    long? PidsMax = null);
 
+/// <param name="ResourceControl">For a start: how the UEP is contained, e.g. "cgroup v1: /sys/fs/cgroup/memory/mep/uep-…
+/// (memory.limit_in_bytes 1073741824), …" or "no cgroup: &lt;reason&gt;", for the silo's audit log.</param>
 public sealed record LauncherResponse(
     bool Ok,
     string? Error = null,
     int? Pid = null,
-    IReadOnlyList<LauncherChild>? Children = null);
+    IReadOnlyList<LauncherChild>? Children = null,
+    string? ResourceControl = null);
 
 /// <summary>A UEP process the launcher started and still watches.</summary>
 public sealed record LauncherChild(string UepId, string Username, int Uid, int Pid, DateTimeOffset StartedAt);

@@ -7,11 +7,13 @@ namespace Mep.Silo.Services;
 /// <summary>The launcher as a user endpoint grain sees it: a refusal is final, an unreachable launcher is retried.</summary>
 public sealed class UserEndpointLauncher : IUserEndpointLauncher
 {
-    public async Task<int> StartAsync(string socket, string uepId, string username, string startDocument, string? pamService, CancellationToken ct)
+    public async Task<LaunchedUep> StartAsync(
+        string socket, string uepId, string username, string startDocument, UepResourceLimits? limits, string? pamService, CancellationToken ct)
     {
         try
         {
-            return await new LauncherClient(socket).StartAsync(uepId, username, startDocument, pamService, ct);
+            var answer = await new LauncherClient(socket).StartAsync(uepId, username, startDocument, limits, pamService, ct);
+            return new LaunchedUep(answer.Pid!.Value, answer.ResourceControl);
         }
         catch (LauncherException e) when (!e.Unavailable)
         {

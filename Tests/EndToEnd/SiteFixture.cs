@@ -38,6 +38,13 @@ public sealed class SiteFixture : IAsyncLifetime
     /// <summary>As <see cref="EngineEndpointId"/>, with a short idle timeout: for UEPs that must go idle within a test.</summary>
     public const string QuickIdleEndpointId = "3c0ffee0-1d2e-4f00-9a00-00000000e2e5";
 
+    /// <summary>As <see cref="EngineEndpointId"/>, with resource limits for its UEPs (<see cref="LimitedEndpointLimits"/>).</summary>
+    public const string LimitedEndpointId = "3c0ffee0-1d2e-4f00-9a00-00000000e2e6";
+
+    /// <summary>The <c>user_endpoint_limits</c> of <see cref="LimitedEndpointId"/>.</summary>
+    public const string LimitedEndpointLimits =
+        "user_endpoint_limits: {max_processes: 4096, max_open_files: 2048, max_address_space: 64GiB, memory_max: 2GiB, pids_max: 600}";
+
     /// <summary>Limits of the engine endpoints (config.yaml), which the tests provoke.</summary>
     public const int EngineResultSizeLimit = 20_000;
     public const int EngineOutputLines = 5;
@@ -162,6 +169,7 @@ public sealed class SiteFixture : IAsyncLifetime
             $"--Mep:Endpoints:3={Path.Combine(Root, "configured")}",
             $"--Mep:Endpoints:4={Path.Combine(Root, "engine")}",
             $"--Mep:Endpoints:5={Path.Combine(Root, "quick-idle")}",
+            $"--Mep:Endpoints:6={Path.Combine(Root, "limited")}",
             $"--Mep:LauncherSocket={LauncherSocket}",
             .. Tokens.SiloArguments(JwksFile),
             $"--Mep:Api:Urls=http://127.0.0.1:{ApiPort}",
@@ -318,13 +326,15 @@ public sealed class SiteFixture : IAsyncLifetime
         var engineLimits = $"max_walltime: 1h\nresult_size_limit_bytes: {EngineResultSizeLimit}\noutput_lines: {EngineOutputLines}";
         TestEndpoint.Write(Path.Combine(Root, "engine"), EngineEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), mappings, engineLimits);
         TestEndpoint.Write(Path.Combine(Root, "quick-idle"), QuickIdleEndpointId, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1), mappings, engineLimits);
-        foreach (var dir in new[] { "engine", "quick-idle" })
+        TestEndpoint.Write(Path.Combine(Root, "limited"), LimitedEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), mappings,
+            engineLimits + "\n" + LimitedEndpointLimits);
+        foreach (var dir in new[] { "engine", "quick-idle", "limited" })
         {
             File.WriteAllText(Path.Combine(Root, dir, "user_config_template.yaml.j2"), EngineTemplate);
             File.WriteAllText(Path.Combine(Root, dir, "user_config_schema.json"), "{}");
         }
 
-        foreach (var dir in new[] { "endpoint", "guarded", "one-function", "configured", "engine", "quick-idle" })
+        foreach (var dir in new[] { "endpoint", "guarded", "one-function", "configured", "engine", "quick-idle", "limited" })
         {
             TestUser.Run("chmod", ["-R", "a+rX", Path.Combine(Root, dir)], allowFailure: false);
         }

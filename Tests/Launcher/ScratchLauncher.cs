@@ -62,21 +62,22 @@ internal sealed class ScratchLauncher : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // UEPs first, while the launcher runs: it sees them exit and removes their cgroups.
+        foreach (var pid in startedPids)
+        {
+            // Only if it still is the sleep we started (a pid can be reused after the test let it exit).
+            if (ProcFiles.Command(pid) == "sleep")
+            {
+                Mep.Launcher.Native.Kill(pid, Mep.Launcher.Native.SigKill);
+            }
+        }
+
         try
         {
             await Process.DisposeAsync();
         }
         finally
         {
-            foreach (var pid in startedPids)
-            {
-                // Only if it still is the sleep we started (a pid can be reused after the test let it exit).
-                if (ProcFiles.Command(pid) == "sleep")
-                {
-                    Mep.Launcher.Native.Kill(pid, Mep.Launcher.Native.SigKill);
-                }
-            }
-
             System.IO.Directory.Delete(Directory, recursive: true);
         }
     }
