@@ -2,6 +2,7 @@ using Mep.Grains;
 using Mep.Grains.Audit;
 using Mep.Grains.Broker;
 using Mep.Grains.Endpoints;
+using Mep.Grains.Nodes;
 using Mep.Silo.Api;
 using Mep.Silo.Auth;
 using Mep.Silo.Hosting;
@@ -31,6 +32,7 @@ builder.WebHost.UseUrls(settings.Api.Urls.Split(';', StringSplitOptions.RemoveEm
 builder.UseOrleans(silo =>
 {
     silo.UseLocalhostClustering(settings.Cluster.SiloPort, settings.Cluster.GatewayPort, serviceId: settings.Cluster.ServiceId, clusterId: settings.Cluster.ClusterId);
+    silo.AddMepNodes(settings.Cluster.NodeName);
     silo.AddSqliteGrainStorage(StorageNames.Mep, Path.Combine(settings.DataDirectory, "mep.db"));
     silo.AddMepEventStreams();
 });

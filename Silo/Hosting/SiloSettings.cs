@@ -35,4 +35,8 @@ public sealed class ClusterSettings
     public string ServiceId { get; set; } = "mep";
 
     public string ClusterId { get; set; } = "mep-local";
+
+    /// <summary>This login node's name, the silo's name in the cluster: node launcher grains are placed by it.</summary>
+    [Required]
+    public string NodeName { get; set; } = Environment.MachineName;
 }

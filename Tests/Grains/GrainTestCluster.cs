@@ -2,6 +2,7 @@ using Mep.Grains;
 using Mep.Grains.Audit;
 using Mep.Grains.Broker;
 using Mep.Grains.Endpoints;
+using Mep.Grains.Nodes;
 using Mep.Silo.Services;
 using Mep.Silo.Storage;
 using Mep.Tests.EndToEnd;
@@ -30,6 +31,7 @@ internal static class GrainTestCluster
         {
             silo.AddSqliteGrainStorage(StorageNames.Mep, Path.Combine(dir, "mep.db"));
             silo.AddMepEventStreams();
+            silo.AddMepNodePlacement();
             silo.Services.Configure<MepOptions>(o =>
             {
                 o.Endpoints = [endpointDir];

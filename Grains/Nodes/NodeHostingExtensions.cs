@@ -1,0 +1,25 @@
+using Orleans.Configuration;
+using Orleans.Hosting;
+
+namespace Mep.Grains.Nodes;
+
+public static class NodeHostingExtensions
+{
+    /// <summary>
+    /// Names this silo after its login node and registers <see cref="NodePlacement"/>: every silo of a MEP cluster
+    /// runs on its own node, next to that node's launcher.
+    /// </summary>
+    public static ISiloBuilder AddMepNodes(this ISiloBuilder silo, string nodeName)
+    {
+        silo.Configure<SiloOptions>(o => o.SiloName = nodeName);
+        silo.AddPlacementDirector<NodePlacement, NodePlacementDirector>();
+        return silo;
+    }
+
+    /// <summary>Only the placement, for hosts (tests) that name their silos themselves.</summary>
+    public static ISiloBuilder AddMepNodePlacement(this ISiloBuilder silo)
+    {
+        silo.AddPlacementDirector<NodePlacement, NodePlacementDirector>();
+        return silo;
+    }
+}
