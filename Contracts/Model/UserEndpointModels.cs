@@ -35,6 +35,7 @@ public sealed record UserEndpointSnapshot(
 
 /// <summary>The launcher saw the UEP process end.</summary>
 /// <param name="ExitCode">Exit status; 128 + n when killed by signal n.</param>
+/// <param name="Node">The login node whose launcher reported it (pids are per node).</param>
 /// <param name="StoppedByLauncher">Why the launcher itself stopped it (its account may no longer run a UEP); else null.</param>
 [GenerateSerializer, Immutable, Alias("mep.process-exit")]
 public sealed record ProcessExit(
@@ -42,7 +43,8 @@ public sealed record ProcessExit(
     [property: Id(1)] int ExitCode,
     [property: Id(2)] string? StderrTail,
     [property: Id(3)] DateTimeOffset At,
-    [property: Id(4)] string? StoppedByLauncher = null);
+    [property: Id(4)] string? StoppedByLauncher = null,
+    [property: Id(5)] string? Node = null);
 
 public enum UserEndpointSignalKind
 {

@@ -94,8 +94,8 @@ public sealed partial class EndpointGrain
                 starts.Peek() + StartWindow - now);
         }
 
-        var socket = endpoint.LauncherSocket ?? options.Value.LauncherSocket;
-        var starting = startGate.Starting(socket, except: uepId);
+        // The node is chosen at launch; refuse only when even the least busy live node has no start slot free.
+        var starting = nodeChooser.LiveNodes().Select(node => startGate.Starting(node, except: uepId)).DefaultIfEmpty(0).Min();
         if (starting >= limits.MaxConcurrentStarts)
         {
             throw ProblemException.TooManyRequests(

@@ -48,6 +48,7 @@ public sealed partial class EndpointGrain(
     IAuditLog audit,
     IOptions<MepOptions> options,
     Mep.Grains.UserEndpoints.StartGate startGate,
+    Mep.Grains.Nodes.NodeChooser nodeChooser,
     ILogger<EndpointGrain> logger) : Grain, IEndpointGrain
 {
     private readonly SemaphoreSlim _writes = new(1, 1);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
 using Orleans.Hosting;
 
@@ -12,14 +13,14 @@ public static class NodeHostingExtensions
     public static ISiloBuilder AddMepNodes(this ISiloBuilder silo, string nodeName)
     {
         silo.Configure<SiloOptions>(o => o.SiloName = nodeName);
-        silo.AddPlacementDirector<NodePlacement, NodePlacementDirector>();
-        return silo;
+        return silo.AddMepNodePlacement();
     }
 
     /// <summary>Only the placement, for hosts (tests) that name their silos themselves.</summary>
     public static ISiloBuilder AddMepNodePlacement(this ISiloBuilder silo)
     {
         silo.AddPlacementDirector<NodePlacement, NodePlacementDirector>();
+        silo.Services.AddSingleton<NodeChooser>();
         return silo;
     }
 }

@@ -1,7 +1,7 @@
 namespace Mep.Grains.UserEndpoints;
 
 /// <summary>
-/// User endpoints starting at once through each launcher (so on each node), counted in this silo: from the launch
+/// User endpoints starting at once on each login node (keyed by node name), counted in this silo: from the launch
 /// until the UEP reports in, exits or fails. A UEP that never reports holds its slot for <see cref="SlotLifetime"/>
 /// at most, so a lost release cannot close the gate for good.
 /// </summary>
@@ -10,11 +10,11 @@ public sealed class StartGate
     public static readonly TimeSpan SlotLifetime = TimeSpan.FromMinutes(1);
 
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, (string Socket, DateTimeOffset Since)> _slots = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, (string Node, DateTimeOffset Since)> _slots = new(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>Takes a slot for <paramref name="uepId"/> on <paramref name="socket"/> (or keeps the one it has).</summary>
+    /// <summary>Takes a slot for <paramref name="uepId"/> on <paramref name="node"/> (or keeps the one it has).</summary>
     /// <returns>False when <paramref name="limit"/> others are starting there now.</returns>
-    public bool TryEnter(string socket, string uepId, int limit)
+    public bool TryEnter(string node, string uepId, int limit)
     {
         lock (_lock)
         {
@@ -23,22 +23,22 @@ public sealed class StartGate
                 return true;
             }
 
-            if (CountLocked(socket, uepId) >= limit)
+            if (CountLocked(node, uepId) >= limit)
             {
                 return false;
             }
 
-            _slots[uepId] = (socket, DateTimeOffset.UtcNow);
+            _slots[uepId] = (node, DateTimeOffset.UtcNow);
             return true;
         }
     }
 
-    /// <summary>How many UEPs other than <paramref name="except"/> are starting on <paramref name="socket"/>.</summary>
-    public int Starting(string socket, string? except = null)
+    /// <summary>How many UEPs other than <paramref name="except"/> are starting on <paramref name="node"/>.</summary>
+    public int Starting(string node, string? except = null)
     {
         lock (_lock)
         {
-            return CountLocked(socket, except);
+            return CountLocked(node, except);
         }
     }
 
@@ -50,7 +50,7 @@ public sealed class StartGate
         }
     }
 
-    private int CountLocked(string socket, string? except)
+    private int CountLocked(string node, string? except)
     {
         var now = DateTimeOffset.UtcNow;
         foreach (var stale in _slots.Where(s => now - s.Value.Since >= SlotLifetime).Select(s => s.Key).ToList())
@@ -58,6 +58,6 @@ public sealed class StartGate
             _slots.Remove(stale);
         }
 
-        return _slots.Count(s => s.Value.Socket == socket && !string.Equals(s.Key, except, StringComparison.OrdinalIgnoreCase));
+        return _slots.Count(s => s.Value.Node == node && !string.Equals(s.Key, except, StringComparison.OrdinalIgnoreCase));
     }
 }

@@ -69,7 +69,7 @@ public sealed partial class UserEndpointGrain
         await SaveAsync();
         try
         {
-            await _launcher.StopAsync(Socket(S.Spec!)!, UepId, kill: false, CallDeadline());
+            await NodeLauncher(ProcessNode()).Stop(S.Spec!.EndpointId, UepId, kill: false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -142,7 +142,7 @@ public sealed partial class UserEndpointGrain
         _logger.LogWarning("User endpoint {UepId} (pid {Pid}) did not exit within its grace period; sending SIGKILL", UepId, pid);
         try
         {
-            await _launcher.StopAsync(Socket(spec)!, UepId, kill: true, CallDeadline());
+            await NodeLauncher(ProcessNode()).Stop(spec.EndpointId, UepId, kill: true);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {

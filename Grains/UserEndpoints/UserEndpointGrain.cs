@@ -2,6 +2,7 @@ using Mep.Grains.Audit;
 using Mep.Contracts;
 using Mep.Contracts.Model;
 using Mep.Grains.Endpoints;
+using Mep.Grains.Nodes;
 using Mep.Protocol;
 using Mep.Protocol.Launcher;
 using Mep.Protocol.Messages;
@@ -28,7 +29,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     private readonly IPersistentState<UserEndpointState> _state;
     private readonly EndpointCatalog _catalog;
     private readonly IUserEndpointBroker _broker;
-    private readonly IUserEndpointLauncher _launcher;
+    private readonly NodeChooser _nodes;
+    private readonly string _localNode;
     private readonly MepOptions _options;
     private readonly IAuditLog _audit;
     private readonly StartGate _gate;
@@ -45,7 +47,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         [PersistentState("user-endpoint", StorageNames.Mep)] IPersistentState<UserEndpointState> state,
         EndpointCatalog catalog,
         IUserEndpointBroker broker,
-        IUserEndpointLauncher launcher,
+        NodeChooser nodes,
+        ILocalSiloDetails silo,
         IOptions<MepOptions> options,
         IAuditLog audit,
         StartGate gate,
@@ -55,7 +58,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         _state = state;
         _catalog = catalog;
         _broker = broker;
-        _launcher = launcher;
+        _nodes = nodes;
+        _localNode = silo.Name;
         _options = options.Value;
         _audit = audit;
         _logger = logger;
@@ -215,7 +219,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
     public async Task OnProcessExited(ProcessExit exit)
     {
-        if (S.Pid != exit.Pid)
+        if (S.Pid != exit.Pid || (exit.Node is { } node && node != ProcessNode()))
         {
             // An older process of this UEP, or one this grain never started (another silo's, sharing the launcher).
             _logger.LogDebug("Ignoring exit of process {Pid} of {UepId}: not the one recorded", exit.Pid, UepId);
@@ -328,8 +332,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             return false;
         }
 
-        var socket = Socket(spec)!;
-        if (!_gate.TryEnter(socket, UepId, endpoint.Lifecycle.MaxConcurrentStarts))
+        var node = await _nodes.ChooseAsync(spec.EndpointId, S.Node);
+        if (!_gate.TryEnter(node, UepId, endpoint.Lifecycle.MaxConcurrentStarts))
         {
             // The node is busy starting other UEPs (max_concurrent_starts): the tasks wait, durable, for a slot.
             S.Reason = "waiting to start: the node is starting other user endpoints";
@@ -339,7 +343,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
         try
         {
-            return await LaunchAsync(spec, endpoint, socket, account.Uid);
+            return await LaunchAsync(spec, endpoint, node, account.Uid);
         }
         catch
         {
@@ -348,7 +352,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
     }
 
-    private async Task<bool> LaunchAsync(UserEndpointSpec spec, EndpointDefinition endpoint, string socket, uint uid)
+    private async Task<bool> LaunchAsync(UserEndpointSpec spec, EndpointDefinition endpoint, string node, uint uid)
     {
         await _broker.EnsureTaskQueueAsync(UepId, CallDeadline());
         var credentials = await _broker.MintCredentialsAsync(UepId, CallDeadline());
@@ -361,33 +365,33 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             JsonNode.Parse(spec.RenderedConfigJson)!.AsObject(),
             endpoint.Limits,
             endpoint.AllowedFunctions.Order().ToList());
-        try
+        var limits = endpoint.UserEndpointLimits?.ToRequest();
+        var launched = await NodeLauncher(node).Start(new NodeLaunchRequest(spec.EndpointId, UepId, spec.LocalUsername,
+            ProtocolJson.Serialize(document), limits is null ? null : ProtocolJson.Serialize(limits), endpoint.PamService));
+        if (launched.Pid is not { } pid)
         {
-            var launched = await _launcher.StartAsync(socket, UepId, spec.LocalUsername, ProtocolJson.Serialize(document),
-                endpoint.UserEndpointLimits?.ToRequest(), endpoint.PamService, CallDeadline());
-            var pid = launched.Pid;
-            S.Phase = UserEndpointPhase.Starting;
-            S.Pid = pid;
-            S.ProcessStartedAt = DateTimeOffset.UtcNow;
-            S.Uid = uid;
-            S.NextAttemptAt = null;
-            S.Reason = S.FailedStarts > 0 ? $"start attempt {S.FailedStarts + 1} of {Lifecycle().MaxStartAttempts}" : null;
-            _reconciled = true;
-            ReachedByProcess(DateTimeOffset.UtcNow);
-            await SaveAsync();
-            GrainFactory.GetGrain<IEndpointGrain>(spec.EndpointId).SetActive(UepId, true).Ignore();
-            _logger.LogInformation("Started user endpoint {UepId} as {User} (pid {Pid}); {ResourceControl}",
-                UepId, spec.LocalUsername, pid, launched.ResourceControl ?? "resource control not reported by the launcher");
-            await AuditUepStartAsync(spec, pid, refusal: null, launched.ResourceControl); // audit trail
-            return true;
-        }
-        catch (LaunchRefusedException e)
-        {
+            var refusal = launched.Refusal ?? "no pid and no reason";
             _gate.Leave(UepId);
-            await AuditUepStartAsync(spec, pid: null, refusal: e.Message); // audit trail
-            await FailAllAsync($"the launcher refused to start the user endpoint: {e.Message}");
+            await AuditUepStartAsync(spec, pid: null, refusal: refusal); // audit trail
+            await FailAllAsync($"the launcher refused to start the user endpoint: {refusal}");
             return false;
         }
+
+        S.Phase = UserEndpointPhase.Starting;
+        S.Pid = pid;
+        S.Node = launched.Node;
+        S.ProcessStartedAt = DateTimeOffset.UtcNow;
+        S.Uid = uid;
+        S.NextAttemptAt = null;
+        S.Reason = S.FailedStarts > 0 ? $"start attempt {S.FailedStarts + 1} of {Lifecycle().MaxStartAttempts}" : null;
+        _reconciled = true;
+        ReachedByProcess(DateTimeOffset.UtcNow);
+        await SaveAsync();
+        GrainFactory.GetGrain<IEndpointGrain>(spec.EndpointId).SetActive(UepId, true).Ignore();
+        _logger.LogInformation("Started user endpoint {UepId} as {User} on node {Node} (pid {Pid}); {ResourceControl}",
+            UepId, spec.LocalUsername, launched.Node, pid, launched.ResourceControl ?? "resource control not reported by the launcher");
+        await AuditUepStartAsync(spec, pid, refusal: null, launched.ResourceControl); // audit trail
+        return true;
     }
 
     private async Task ReconcileWithLauncherAsync()
@@ -398,7 +402,21 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             return;
         }
 
-        var children = await _launcher.ListAsync(Socket(spec)!, CallDeadline());
+        IReadOnlyList<NodeUep> children;
+        try
+        {
+            children = await NodeLauncher(ProcessNode()).List(spec.EndpointId);
+        }
+        catch (NodeUnavailableException e)
+        {
+            // Its node left the cluster: the process is lost to us (and most likely gone with the node); the queued
+            // and unacknowledged tasks go to a process started on a live node.
+            _reconciled = true;
+            _logger.LogWarning("User endpoint {UepId} ran on a node that left the cluster ({Message}); starting it elsewhere", UepId, e.Message);
+            await HandleExitAsync(exitCode: null, stderrTail: null);
+            return;
+        }
+
         _reconciled = true;
         var mine = children.FirstOrDefault(c => string.Equals(c.UepId, UepId, StringComparison.OrdinalIgnoreCase));
         if (mine is null)
@@ -528,8 +546,10 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         await _state.WriteStateAsync();
     }
 
-    private string? Socket(UserEndpointSpec spec) =>
-        _catalog.Find(spec.EndpointId)?.LauncherSocket ?? _options.LauncherSocket;
+    /// <summary>The node of the current process; state written before nodes were recorded means this silo's.</summary>
+    private string ProcessNode() => S.Node ?? _localNode;
+
+    private INodeLauncherGrain NodeLauncher(string node) => GrainFactory.GetGrain<INodeLauncherGrain>(node);
 
     // The source is left to its timer: it is collected once it fires, and a grain call never outlives it.
     private static CancellationToken CallDeadline() => new CancellationTokenSource(CallTimeout).Token;

@@ -45,6 +45,10 @@ public sealed class UserEndpointState
     /// <summary>The uid of the local account when the process was started: a new account of the same name is not it.</summary>
     [Id(10)]
     public uint? Uid { get; set; }
+
+    /// <summary>The login node the process runs (or last ran) on: its launcher is asked to stop and list it.</summary>
+    [Id(11)]
+    public string? Node { get; set; }
 }
 
 /// <param name="RequestedBy">Who stopped it, as its reason shows: the owner's username, or an endpoint admin's.</param>

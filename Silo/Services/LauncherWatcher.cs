@@ -16,6 +16,7 @@ public sealed class LauncherWatcher(
     EndpointCatalog catalog,
     IOptions<MepOptions> options,
     IGrainFactory grains,
+    ILocalSiloDetails silo,
     ILogger<LauncherWatcher> logger) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
@@ -39,7 +40,7 @@ public sealed class LauncherWatcher(
                 {
                     logger.LogInformation("User endpoint {UepId} (pid {Pid}) exited with {ExitCode}", exited.UepId, exited.Pid, exited.ExitCode);
                     await grains.GetGrain<IUserEndpointGrain>(exited.UepId)
-                        .OnProcessExited(new ProcessExit(exited.Pid, exited.ExitCode, exited.StderrTail, exited.At, exited.Reason));
+                        .OnProcessExited(new ProcessExit(exited.Pid, exited.ExitCode, exited.StderrTail, exited.At, exited.Reason, silo.Name));
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
