@@ -15,6 +15,9 @@ public sealed class SiloSettings
     public ApiSettings Api { get; set; } = new();
 
     public ClusterSettings Cluster { get; set; } = new();
+
+    /// <summary>sqlite (default, one node) or postgresql (Mep:Database:ConnectionStringFile).</summary>
+    public Mep.Silo.Database.DatabaseSettings Database { get; set; } = new();
 }
 
 public sealed class ApiSettings
@@ -35,4 +38,7 @@ public sealed class ClusterSettings
     public string ServiceId { get; set; } = "mep";
 
     public string ClusterId { get; set; } = "mep-local";
+
+    /// <summary>With the postgresql provider: the address this silo listens on and advertises to the others.</summary>
+    public string Address { get; set; } = "127.0.0.1";
 }
