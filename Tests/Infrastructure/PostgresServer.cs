@@ -36,6 +36,9 @@ public static class PostgresServer
             Path.Combine(credentials, $"{owner}@{name}.connection"), Path.Combine(credentials, $"{runtime}@{name}.connection"));
     }
 
+    /// <summary>The shared server's directory (started on first use).</summary>
+    public static async Task<string> DirectoryAsync() => (await Started.Value).Directory;
+
     internal static async Task DropDatabaseAsync(TestDatabase database)
     {
         NpgsqlConnection.ClearAllPools();
