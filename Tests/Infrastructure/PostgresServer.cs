@@ -64,37 +64,35 @@ public static class PostgresServer
             try
             {
                 await RunScriptAsync(TimeSpan.FromMinutes(2), "start", directory, FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture));
-                AppDomain.CurrentDomain.ProcessExit += (_, _) => StopAndDelete(directory);
+                DestroyAfterThisProcess(directory);
                 return new ServerInfo(directory);
             }
             catch (InvalidOperationException e)
             {
                 // A free port can be taken between our probe and the server's bind; try another.
                 failures.Add($"attempt {attempt}: {e.Message}");
-                StopAndDelete(directory);
+                await RunScriptAsync(TimeSpan.FromMinutes(1), "destroy", directory);
             }
         }
         throw new InvalidOperationException("could not start a private PostgreSQL server:\n" + string.Join("\n", failures));
     }
 
-    private static void StopAndDelete(string directory)
+    /// <summary>
+    /// A detached watcher (own session, output to /dev/null) that stops and deletes the server once this test process
+    /// is gone, however it ends: the test host may be ended before ProcessExit handlers run, or while they run.
+    /// </summary>
+    private static void DestroyAfterThisProcess(string directory)
     {
-        // Detached in a session of its own: the test host is ended soon after ProcessExit handlers start, and with it
-        // anything still in its process group; the fast shutdown and the delete take a second or two.
-        // Its output goes to /dev/null: a pipe to the ended test host would kill it with SIGPIPE.
         var psi = new ProcessStartInfo("setsid") { UseShellExecute = false };
-        foreach (var argument in new[] { "-f", "sh", "-c", "exec \"$0\" destroy \"$1\" </dev/null >/dev/null 2>&1", ScriptPath, directory })
+        foreach (var argument in new[]
+        {
+            "-f", "sh", "-c", "while kill -0 \"$2\" 2>/dev/null; do sleep 1; done; exec \"$0\" destroy \"$1\" </dev/null >/dev/null 2>&1",
+            ScriptPath, directory, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        })
         {
             psi.ArgumentList.Add(argument);
         }
-        try
-        {
-            using var process = Process.Start(psi);
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            Console.Error.WriteLine($"PostgresServer: could not remove {directory}: {e.Message}");
-        }
+        using var watcher = Process.Start(psi) ?? throw new InvalidOperationException("cannot start the PostgreSQL clean-up watcher");
     }
 
     private static int FreePort()
