@@ -4,7 +4,8 @@
 #   ./run.sh              build, start a private RabbitMQ node, the launcher (root) and the silo; stay in the
 #                         foreground; Ctrl-C stops everything it started
 #   ./run.sh test         run every test (as root: the end-to-end tests create Unix users; a single-node Slurm
-#                         cluster is installed and started for them, see scripts/slurm-node)
+#                         cluster is installed and started for them, see scripts/slurm-node, and a private
+#                         PostgreSQL server, see scripts/postgres-node)
 #   ./run.sh demo         start the site, submit `id -un` as two identities, print both results, stop
 #   ./run.sh mep ARGS     the mep CLI against this site (rebuilt only when sources changed)
 #   ./run.sh bench-streams [ARGS]
@@ -13,7 +14,7 @@
 #
 # Settings (environment): MEP_HOME (runtime directory, default .run/), MEP_API_PORT (8480),
 # MEP_AMQP_PORT (5682), MEP_MGMT_PORT (15682), MEP_SERVICE_ACCOUNT (mep),
-# MEP_BENCH_AMQP_PORT (5692), MEP_BENCH_MGMT_PORT (15692).
+# MEP_BENCH_AMQP_PORT (5692), MEP_BENCH_MGMT_PORT (15692), MEP_TEST_PG_PORT (5742: the tests' PostgreSQL).
 set -euo pipefail
 
 REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -23,6 +24,7 @@ MGMT_PORT=${MEP_MGMT_PORT:-15682}
 SERVICE_ACCOUNT=${MEP_SERVICE_ACCOUNT:-mep}
 BENCH_AMQP_PORT=${MEP_BENCH_AMQP_PORT:-5692}
 BENCH_MGMT_PORT=${MEP_BENCH_MGMT_PORT:-15692}
+TEST_PG_PORT=${MEP_TEST_PG_PORT:-5742}
 EXAMPLE_ENDPOINT_ID=6a1f3c52-8d0e-4b7a-9c39-2f5e1d7b4a10
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
@@ -251,10 +253,26 @@ ensure_slurm() {
         { tail -n 20 "$LOG/slurm.log" >&2; die "Slurm did not start: see $LOG/slurm.log"; }
 }
 
+# The PostgreSQL tests share one private server (scripts/postgres-node) in $HOME_DIR/postgres-test, found through
+# MEP_TEST_POSTGRES_DIR; each test makes and drops a database of its own in it. Stopped when the tests end.
+ensure_test_postgres() {
+    local dir=$HOME_DIR/postgres-test
+    say "starting the tests' PostgreSQL server (127.0.0.1:$TEST_PG_PORT, log: $LOG/postgres.log)"
+    { "$REPO/scripts/postgres-node" install && "$REPO/scripts/postgres-node" start "$dir" "$TEST_PG_PORT"; } >>"$LOG/postgres.log" 2>&1 ||
+        { tail -n 20 "$LOG/postgres.log" >&2; die "PostgreSQL did not start: see $LOG/postgres.log (another port: MEP_TEST_PG_PORT)"; }
+    export MEP_TEST_POSTGRES_DIR=$dir
+    trap stop_test_postgres EXIT
+}
+
+stop_test_postgres() {
+    "$REPO/scripts/postgres-node" stop "$HOME_DIR/postgres-test" >>"$LOG/postgres.log" 2>&1 || true
+}
+
 cmd_test() {
     ensure_packages
     is_root || say "not root: the end-to-end tests need root and will fail"
     ensure_slurm
+    ensure_test_postgres
     dotnet test "$REPO/Orleans.sln" --nologo "$@"
 }
 

@@ -5,6 +5,7 @@ using Mep.Grains.Endpoints;
 using Mep.Grains.Nodes;
 using Mep.Silo.Api;
 using Mep.Silo.Auth;
+using Mep.Silo.Database;
 using Mep.Silo.Hosting;
 using Mep.Silo.Services;
 using Mep.Silo.Storage;
@@ -29,11 +30,25 @@ builder.Services.AddMepLauncherServices();
 builder.Services.AddMepTokenAuthentication(builder.Configuration.GetSection(TokenAuthOptions.Section));
 builder.WebHost.UseUrls(settings.Api.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
+settings.Database.Validate();
+var postgres = settings.Database.IsPostgreSql ? settings.Database.CreatePostgreSqlDataSource() : null;
 builder.UseOrleans(silo =>
 {
-    silo.UseLocalhostClustering(settings.Cluster.SiloPort, settings.Cluster.GatewayPort, serviceId: settings.Cluster.ServiceId, clusterId: settings.Cluster.ClusterId);
+    if (postgres is null)
+    {
+        silo.UseLocalhostClustering(settings.Cluster.SiloPort, settings.Cluster.GatewayPort, serviceId: settings.Cluster.ServiceId, clusterId: settings.Cluster.ClusterId);
+        silo.AddSqliteGrainStorage(StorageNames.Mep, Path.Combine(settings.DataDirectory, "mep.db"));
+    }
+    else
+    {
+        // Membership, grain state and reminders on PostgreSQL; the schema is checked at start (run `mep db init` first).
+        silo.Configure<Orleans.Configuration.ClusterOptions>(o => (o.ServiceId, o.ClusterId) = (settings.Cluster.ServiceId, settings.Cluster.ClusterId));
+        silo.ConfigureEndpoints(DatabaseSettings.ParseAddress(settings.Cluster.Address), settings.Cluster.SiloPort, settings.Cluster.GatewayPort,
+            listenOnAnyHostAddress: false);
+        silo.UseMepPostgreSql(postgres, StorageNames.Mep);
+    }
+
     silo.AddMepNodes(settings.Cluster.NodeName);
-    silo.AddSqliteGrainStorage(StorageNames.Mep, Path.Combine(settings.DataDirectory, "mep.db"));
     silo.AddMepEventStreams();
 });
 builder.Services.AddMepGrainCallers();

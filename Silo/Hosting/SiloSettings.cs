@@ -15,6 +15,9 @@ public sealed class SiloSettings
     public ApiSettings Api { get; set; } = new();
 
     public ClusterSettings Cluster { get; set; } = new();
+
+    /// <summary>sqlite (default, one node) or postgresql (Mep:Database:ConnectionStringFile).</summary>
+    public Mep.Silo.Database.DatabaseSettings Database { get; set; } = new();
 }
 
 public sealed class ApiSettings
@@ -39,4 +42,7 @@ public sealed class ClusterSettings
     /// <summary>This login node's name, the silo's name in the cluster: node launcher grains are placed by it.</summary>
     [Required]
     public string NodeName { get; set; } = Environment.MachineName;
+
+    /// <summary>With the postgresql provider: the address this silo listens on and advertises to the others.</summary>
+    public string Address { get; set; } = "127.0.0.1";
 }
