@@ -38,6 +38,9 @@ builder.UseOrleans(silo =>
     {
         silo.UseLocalhostClustering(settings.Cluster.SiloPort, settings.Cluster.GatewayPort, serviceId: settings.Cluster.ServiceId, clusterId: settings.Cluster.ClusterId);
         silo.AddSqliteGrainStorage(StorageNames.Mep, Path.Combine(settings.DataDirectory, "mep.db"));
+
+        // One node: its reminders live as long as its silo; a restart reconciles through the launcher watch.
+        silo.UseInMemoryReminderService();
     }
     else
     {

@@ -12,6 +12,8 @@ internal sealed record BlockView(string BlockId, BlockState State, int Running, 
 /// <param name="Ready">Tasks waiting in the queue (not yet taken by a worker).</param>
 /// <param name="SlotsPerBlock">Tasks one block runs at once: workers per block × max_workers_per_node.</param>
 /// <param name="BlockIdleTime">How long a block may run no task before it is given back (down to min_blocks).</param>
+/// <param name="LastDemand">When tasks were last seen waiting in the queue. Every block counts as active then: a
+/// worker that has just taken the last waiting task has not reported it yet, and its block must not look idle.</param>
 internal sealed record ScalerInput(
     int Ready,
     IReadOnlyList<BlockView> Blocks,
@@ -19,7 +21,8 @@ internal sealed record ScalerInput(
     int MinBlocks,
     int MaxBlocks,
     TimeSpan BlockIdleTime,
-    DateTimeOffset Now);
+    DateTimeOffset Now,
+    DateTimeOffset LastDemand = default);
 
 internal sealed record ScalerDecision(int Submit, IReadOnlyList<string> Cancel)
 {
@@ -65,7 +68,7 @@ internal static class BlockScaler
         }
 
         var idle = live
-            .Where(b => b.Running == 0 && !b.Starting && input.Now - b.LastActive >= input.BlockIdleTime)
+            .Where(b => b.Running == 0 && !b.Starting && input.Now - Max(b.LastActive, input.LastDemand) >= input.BlockIdleTime)
             .OrderBy(b => b.State == BlockState.Pending ? 0 : 1)
             .ThenBy(b => b.LastActive)
             .Take(spare)
@@ -73,4 +76,6 @@ internal static class BlockScaler
             .ToList();
         return idle.Count == 0 ? ScalerDecision.None : new ScalerDecision(0, idle);
     }
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 }

@@ -47,6 +47,7 @@ internal sealed partial class EndpointManager : IAsyncDisposable
     private (string Reason, long At)? _submitFailure;
     private int _earlyExits;
     private long _lastActivity = Stopwatch.GetTimestamp();
+    private DateTimeOffset _lastDemand;
     private long _lastProgress = Stopwatch.GetTimestamp();
     private (int Ready, int Running, long Completed) _lastSeen;
     private long _lastAliveTouch;
@@ -188,6 +189,11 @@ internal sealed partial class EndpointManager : IAsyncDisposable
         var ready = (int)Math.Min(int.MaxValue, await _broker.ReadyCountAsync(cancel).ConfigureAwait(false));
         var views = ViewBlocks(now);
         var running = views.Sum(v => v.Running);
+        if (ready > 0)
+        {
+            _lastDemand = now;
+        }
+
         if (ready > 0 || running > 0 || views.Any(v => v.Starting))
         {
             Interlocked.Exchange(ref _lastActivity, Stopwatch.GetTimestamp());
@@ -211,7 +217,7 @@ internal sealed partial class EndpointManager : IAsyncDisposable
         else
         {
             var decision = BlockScaler.Decide(new ScalerInput(
-                ready, views, _provider.WorkersPerBlock * _settings.MaxWorkers, Blocks.Min, Blocks.Max, BlockIdleTime, now));
+                ready, views, _provider.WorkersPerBlock * _settings.MaxWorkers, Blocks.Min, Blocks.Max, BlockIdleTime, now, _lastDemand));
             for (var i = 0; i < decision.Submit; i++)
             {
                 if (!await SubmitBlockAsync(cancel).ConfigureAwait(false))

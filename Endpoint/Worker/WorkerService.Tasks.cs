@@ -221,10 +221,19 @@ internal sealed partial class WorkerService
 
     private void ChangeRunning(int delta)
     {
+        bool becameBusy;
         lock (_gate)
         {
+            becameBusy = _running == 0 && delta > 0;
             _running += delta;
             _lastTaskAt = DateTimeOffset.UtcNow;
+        }
+
+        if (becameBusy)
+        {
+            // At once, not after the status loop's pause: a block the UEP sees idle (nothing running, nothing left
+            // in the queue because this worker just took it) may be given back, and the task with it.
+            _status.TryWrite(Status(WorkerPhase.Running));
         }
 
         _statusChanged.Release();

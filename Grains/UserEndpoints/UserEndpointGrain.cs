@@ -20,7 +20,7 @@ namespace Mep.Grains.UserEndpoints;
 /// work durable has answered, so the API never waits on the launcher or the broker.
 /// </summary>
 [ImplicitStreamSubscription(BrokerNames.EventStreamNamespace)]
-public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStreamSubscriptionObserver
+public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStreamSubscriptionObserver, IRemindable
 {
     /// <summary>A process that ran this long before crashing was not crash-looping: the next failure counts from one.</summary>
     private static readonly TimeSpan StableRun = TimeSpan.FromMinutes(1);
@@ -543,6 +543,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     private async Task SaveAsync()
     {
         _dirty = false;
+        await SyncWatchdogAsync();
         await _state.WriteStateAsync();
     }
 

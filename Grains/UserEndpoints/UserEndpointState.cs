@@ -49,6 +49,10 @@ public sealed class UserEndpointState
     /// <summary>The login node the process runs (or last ran) on: its launcher is asked to stop and list it.</summary>
     [Id(11)]
     public string? Node { get; set; }
+
+    /// <summary>The watchdog reminder is registered (it is while tasks are pending).</summary>
+    [Id(12)]
+    public bool Watchdog { get; set; }
 }
 
 /// <param name="RequestedBy">Who stopped it, as its reason shows: the owner's username, or an endpoint admin's.</param>

@@ -27,6 +27,7 @@ public static class SiloServices
     public static IServiceCollection AddMepGrainCallers(this IServiceCollection services)
     {
         services.AddHostedService<LauncherWatcher>();
+        services.AddHostedService<NodeFailureWatcher>();
         return services;
     }
 }

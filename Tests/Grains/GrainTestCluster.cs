@@ -21,21 +21,47 @@ internal static class GrainTestCluster
 {
     /// <param name="suffix">Names the cluster and its virtual host: the end-to-end silo shares the broker and must not
     /// take these results.</param>
+    public static Task<InProcessTestCluster> StartAsync(
+        SiteFixture site, string suffix, string dir, string endpointDir, string launcherSocket, Action<MepOptions>? configure = null) =>
+        StartAsync(site, suffix, dir, endpointDir, [launcherSocket], configure);
+
+    /// <param name="launcherSockets">One silo per socket: each a login node with a launcher of its own (silo i uses socket
+    /// i). With more than one, dead silos are declared within seconds.</param>
     public static async Task<InProcessTestCluster> StartAsync(
-        SiteFixture site, string suffix, string dir, string endpointDir, string launcherSocket, Action<MepOptions>? configure = null)
+        SiteFixture site, string suffix, string dir, string endpointDir, IReadOnlyList<string> launcherSockets, Action<MepOptions>? configure = null)
     {
-        var builder = new InProcessTestClusterBuilder(1);
+        var builder = new InProcessTestClusterBuilder((short)launcherSockets.Count);
+        var socketOf = new Dictionary<string, string>(StringComparer.Ordinal);
         builder.Options.ServiceId = $"mep-grains-{suffix}";
         builder.Options.ConfigureFileLogging = Environment.GetEnvironmentVariable("MEP_TEST_LOGS") == "1";
-        builder.ConfigureSilo((_, silo) =>
+        builder.ConfigureSilo((siloOptions, silo) =>
         {
+            string socket;
+            lock (socketOf)
+            {
+                socket = socketOf.TryGetValue(siloOptions.SiloName, out var known) ? known : socketOf[siloOptions.SiloName] = launcherSockets[socketOf.Count];
+            }
+
+            if (launcherSockets.Count > 1)
+            {
+                silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(o =>
+                {
+                    o.ProbeTimeout = TimeSpan.FromSeconds(1);
+                    o.NumMissedProbesLimit = 1;
+                    o.NumVotesForDeathDeclaration = 1;
+                    o.TableRefreshTimeout = TimeSpan.FromSeconds(1);
+                    o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(1);
+                });
+            }
+
             silo.AddSqliteGrainStorage(StorageNames.Mep, Path.Combine(dir, "mep.db"));
             silo.AddMepEventStreams();
             silo.AddMepNodePlacement();
+            silo.UseInMemoryReminderService();
             silo.Services.Configure<MepOptions>(o =>
             {
                 o.Endpoints = [endpointDir];
-                o.LauncherSocket = launcherSocket;
+                o.LauncherSocket = socket;
                 configure?.Invoke(o);
             });
             silo.Services.AddSingleton(sp => new EndpointCatalog([endpointDir], NullLogger.Instance));

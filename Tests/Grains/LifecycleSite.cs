@@ -42,13 +42,17 @@ internal sealed class LifecycleSite : IAsyncDisposable
 
     public StandInUepLauncher Launcher { get; private set; } = null!;
 
+    /// <summary>The launcher of each node (silo i uses launcher i); the first is <see cref="Launcher"/>.</summary>
+    public List<StandInUepLauncher> NodeLaunchers { get; } = [];
+
     /// <param name="mappings">Short names (made unique here, see <see cref="Identity"/>) → local accounts.</param>
     /// <param name="uepScript">The UEP program; null: one that waits for its signal.</param>
     /// <param name="extraConfig">More config.yaml lines; <c>{suffix}</c> becomes <see cref="Suffix"/> (for identities).</param>
     /// <param name="launcherArguments">More --Launcher:... settings for the launcher.</param>
+    /// <param name="nodes">Silos, each a login node with its own launcher (<see cref="NodeLaunchers"/>).</param>
     public static async Task<LifecycleSite> StartAsync(
         SiteFixture site, IReadOnlyDictionary<string, string> mappings, string? uepScript = null, string extraConfig = "",
-        IEnumerable<string>? launcherArguments = null)
+        IEnumerable<string>? launcherArguments = null, int nodes = 1)
     {
         var suffix = Guid.NewGuid().ToString("N")[..6];
         var dir = Path.Combine("/var/tmp", $"mep-lifecycle-{suffix}");
@@ -59,7 +63,15 @@ internal sealed class LifecycleSite : IAsyncDisposable
             TestEndpoint.Write(lifecycle.EndpointDir, lifecycle.EndpointId, TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(1),
                 mappings.ToDictionary(m => lifecycle.Identity(m.Key), m => m.Value), extraConfig.Replace("{suffix}", suffix, StringComparison.Ordinal));
             lifecycle.Launcher = await StandInUepLauncher.StartAsync(dir, uepScript?.Replace("{dir}", dir, StringComparison.Ordinal), launcherArguments);
-            lifecycle.Cluster = await GrainTestCluster.StartAsync(site, suffix, dir, lifecycle.EndpointDir, lifecycle.Launcher.Socket);
+            lifecycle.NodeLaunchers.Add(lifecycle.Launcher);
+            for (var n = 2; n <= nodes; n++)
+            {
+                var nodeDir = Path.Combine(dir, $"node{n}");
+                Directory.CreateDirectory(nodeDir, (UnixFileMode)0b111_101_101);
+                lifecycle.NodeLaunchers.Add(await StandInUepLauncher.StartAsync(nodeDir, uepScript?.Replace("{dir}", dir, StringComparison.Ordinal), launcherArguments));
+            }
+
+            lifecycle.Cluster = await GrainTestCluster.StartAsync(site, suffix, dir, lifecycle.EndpointDir, lifecycle.NodeLaunchers.Select(l => l.Socket).ToList());
             lifecycle.Api = await ClusterApi.StartAsync(lifecycle.Cluster.Client, site.Tokens, dir);
             return lifecycle;
         }
@@ -127,9 +139,9 @@ internal sealed class LifecycleSite : IAsyncDisposable
             await Cluster.DisposeAsync();
         }
 
-        if (Launcher is not null)
+        foreach (var launcher in NodeLaunchers.Count > 0 ? NodeLaunchers : Launcher is null ? [] : [Launcher])
         {
-            await Launcher.DisposeAsync();
+            await launcher.DisposeAsync();
         }
 
         Directory.Delete(Dir, recursive: true);

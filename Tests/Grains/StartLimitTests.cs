@@ -18,24 +18,12 @@ namespace Mep.Tests.Grains;
 /// launcher starting stand-in UEPs that never report in unless the test says so.
 /// </summary>
 [Collection(SiteCollection.Name)]
-public sealed class StartLimitTests(SiteFixture site) : IAsyncLifetime
+public sealed class StartLimitTests(SiteFixture site) : LifecycleTest(site)
 {
-    private LifecycleSite? _lifecycle;
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        if (_lifecycle is not null)
-        {
-            await _lifecycle.DisposeAsync();
-        }
-    }
-
     [Fact]
     public async Task Live_user_endpoints_per_account_are_limited_until_one_stops()
     {
-        var lifecycle = _lifecycle = await StartAsync("max_user_endpoints_per_user: 2");
+        var lifecycle = Lifecycle = await StartAsync("max_user_endpoints_per_user: 2");
         var a = await lifecycle.SubmitAsync("alice", config: """{"label":"a"}""");
         await lifecycle.SubmitAsync("alice", config: """{"label":"b"}""");
 
@@ -45,7 +33,7 @@ public sealed class StartLimitTests(SiteFixture site) : IAsyncLifetime
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         Assert.Equal(TimeSpan.FromMinutes(5), response.Headers.RetryAfter?.Delta);
         Assert.Equal(429, problem.Status);
-        Assert.Equal($"local account {site.Alice.Name} has 2 live user endpoints on endpoint {lifecycle.EndpointId}, the most it may have (max_user_endpoints_per_user): stop one, or wait until one goes idle", problem.Detail);
+        Assert.Equal($"local account {Site.Alice.Name} has 2 live user endpoints on endpoint {lifecycle.EndpointId}, the most it may have (max_user_endpoints_per_user): stop one, or wait until one goes idle", problem.Detail);
 
         // More work for a live one is never refused; another account has its own count.
         Assert.Equal(a.UserEndpointId, (await lifecycle.SubmitAsync("alice", config: """{"label":"a"}""")).UserEndpointId);
@@ -74,13 +62,13 @@ public sealed class StartLimitTests(SiteFixture site) : IAsyncLifetime
 
         // Refusals are audited like any other decision.
         Assert.Contains(lifecycle.AuditEntries(), e => e.GetProperty("action").GetString() == "submit"
-            && e.GetProperty("status").GetInt32() == 429 && e.GetProperty("local_user").GetString() == site.Alice.Name);
+            && e.GetProperty("status").GetInt32() == 429 && e.GetProperty("local_user").GetString() == Site.Alice.Name);
     }
 
     [Fact]
     public async Task Starts_per_minute_are_limited_and_retry_after_says_when_the_oldest_leaves_the_minute()
     {
-        var lifecycle = _lifecycle = await StartAsync("max_starts_per_minute: 2");
+        var lifecycle = Lifecycle = await StartAsync("max_starts_per_minute: 2");
         await lifecycle.SubmitAsync("alice", config: """{"label":"a"}""");
         await lifecycle.SubmitAsync("alice", config: """{"label":"b"}""");
 
@@ -96,7 +84,7 @@ public sealed class StartLimitTests(SiteFixture site) : IAsyncLifetime
     [Fact]
     public async Task Concurrent_starts_on_a_node_are_limited_until_a_starting_user_endpoint_reports_in()
     {
-        var lifecycle = _lifecycle = await StartAsync("max_concurrent_starts: 1");
+        var lifecycle = Lifecycle = await StartAsync("max_concurrent_starts: 1");
         var a = await lifecycle.SubmitAsync("alice", config: """{"label":"a"}""");
         await using var standIn = await lifecycle.StandInAsync(a.UserEndpointId);
 
@@ -113,16 +101,16 @@ public sealed class StartLimitTests(SiteFixture site) : IAsyncLifetime
     }
 
     private Task<LifecycleSite> StartAsync(string limits) =>
-        LifecycleSite.StartAsync(site, new Dictionary<string, string> { ["alice"] = site.Alice.Name, ["bob"] = site.Bob.Name }, extraConfig: limits);
+        LifecycleSite.StartAsync(Site, new Dictionary<string, string> { ["alice"] = Site.Alice.Name, ["bob"] = Site.Bob.Name }, extraConfig: limits);
 
     /// <summary>A submit as plain HTTP, to see the answer's headers as any client would.</summary>
     private async Task<(HttpResponseMessage Response, Problem Problem)> SubmitRawAsync(string who, string config)
     {
-        using var client = _lifecycle!.Client(who);
+        using var client = Lifecycle!.Client(who);
         var function = await client.RegisterShellFunctionAsync("true");
-        using var http = new HttpClient { BaseAddress = _lifecycle.Api.BaseAddress };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", site.Tokens.Issue(_lifecycle.Identity(who)));
-        var response = await http.PostAsJsonAsync($"v1/endpoints/{_lifecycle.EndpointId}/submit",
+        using var http = new HttpClient { BaseAddress = Lifecycle.Api.BaseAddress };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Site.Tokens.Issue(Lifecycle.Identity(who)));
+        var response = await http.PostAsJsonAsync($"v1/endpoints/{Lifecycle.EndpointId}/submit",
             new SubmitRequest([new TaskSubmission(function.FunctionId)], JsonNode.Parse(config)!.AsObject()), ProtocolJson.Options);
         var problem = ProtocolJson.Deserialize<Problem>(await response.Content.ReadAsStringAsync());
         return (response, problem);

@@ -15,29 +15,18 @@ namespace Mep.Tests.Grains;
 /// runs as the user: who may stop it, what happens to its tasks, SIGTERM then SIGKILL, and the audit trail.
 /// </summary>
 [Collection(SiteCollection.Name)]
-public sealed class StopUserEndpointTests(SiteFixture site) : IAsyncLifetime
+public sealed class StopUserEndpointTests(SiteFixture site) : LifecycleTest(site)
 {
     private static readonly TimeSpan StateTimeout = TimeSpan.FromMinutes(1);
 
-    private LifecycleSite? _lifecycle;
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        if (_lifecycle is not null)
-        {
-            await _lifecycle.DisposeAsync();
-        }
-    }
 
     [Fact]
     public async Task The_owner_or_an_admin_stops_a_user_endpoint_others_hear_it_does_not_exist_and_tasks_wait_for_the_next_start()
     {
-        _lifecycle = await LifecycleSite.StartAsync(site,
-            new Dictionary<string, string> { ["alice"] = site.Alice.Name, ["bob"] = site.Bob.Name },
+        Lifecycle = await LifecycleSite.StartAsync(Site,
+            new Dictionary<string, string> { ["alice"] = Site.Alice.Name, ["bob"] = Site.Bob.Name },
             extraConfig: "admins: [admin-{suffix}@lifecycle.test]");
-        var lifecycle = _lifecycle;
+        var lifecycle = Lifecycle;
         var first = await lifecycle.SubmitAsync("alice");
         var uepId = first.UserEndpointId;
         var taskId = first.TaskIds[0];
@@ -105,7 +94,7 @@ public sealed class StopUserEndpointTests(SiteFixture site) : IAsyncLifetime
                 (lifecycle.Identity("admin"), "allowed", 200, uepId),
             ],
             stops.Select(e => (Who(e), e.GetProperty("decision").GetString(), e.GetProperty("status").GetInt32(), e.GetProperty("user_endpoint_id").GetString())));
-        Assert.Equal(site.Alice.Name, stops[2].GetProperty("local_user").GetString());
+        Assert.Equal(Site.Alice.Name, stops[2].GetProperty("local_user").GetString());
     }
 
     [Fact]
@@ -120,9 +109,9 @@ public sealed class StopUserEndpointTests(SiteFixture site) : IAsyncLifetime
             while :; do sleep 0.2; done
 
             """;
-        _lifecycle = await LifecycleSite.StartAsync(site, new Dictionary<string, string> { ["alice"] = site.Alice.Name }, stubborn,
+        Lifecycle = await LifecycleSite.StartAsync(Site, new Dictionary<string, string> { ["alice"] = Site.Alice.Name }, stubborn,
             "stop_grace_period: 3s\ntasks_on_stop: fail");
-        var lifecycle = _lifecycle;
+        var lifecycle = Lifecycle;
         var signals = Path.Combine(lifecycle.Dir, "signals");
         File.WriteAllText(signals, "");
         File.SetUnixFileMode(signals, (UnixFileMode)0b110_110_110);
@@ -166,7 +155,7 @@ public sealed class StopUserEndpointTests(SiteFixture site) : IAsyncLifetime
         return await Poll.Until(
             async () =>
             {
-                last = (await client.GetEndpointAsync(_lifecycle!.EndpointId)).UserEndpoints.Single(u => u.UserEndpointId == uepId);
+                last = (await client.GetEndpointAsync(Lifecycle!.EndpointId)).UserEndpoints.Single(u => u.UserEndpointId == uepId);
                 return last.State == state ? last : null;
             },
             StateTimeout,

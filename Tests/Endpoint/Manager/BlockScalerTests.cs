@@ -61,6 +61,16 @@ public sealed class BlockScalerTests
     }
 
     [Fact]
+    public void Tasks_waiting_a_moment_ago_keep_every_block_active_for_the_idle_time()
+    {
+        // The last waiting task was just taken by a worker that has not reported it yet: its block is not idle.
+        var idle = new[] { Block("a", 0, idleMinutes: 3) };
+        var takenJustNow = new ScalerInput(0, idle, 4, 0, 4, TimeSpan.FromMinutes(2), Now, LastDemand: Now - TimeSpan.FromSeconds(5));
+        Assert.Equal(ScalerDecision.None, BlockScaler.Decide(takenJustNow));
+        Assert.Equal(["a"], BlockScaler.Decide(takenJustNow with { LastDemand = Now - TimeSpan.FromMinutes(2) }).Cancel);
+    }
+
+    [Fact]
     public void Pending_blocks_are_given_back_before_running_ones()
     {
         var decision = Decide(0, min: 1, blocks: [Block("run", 0, idleMinutes: 5), Block("wait", 0, BlockState.Pending, idleMinutes: 3)]);
