@@ -31,7 +31,8 @@ public sealed record UserEndpointSnapshot(
     [property: Id(5)] DateTimeOffset? LastHeartbeat,
     [property: Id(6)] int? Pid,
     [property: Id(7)] DateTimeOffset? NextAttemptAt = null,
-    [property: Id(8)] int FailedStarts = 0);
+    [property: Id(8)] int FailedStarts = 0,
+    [property: Id(9)] string? Node = null);
 
 /// <summary>The launcher saw the UEP process end.</summary>
 /// <param name="ExitCode">Exit status; 128 + n when killed by signal n.</param>

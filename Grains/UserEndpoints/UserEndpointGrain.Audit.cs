@@ -21,8 +21,9 @@ public sealed partial class UserEndpointGrain
 {
     private (string User, long? Uid)? _auditAccount;
 
+    /// <param name="node">The login node whose launcher started (or refused) the process: pids are per node.</param>
     /// <param name="resourceControl">The launcher's account of the UEP's cgroups (or of why there are none).</param>
-    private async Task AuditUepStartAsync(UserEndpointSpec spec, int? pid, string? refusal, string? resourceControl = null)
+    private async Task AuditUepStartAsync(UserEndpointSpec spec, string node, int? pid, string? refusal, string? resourceControl = null)
     {
         await AuditAsync([Entry(
             AuditActions.UepStart,
@@ -30,7 +31,7 @@ public sealed partial class UserEndpointGrain
             refusal,
             pid) with
         {
-            Node = Environment.MachineName,
+            Node = node,
             ConfigHash = ConfigHash(spec.RenderedConfigJson),
             Attempt = S.FailedStarts + 1,
             ResourceControl = resourceControl,
@@ -58,7 +59,7 @@ public sealed partial class UserEndpointGrain
         };
         await AuditAsync([Entry(AuditActions.UepExit, AuditEntry.Recorded, reason, S.Pid) with
         {
-            Node = Environment.MachineName,
+            Node = ProcessNode(),
             ExitCode = exitCode,
             Signal = signal,
             Attempt = retry.FailedStarts > 0 ? retry.FailedStarts : null,

@@ -246,7 +246,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     }
 
     public Task<UserEndpointSnapshot> GetSnapshot() =>
-        Task.FromResult(new UserEndpointSnapshot(UepId, S.Phase, S.Reason, S.Pending.Count, S.Spec, _lastHeartbeat, S.Pid, S.NextAttemptAt, S.FailedStarts));
+        Task.FromResult(new UserEndpointSnapshot(UepId, S.Phase, S.Reason, S.Pending.Count, S.Spec, _lastHeartbeat, S.Pid, S.NextAttemptAt, S.FailedStarts, S.Node));
 
     private async Task DispatchAsync(CancellationToken ct)
     {
@@ -372,7 +372,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         {
             var refusal = launched.Refusal ?? "no pid and no reason";
             _gate.Leave(UepId);
-            await AuditUepStartAsync(spec, pid: null, refusal: refusal); // audit trail
+            await AuditUepStartAsync(spec, launched.Node, pid: null, refusal: refusal); // audit trail
             await FailAllAsync($"the launcher refused to start the user endpoint: {refusal}");
             return false;
         }
@@ -390,7 +390,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         GrainFactory.GetGrain<IEndpointGrain>(spec.EndpointId).SetActive(UepId, true).Ignore();
         _logger.LogInformation("Started user endpoint {UepId} as {User} on node {Node} (pid {Pid}); {ResourceControl}",
             UepId, spec.LocalUsername, launched.Node, pid, launched.ResourceControl ?? "resource control not reported by the launcher");
-        await AuditUepStartAsync(spec, pid, refusal: null, launched.ResourceControl); // audit trail
+        await AuditUepStartAsync(spec, launched.Node, pid, refusal: null, launched.ResourceControl); // audit trail
         return true;
     }
 

@@ -82,7 +82,10 @@ public sealed class AuditTrailTests(SiteFixture site) : IAsyncLifetime
         Assert.True(pid > 1);
         Assert.Equal(site.Alice.Uid, (int)start["uid"]!);
         Assert.Equal(site.Alice.Name, (string)start["local_user"]!);
-        Assert.Equal(Environment.MachineName, (string)start["node"]!);
+        // The node is the login node whose launcher ran it: the cluster's one silo, by its name.
+        var node = _cluster.Silos.Single().Name;
+        Assert.Equal(node, (await uep.GetSnapshot()).Node);
+        Assert.Equal(node, (string)start["node"]!);
         Assert.Equal("sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(spec.RenderedConfigJson))), (string)start["config_hash"]!);
 
         for (var i = 0; i < receipt.TaskIds.Count; i++)
@@ -117,7 +120,7 @@ public sealed class AuditTrailTests(SiteFixture site) : IAsyncLifetime
         Assert.Equal(0, (int)exit["exit_code"]!);
         Assert.False(exit.ContainsKey("signal"));
         Assert.False(string.IsNullOrWhiteSpace((string?)exit["reason"]));
-        Assert.Equal(Environment.MachineName, (string)exit["node"]!);
+        Assert.Equal(node, (string)exit["node"]!);
     }
 
     [Fact]
