@@ -175,7 +175,7 @@ start_silo() {
         --Mep:Broker:AdminPasswordFile="$HOME_DIR/broker-admin-password" \
         >>"$LOG/silo.log" 2>&1 &
     SILO_PID=$!
-    wait_for "the silo" 120 curl -fsS -o /dev/null "http://127.0.0.1:$API_PORT/healthz" ||
+    wait_for "the silo" 120 curl -fsS -o /dev/null "http://127.0.0.1:$API_PORT/readyz" ||
         { tail -n 30 "$LOG/silo.log" >&2; die "the silo did not come up: see $LOG/silo.log"; }
 }
 

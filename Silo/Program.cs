@@ -6,6 +6,7 @@ using Mep.Grains.Nodes;
 using Mep.Silo.Api;
 using Mep.Silo.Auth;
 using Mep.Silo.Database;
+using Mep.Silo.Health;
 using Mep.Silo.Hosting;
 using Mep.Silo.Services;
 using Mep.Silo.Storage;
@@ -55,11 +56,13 @@ builder.UseOrleans(silo =>
     silo.AddMepEventStreams();
 });
 builder.Services.AddMepGrainCallers();
+builder.Services.AddMepReadiness(sp => (System.Data.Common.DbDataSource?)postgres ?? sp.GetRequiredService<SqliteStorageRegistration>().DataSource);
 
 var app = builder.Build();
 app.UseMiddleware<ProblemMiddleware>();
 app.UseAuthentication();
 app.UseAuthorization();
+app.MapMepHealth();
 app.MapMepApi();
 app.MapFallback(() => Problems.Result(404, "Not found", "no such API path"));
 await app.RunAsync();

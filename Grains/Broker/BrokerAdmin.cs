@@ -28,6 +28,9 @@ public sealed class BrokerAdmin(HttpClient http, IOptions<BrokerOptions> options
         await SetPermissionsAsync(_options.AdminUser, ".*", ".*", ".*", ct);
     }
 
+    /// <summary>Reads MEP's virtual host: the management API is up and the admin user is accepted (for readiness).</summary>
+    public Task PingAsync(CancellationToken ct = default) => SendAsync(HttpMethod.Get, $"vhosts/{Esc(VirtualHost)}", null, ct);
+
     /// <summary>The UEP's durable task queue <c>mep.uep.{id}.tasks</c>.</summary>
     public Task EnsureTaskQueueAsync(string uepId, CancellationToken ct = default) =>
         DeclareQueueAsync(BrokerNames.TaskQueue(UepIds.Check(uepId)), ct);

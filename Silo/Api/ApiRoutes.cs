@@ -18,8 +18,6 @@ public static class ApiRoutes
 
     public static void MapMepApi(this WebApplication app)
     {
-        app.MapGet("/healthz", () => Results.Text("ok"));
-
         var v1 = app.MapGroup("/v1").RequireAuthorization();
         v1.MapPost("/functions", RegisterFunction);
         v1.MapPost("/functions/python", RegisterPythonFunction);

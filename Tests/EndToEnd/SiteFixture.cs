@@ -192,7 +192,7 @@ public sealed class SiteFixture : IAsyncLifetime
 
                 try
                 {
-                    return (await http.GetAsync($"http://127.0.0.1:{ApiPort}/healthz")).StatusCode == HttpStatusCode.OK;
+                    return (await http.GetAsync($"http://127.0.0.1:{ApiPort}/readyz")).StatusCode == HttpStatusCode.OK; // broker, database, launcher, membership
                 }
                 catch (HttpRequestException)
                 {
@@ -200,7 +200,7 @@ public sealed class SiteFixture : IAsyncLifetime
                 }
             },
             TimeSpan.FromSeconds(120),
-            () => $"silo health; output:\n{Silo.Output}");
+            () => $"silo readiness; output:\n{Silo.Output}");
     }
 
     /// <summary>The tail of each process's output, for a failure message.</summary>
