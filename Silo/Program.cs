@@ -1,3 +1,4 @@
+using Mep.Database.Sqlite;
 using Mep.Grains;
 using Mep.Grains.Audit;
 using Mep.Grains.Broker;

@@ -1,3 +1,4 @@
+using Mep.Database.Sqlite;
 using Microsoft.Extensions.Logging;
 
 namespace Mep.Silo.Storage;

@@ -1,3 +1,4 @@
+using Mep.Database.Sqlite;
 using System.Runtime.Versioning;
 using System.Text.RegularExpressions;
 using Mep.Silo.Storage;
@@ -81,7 +82,7 @@ public sealed partial class SqliteStorageSchemaTests : IDisposable
         await SqliteStorageInitializer.InitializeAsync(temp.DatabasePath);
         StorageDb.Scalar(temp.DatabasePath, "UPDATE MepSchemaVersion SET Version = @v", ("@v", SqliteStorageSchema.Version + 1));
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => SqliteStorageInitializer.InitializeAsync(temp.DatabasePath));
+        var error = await Assert.ThrowsAsync<Mep.Database.Migrations.SchemaException>(() => SqliteStorageInitializer.InitializeAsync(temp.DatabasePath));
         Assert.Contains("newer", error.Message, StringComparison.Ordinal);
     }
 

@@ -1,3 +1,4 @@
+using Mep.Database.Sqlite;
 using Mep.Silo.Storage;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;

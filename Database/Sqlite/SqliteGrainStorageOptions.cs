@@ -1,6 +1,6 @@
-namespace Mep.Silo.Storage;
+namespace Mep.Database.Sqlite;
 
-/// <summary>Settings for <see cref="SqliteGrainStorageExtensions.AddSqliteGrainStorage"/>.</summary>
+/// <summary>Settings of the SQLite grain storage (the silo's AddSqliteGrainStorage) and of its initializer.</summary>
 public sealed class SqliteGrainStorageOptions
 {
     /// <summary>
@@ -18,7 +18,7 @@ public sealed class SqliteGrainStorageOptions
     /// <summary>Passed to the Orleans provider: a cleared state deletes its row instead of keeping an empty one.</summary>
     public bool DeleteStateOnClear { get; set; }
 
-    internal void Validate()
+    public void Validate()
     {
         if (BusyTimeout <= TimeSpan.Zero || BusyTimeout > TimeSpan.FromHours(1))
         {

@@ -1,4 +1,4 @@
-namespace Mep.Silo.Storage;
+namespace Mep.Database.Sqlite;
 
 /// <summary>The tables behind the SQLite grain storage. Every statement is idempotent.</summary>
 public static class SqliteStorageSchema

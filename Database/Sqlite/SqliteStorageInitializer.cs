@@ -1,7 +1,7 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 
-namespace Mep.Silo.Storage;
+namespace Mep.Database.Sqlite;
 
 /// <summary>
 /// Creates the database file with owner-only permissions and applies our schema and queries. Safe to run any number
@@ -15,10 +15,11 @@ public static class SqliteStorageInitializer
         | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
 
     /// <summary>Prepares the file and applies the schema, with the default connection settings.</summary>
-    public static Task InitializeAsync(string databasePath, CancellationToken cancellationToken = default) =>
+    public static Task<SqliteSchemaChange> InitializeAsync(string databasePath, CancellationToken cancellationToken = default) =>
         InitializeAsync(databasePath, new SqliteGrainStorageOptions(), cancellationToken);
 
-    public static async Task InitializeAsync(string databasePath, SqliteGrainStorageOptions options, CancellationToken cancellationToken = default)
+    /// <returns>The version the file had before (null: none, a new or empty file) and the one it has now.</returns>
+    public static async Task<SqliteSchemaChange> InitializeAsync(string databasePath, SqliteGrainStorageOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(databasePath);
         ArgumentNullException.ThrowIfNull(options);
@@ -27,7 +28,34 @@ public static class SqliteStorageInitializer
         PrepareFile(fullPath);
         using var dataSource = new SqliteStorageDataSource(fullPath, options);
         await using var connection = (SqliteConnection)await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await ApplySchemaAsync(connection, cancellationToken).ConfigureAwait(false);
+        var before = await ApplySchemaAsync(connection, cancellationToken).ConfigureAwait(false);
+        return new SqliteSchemaChange(before, SqliteStorageSchema.Version);
+    }
+
+    /// <summary>The schema version an existing database file records (null: it has none yet). Opens the file read-only:
+    /// never creates or changes it.</summary>
+    public static async Task<long?> ReadStoredVersionAsync(string databasePath, CancellationToken cancellationToken = default)
+    {
+        var fullPath = Path.GetFullPath(databasePath);
+        if (!File.Exists(fullPath))
+        {
+            throw new FileNotFoundException($"{fullPath} does not exist", fullPath);
+        }
+
+        var readOnly = new SqliteConnectionStringBuilder { DataSource = fullPath, Mode = SqliteOpenMode.ReadOnly, Pooling = false };
+        await using var connection = new SqliteConnection(readOnly.ToString());
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = connection.BeginTransaction();
+        await using (var exists = NewCommand(connection, transaction,
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'MepSchemaVersion';"))
+        {
+            if (Convert.ToInt64(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture) == 0)
+            {
+                return null;
+            }
+        }
+
+        return await ReadVersionAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -72,7 +100,8 @@ public static class SqliteStorageInitializer
         }
     }
 
-    internal static async Task ApplySchemaAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    /// <returns>The version stored before (null: none).</returns>
+    internal static async Task<long?> ApplySchemaAsync(SqliteConnection connection, CancellationToken cancellationToken)
     {
         // WAL lets readers run beside the one writer; it is a property of the file and must be set outside a transaction.
         await using (var wal = connection.CreateCommand())
@@ -92,7 +121,7 @@ public static class SqliteStorageInitializer
         var stored = await ReadVersionAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
         if (stored > SqliteStorageSchema.Version)
         {
-            throw new InvalidOperationException(
+            throw new Mep.Database.Migrations.SchemaException(
                 $"SQLite database {connection.DataSource} has grain storage schema version {stored}, newer than this silo's "
                 + $"{SqliteStorageSchema.Version}: refusing to run an older silo against it");
         }
@@ -115,6 +144,7 @@ public static class SqliteStorageInitializer
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return stored;
     }
 
     private static async Task<long?> ReadVersionAsync(SqliteConnection connection, SqliteTransaction transaction, CancellationToken cancellationToken)
@@ -139,3 +169,7 @@ public static class SqliteStorageInitializer
         return command;
     }
 }
+
+/// <param name="FromVersion">The schema version the file had (null: none).</param>
+/// <param name="ToVersion">The version it has now: this program's.</param>
+public sealed record SqliteSchemaChange(long? FromVersion, int ToVersion);

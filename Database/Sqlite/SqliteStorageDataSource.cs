@@ -2,7 +2,7 @@ using System.Data.Common;
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 
-namespace Mep.Silo.Storage;
+namespace Mep.Database.Sqlite;
 
 /// <summary>
 /// Hands the Orleans provider SQLite connections that are already set up for concurrent use.
@@ -12,7 +12,7 @@ namespace Mep.Silo.Storage;
 /// the schema; a connection string cannot carry them either. A <see cref="DbDataSource"/> can: the provider calls
 /// <see cref="DbDataSource.OpenConnectionAsync"/> and we run the PRAGMAs after each open (cheap on a pooled handle).
 /// </remarks>
-internal sealed class SqliteStorageDataSource : DbDataSource
+public sealed class SqliteStorageDataSource : DbDataSource
 {
     private readonly string connectionString;
     private readonly string setupSql;

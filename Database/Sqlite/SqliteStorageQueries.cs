@@ -1,4 +1,4 @@
-namespace Mep.Silo.Storage;
+namespace Mep.Database.Sqlite;
 
 /// <summary>
 /// The query texts that Orleans' ADO.NET grain storage reads by key from the <c>OrleansQuery</c> table.
