@@ -8,6 +8,7 @@ using Mep.Silo.Api;
 using Mep.Silo.Auth;
 using Mep.Silo.Database;
 using Mep.Silo.Health;
+using Mep.Silo.Metrics;
 using Mep.Silo.Hosting;
 using Mep.Silo.Services;
 using Mep.Silo.Storage;
@@ -57,10 +58,12 @@ builder.UseOrleans(silo =>
     silo.AddMepEventStreams();
 });
 builder.Services.AddMepGrainCallers();
+builder.Services.AddMepMetrics();
 builder.Services.AddMepReadiness(sp => (System.Data.Common.DbDataSource?)postgres ?? sp.GetRequiredService<SqliteStorageRegistration>().DataSource);
 
 var app = builder.Build();
 app.UseMiddleware<ProblemMiddleware>();
+app.MapMepMetrics();
 app.UseAuthentication();
 app.UseAuthorization();
 app.MapMepHealth();

@@ -2,6 +2,7 @@ using Mep.Contracts.Model;
 using Mep.Grains.Audit;
 using Mep.Grains.Endpoints;
 using Mep.Grains.Identity;
+using Mep.Grains.Telemetry;
 using Mep.Identity;
 
 namespace Mep.Grains.Endpoint;
@@ -20,16 +21,19 @@ public sealed partial class EndpointGrain
         {
             var result = await request(facts);
             await audit.WriteAsync(Entry(action, caller, facts, AuditEntry.Allowed, 200, null));
+            MepMetrics.Request(EndpointId, action, 200);
             return result;
         }
         catch (ProblemException e)
         {
             await audit.WriteAsync(Entry(action, caller, facts, AuditEntry.Refused, e.Status, e.Detail));
+            MepMetrics.Request(EndpointId, action, e.Status);
             throw;
         }
         catch (Exception e)
         {
             await audit.WriteAsync(Entry(action, caller, facts, AuditEntry.Refused, 500, $"internal error: {e.GetType().Name}"));
+            MepMetrics.Request(EndpointId, action, 500);
             throw;
         }
     }
@@ -52,13 +56,18 @@ public sealed partial class EndpointGrain
         facts.Mapped(mapping);
         if (mapping.Username is null)
         {
+            MepMetrics.MappingFailure(endpoint.EndpointId, "no_mapping");
             throw ProblemException.Forbidden($"identity {caller.Username} does not map to a local account on endpoint {endpoint.EndpointId}");
         }
 
         var (account, refusal) = LocalAccounts.Resolve(mapping.Username, Environment.UserName);
-        return account is not null && refusal is null
-            ? account
-            : throw ProblemException.Forbidden($"identity {caller.Username} maps to {refusal}");
+        if (account is not null && refusal is null)
+        {
+            return account;
+        }
+
+        MepMetrics.MappingFailure(endpoint.EndpointId, "account_refused");
+        throw ProblemException.Forbidden($"identity {caller.Username} maps to {refusal}");
     }
 
     private AuditEntry Entry(string action, CallerIdentity caller, AuditFacts facts, string decision, int status, string? reason) => new(

@@ -130,6 +130,7 @@ public sealed partial class EndpointGrain(
             await SaveAsync();
         }
 
+        Telemetry.MepMetrics.Submitted(endpoint.EndpointId, queued.Count);
         logger.LogInformation(
             "Accepted {Count} tasks for {Identity} as {LocalUser} on user endpoint {UepId} ({Config})",
             queued.Count, caller.Username, username, uepId, userConfig.ToJsonString());

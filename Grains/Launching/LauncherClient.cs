@@ -85,10 +85,20 @@ public sealed class LauncherClient(string socketPath) : ILauncherClient
 
     private async Task<LauncherResponse> RequestAsync(LauncherRequest request, CancellationToken cancellationToken)
     {
-        using var connection = await Connection.OpenAsync(SocketPath, cancellationToken);
-        await connection.SendAsync(request, cancellationToken);
-        var response = await connection.ReceiveAsync<LauncherResponse>(cancellationToken);
-        return response.Ok ? response : throw new LauncherException(response.Error ?? "the launcher refused the request");
+        var operation = request.Op.ToString().ToLowerInvariant();
+        try
+        {
+            using var connection = await Connection.OpenAsync(SocketPath, cancellationToken);
+            await connection.SendAsync(request, cancellationToken);
+            var response = await connection.ReceiveAsync<LauncherResponse>(cancellationToken);
+            Telemetry.MepMetrics.LauncherRequest(operation, response.Ok ? "ok" : "refused");
+            return response.Ok ? response : throw new LauncherException(response.Error ?? "the launcher refused the request");
+        }
+        catch (Exception e) when (e is LauncherException { Unavailable: true } or OperationCanceledException)
+        {
+            Telemetry.MepMetrics.LauncherRequest(operation, "unavailable");
+            throw;
+        }
     }
 
     internal sealed class Connection(Socket socket) : IDisposable

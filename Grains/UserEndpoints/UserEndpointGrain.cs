@@ -150,6 +150,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         pending.Enter(outcome.State == TaskOutcomeState.Success ? TaskProgressState.Success : TaskProgressState.Failed, outcome.CompletedAt);
         await GrainFactory.GetGrain<ITaskGrain>(taskId).Complete(outcome, pending.History());
         S.Pending.RemoveAt(index);
+        Telemetry.MepMetrics.Completed(S.Spec?.EndpointId ?? "", outcome.State == TaskOutcomeState.Success, outcome.CompletedAt - pending.Task.SubmittedAt);
         if (S.Phase == UserEndpointPhase.Starting)
         {
             S.Phase = UserEndpointPhase.Running;
@@ -372,6 +373,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         {
             var refusal = launched.Refusal ?? "no pid and no reason";
             _gate.Leave(UepId);
+            Telemetry.MepMetrics.UepStart(spec.EndpointId, launched.Node, "refused");
             await AuditUepStartAsync(spec, launched.Node, pid: null, refusal: refusal); // audit trail
             await FailAllAsync($"the launcher refused to start the user endpoint: {refusal}");
             return false;
@@ -390,6 +392,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         GrainFactory.GetGrain<IEndpointGrain>(spec.EndpointId).SetActive(UepId, true).Ignore();
         _logger.LogInformation("Started user endpoint {UepId} as {User} on node {Node} (pid {Pid}); {ResourceControl}",
             UepId, spec.LocalUsername, launched.Node, pid, launched.ResourceControl ?? "resource control not reported by the launcher");
+        Telemetry.MepMetrics.UepStart(spec.EndpointId, launched.Node, "started");
         await AuditUepStartAsync(spec, launched.Node, pid, refusal: null, launched.ResourceControl); // audit trail
         return true;
     }
@@ -444,6 +447,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         if (S.StopRequest is { } stop)
         {
             await AuditUepExitAsync(exitCode, stderrTail, StartRetry.None); // audit trail: before the phase and pid change
+            Telemetry.MepMetrics.UepExit(S.Spec?.EndpointId ?? "", ProcessNode(), "stopped");
             await FinishStopAsync(stop, exitCode);
             return;
         }
@@ -461,6 +465,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
         // The audit line carries the decision taken on this exit, so the backoff can be read from the log alone.
         await AuditUepExitAsync(exitCode, stderrTail, retry); // audit trail: before the phase and pid change
+        Telemetry.MepMetrics.UepExit(S.Spec?.EndpointId ?? "", ProcessNode(),
+            exitCode is null ? "lost" : !crashed ? "clean" : phase == UserEndpointPhase.Starting ? "failed_start" : "crashed");
         S.Pid = null;
         S.ProcessStartedAt = null;
         LeftByProcess(now);

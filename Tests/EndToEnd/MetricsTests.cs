@@ -1,0 +1,86 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Mep.Protocol.Api;
+using Mep.Tests.Infrastructure;
+using Xunit;
+using ApiTaskStatus = Mep.Protocol.Api.TaskStatus;
+
+namespace Mep.Tests.EndToEnd;
+
+/// <summary>
+/// A scrape of the real silo's <c>/metrics</c> after a run shows the counts the run produced: tasks accepted and
+/// completed by state, their latency, the UEP start on its node, the submit request; and the gauges of live UEPs per
+/// node, readiness per dependency, and Orleans' own meters. The end-to-end tests run one at a time against this
+/// silo, so the change between two scrapes is this test's alone.
+/// </summary>
+[Collection(SiteCollection.Name)]
+public sealed partial class MetricsTests(SiteFixture site)
+{
+    [Fact]
+    public async Task A_scrape_after_a_run_shows_the_counts_the_run_produced()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{site.ApiPort}/") };
+        using var alice = site.ClientFor(site.AliceIdentity);
+        var ok = await SiteApi.RegisterAsync(alice, "true");
+        var fails = await SiteApi.RegisterAsync(alice, "exit 3");
+        var endpoint = $"endpoint=\"{SiteFixture.EndpointId}\"";
+        var before = await ScrapeAsync(http);
+
+        var receipt = await SiteApi.PostAsync<SubmitResponse>(alice, $"v1/endpoints/{SiteFixture.EndpointId}/submit",
+            new SubmitRequest([new TaskSubmission(ok), new TaskSubmission(ok), new TaskSubmission(fails)],
+                new() { ["label"] = $"metrics-{Guid.NewGuid():N}" }));
+        var states = new List<ApiTaskStatus>();
+        foreach (var id in receipt.TaskIds)
+        {
+            states.Add((await SiteApi.WaitForResultAsync(site, alice, id)).Status);
+        }
+        Assert.Equal([ApiTaskStatus.Success, ApiTaskStatus.Success, ApiTaskStatus.Failed], states);
+
+        var after = await ScrapeAsync(http);
+        double Delta(string name, params string[] labels) => Sum(after, name, labels) - Sum(before, name, labels);
+        Assert.Equal(3, Delta("mep_tasks_submitted", endpoint));
+        Assert.Equal(2, Delta("mep_tasks_completed", endpoint, "state=\"success\""));
+        Assert.Equal(1, Delta("mep_tasks_completed", endpoint, "state=\"failed\""));
+        Assert.Equal(3, Delta("mep_task_latency_seconds_count", endpoint));
+        Assert.True(Delta("mep_task_latency_seconds_sum", endpoint) > 0, "latencies were recorded as zero");
+        Assert.Equal(1, Delta("mep_uep_starts", endpoint, "outcome=\"started\""));
+        Assert.Equal(1, Delta("mep_requests", endpoint, "action=\"submit\"", "status=\"200\""));
+        Assert.True(Delta("mep_launcher_requests", "operation=\"start\"", "outcome=\"ok\"") >= 1, "the launcher start was not counted");
+
+        // Gauges refresh in the background: poll until they have caught up with the running UEP.
+        var gauges = await Poll.Until(
+            async () => await ScrapeAsync(http) is var s && Sum(s, "mep_node_user_endpoints") >= 1 && Sum(s, "mep_ready", "check=\"launcher\"") == 1 ? s : null,
+            TimeSpan.FromSeconds(60),
+            () => "the live-UEP and readiness gauges never showed the running site");
+        foreach (var check in new[] { "membership", "database", "broker" })
+        {
+            Assert.Equal(1, Sum(gauges, "mep_ready", $"check=\"{check}\""));
+        }
+        Assert.Contains(Samples(gauges), s => s.Name.StartsWith("orleans_", StringComparison.Ordinal));
+    }
+
+    private static async Task<string> ScrapeAsync(HttpClient http)
+    {
+        using var response = await http.GetAsync("metrics");
+        response.EnsureSuccessStatusCode();
+        Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
+        return await response.Content.ReadAsStringAsync();
+    }
+
+    /// <summary>The sum of every sample of <paramref name="name"/> (a counter's name has <c>_total</c> added by the
+    /// exporter) whose labels include all of <paramref name="labels"/>.</summary>
+    private static double Sum(string scrape, string name, params string[] labels) =>
+        Samples(scrape)
+            .Where(s => s.Name == name || s.Name == name + "_total")
+            .Where(s => labels.All(l => s.Labels.Contains(l, StringComparison.Ordinal)))
+            .Sum(s => s.Value);
+
+    private static IEnumerable<(string Name, string Labels, double Value)> Samples(string scrape) =>
+        scrape.Split('\n')
+            .Select(line => SampleLine().Match(line))
+            .Where(m => m.Success)
+            .Select(m => (m.Groups["name"].Value, m.Groups["labels"].Value, double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture)));
+
+    [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?<labels>[^}]*)\})? (?<value>[^ ]+)")]
+    private static partial Regex SampleLine();
+}
