@@ -25,6 +25,13 @@ public interface IEndpointGrain : IGrainWithStringKey
     [Alias("stop-user-endpoint")]
     Task<UserEndpointSnapshot> StopUserEndpoint(CallerIdentity caller, string userEndpointId);
 
+    /// <summary>
+    /// Every user endpoint of the endpoint, whoever owns it, matching <paramref name="query"/>: for the endpoint's
+    /// admins (<c>admins</c>) only; anyone else gets 403. Audited as <c>admin-list</c>.
+    /// </summary>
+    [Alias("admin-list-user-endpoints"), AlwaysInterleave]
+    Task<IReadOnlyList<AdministeredUserEndpoint>> ListUserEndpoints(CallerIdentity caller, UserEndpointQuery query);
+
     /// <summary>A user endpoint reports that it has (or no longer has) work or a process, so restarts can find it.</summary>
     [Alias("set-active"), OneWay]
     Task SetActive(string userEndpointId, bool active);

@@ -91,6 +91,24 @@ public sealed class MepClient : IDisposable
             body: null,
             cancellationToken);
 
+    /// <summary>
+    /// Every user endpoint of the endpoint, whoever owns it (endpoint admins only; others get a 403
+    /// <see cref="MepApiException"/>), optionally only those of a local account or identity id, in a state
+    /// (<c>running</c>, <c>stopped</c>, …) or on a login node.
+    /// </summary>
+    public Task<AdminUserEndpointList> ListUserEndpointsAsync(
+        string endpointId, string? user = null, string? state = null, string? node = null, CancellationToken cancellationToken = default)
+    {
+        var query = string.Join('&', new[] { ("user", user), ("state", state), ("node", node) }
+            .Where(q => !string.IsNullOrEmpty(q.Item2))
+            .Select(q => $"{q.Item1}={Uri.EscapeDataString(q.Item2!)}"));
+        return SendAsync<AdminUserEndpointList>(
+            HttpMethod.Get,
+            $"v1/admin/endpoints/{Segment(endpointId)}/user_endpoints" + (query.Length > 0 ? "?" + query : ""),
+            body: null,
+            cancellationToken);
+    }
+
     public void Dispose() => http.Dispose();
 
     private static string Segment(string endpointId)

@@ -32,7 +32,9 @@ public sealed record UserEndpointSnapshot(
     [property: Id(6)] int? Pid,
     [property: Id(7)] DateTimeOffset? NextAttemptAt = null,
     [property: Id(8)] int FailedStarts = 0,
-    [property: Id(9)] string? Node = null);
+    [property: Id(9)] string? Node = null,
+    [property: Id(10)] DateTimeOffset? ProcessStartedAt = null,
+    [property: Id(11)] DateTimeOffset? LastTaskAt = null);
 
 /// <summary>The launcher saw the UEP process end.</summary>
 /// <param name="ExitCode">Exit status; 128 + n when killed by signal n.</param>

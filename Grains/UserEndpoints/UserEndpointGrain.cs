@@ -122,6 +122,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             S.Pending.Add(pending);
         }
 
+        S.LastTaskAt = now;
+
         // New work is what a stopped UEP waits for to start again (with the tasks it kept, if any).
         S.Held = false;
         if (S.Phase == UserEndpointPhase.Failed)
@@ -150,6 +152,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         pending.Enter(outcome.State == TaskOutcomeState.Success ? TaskProgressState.Success : TaskProgressState.Failed, outcome.CompletedAt);
         await GrainFactory.GetGrain<ITaskGrain>(taskId).Complete(outcome, pending.History());
         S.Pending.RemoveAt(index);
+        S.LastTaskAt = outcome.CompletedAt;
         Telemetry.MepMetrics.Completed(S.Spec?.EndpointId ?? "", outcome.State == TaskOutcomeState.Success, outcome.CompletedAt - pending.Task.SubmittedAt);
         if (S.Phase == UserEndpointPhase.Starting)
         {
@@ -247,7 +250,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     }
 
     public Task<UserEndpointSnapshot> GetSnapshot() =>
-        Task.FromResult(new UserEndpointSnapshot(UepId, S.Phase, S.Reason, S.Pending.Count, S.Spec, _lastHeartbeat, S.Pid, S.NextAttemptAt, S.FailedStarts, S.Node));
+        Task.FromResult(new UserEndpointSnapshot(UepId, S.Phase, S.Reason, S.Pending.Count, S.Spec, _lastHeartbeat, S.Pid, S.NextAttemptAt, S.FailedStarts, S.Node, S.ProcessStartedAt, S.LastTaskAt));
 
     private async Task DispatchAsync(CancellationToken ct)
     {

@@ -53,6 +53,10 @@ public sealed class UserEndpointState
     /// <summary>The watchdog reminder is registered (it is while tasks are pending).</summary>
     [Id(12)]
     public bool Watchdog { get; set; }
+
+    /// <summary>When a task last arrived or ended here: for admins looking for forgotten user endpoints.</summary>
+    [Id(13)]
+    public DateTimeOffset? LastTaskAt { get; set; }
 }
 
 /// <param name="RequestedBy">Who stopped it, as its reason shows: the owner's username, or an endpoint admin's.</param>

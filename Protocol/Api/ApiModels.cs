@@ -13,6 +13,7 @@ namespace Mep.Protocol.Api;
 //   POST /v1/endpoints/{endpoint_id}/user_endpoints/{user_endpoint_id}/stop -> 202 UserEndpointView
 //   GET  /v1/tasks/{task_id}                -> TaskView
 //   POST /v1/tasks/status                   TaskStatusRequest -> TaskStatusResponse
+//   GET  /v1/admin/endpoints/{endpoint_id}/user_endpoints?user=&state=&node= -> AdminUserEndpointList (admins only)
 // Errors are RFC 7807 application/problem+json.
 
 public sealed record RegisterShellFunctionRequest(
@@ -174,3 +175,25 @@ public sealed record Problem(
     int Status,
     string Detail,
     string? Instance = null);
+
+/// <summary>Every user endpoint of an endpoint, for its admins.</summary>
+public sealed record AdminUserEndpointList(string EndpointId, IReadOnlyList<AdminUserEndpointView> UserEndpoints);
+
+/// <param name="IdentityId">The owner's federated identity id.</param>
+/// <param name="LocalUsername">The local account it runs as.</param>
+/// <param name="Node">The login node whose launcher runs (or last ran) its process.</param>
+/// <param name="StartedAt">When its current process was started (null: none runs).</param>
+/// <param name="LastTaskAt">When a task last arrived or ended.</param>
+public sealed record AdminUserEndpointView(
+    string UserEndpointId,
+    string IdentityId,
+    string? LocalUsername,
+    string State,
+    string? Reason,
+    string? Node,
+    int? Pid,
+    int PendingTasks,
+    DateTimeOffset? StartedAt,
+    DateTimeOffset? LastHeartbeat,
+    DateTimeOffset? LastTaskAt,
+    JsonObject UserEndpointConfig);

@@ -27,6 +27,7 @@ public static class ApiRoutes
         v1.MapPost("/endpoints/{endpointId}/user_endpoints/{userEndpointId}/stop", StopUserEndpoint);
         v1.MapGet("/tasks/{taskId}", GetTask);
         v1.MapPost("/tasks/status", GetTaskStatus);
+        app.MapMepAdminApi();
     }
 
     private static async Task<IResult> RegisterFunction(HttpContext http, IGrainFactory grains, IOptions<MepOptions> options, CancellationToken ct)
@@ -172,11 +173,11 @@ public static class ApiRoutes
         return Results.Json(new TaskStatusResponse(found, missing), ProtocolJson.Options);
     }
 
-    private static CallerIdentity Caller(HttpContext http) =>
+    internal static CallerIdentity Caller(HttpContext http) =>
         TokenAuthentication.ToCaller(http.User)
         ?? throw new ProblemException(401, "Unauthorized", "bearer token lacks the sub and preferred_username claims");
 
-    private static Guid ParseId(string text, string what) =>
+    internal static Guid ParseId(string text, string what) =>
         Guid.TryParse(text, out var id) ? id : throw ProblemException.NotFound($"{what} {text} not found");
 
     private static FunctionView ToView(FunctionDefinition d) => new(

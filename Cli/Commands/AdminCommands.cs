@@ -1,0 +1,68 @@
+using System.CommandLine;
+using System.Globalization;
+using Mep.Protocol;
+using Spectre.Console;
+
+namespace Mep.Cli.Commands;
+
+/// <summary><c>mep admin …</c>: what an endpoint's admins (config.yaml <c>admins</c>) may see and do across users.</summary>
+internal static class AdminCommands
+{
+    private static readonly string[] States = ["stopped", "starting", "running", "stopping", "failed"];
+
+    public static Command Create(CliContext context)
+    {
+        var admin = new Command("admin", "Endpoint admins: every user's user endpoints");
+        admin.Subcommands.Add(UserEndpoints(context));
+        return admin;
+    }
+
+    /// <summary><c>mep admin user-endpoints ENDPOINT [--user U] [--state S] [--node N] [--json]</c>.</summary>
+    private static Command UserEndpoints(CliContext context)
+    {
+        var id = new Argument<string>("endpoint-id") { Description = "Endpoint id" };
+        var user = new Option<string?>("--user") { Description = "Only this local account (or owner identity id)" };
+        var state = new Option<string?>("--state") { Description = "Only user endpoints in this state" }.AcceptOnlyFromAmong(States);
+        var node = new Option<string?>("--node") { Description = "Only user endpoints whose process runs (or last ran) on this login node" };
+        var json = new Option<bool>("--json") { Description = "Print the API's JSON" };
+        var command = new Command("user-endpoints", "List every user's user endpoints on an endpoint, most recently busy first")
+        {
+            id, user, state, node, json,
+        };
+        context.SetAction(command, async (parse, ct) =>
+        {
+            var endpointId = parse.GetRequiredValue(id).Trim();
+            if (endpointId.Length == 0)
+            {
+                throw new UsageException("endpoint id must not be empty");
+            }
+
+            using var client = context.CreateClient(parse);
+            var list = await client.ListUserEndpointsAsync(endpointId, parse.GetValue(user), parse.GetValue(state), parse.GetValue(node), ct);
+            if (parse.GetValue(json))
+            {
+                context.Out.WriteLine(ProtocolJson.Serialize(list));
+                return CliContext.ExitOk;
+            }
+
+            var table = Views.Table("user endpoint", "user", "state", "node", "pid", "pending", "age", "last task", "reason");
+            var now = DateTimeOffset.UtcNow;
+            foreach (var u in list.UserEndpoints)
+            {
+                table.AddRow(Views.Cells(
+                    u.UserEndpointId, u.LocalUsername, u.State, u.Node, u.Pid?.ToString(CultureInfo.InvariantCulture),
+                    u.PendingTasks.ToString(CultureInfo.InvariantCulture), u.StartedAt is { } s ? Age(now - s) : null, u.LastTaskAt?.ToString("u"),
+                    u.Reason));
+            }
+
+            var console = context.CreateConsole();
+            console.Write(table);
+            context.Out.WriteLine($"{list.UserEndpoints.Count} user endpoint(s)");
+            return CliContext.ExitOk;
+        });
+        return command;
+    }
+
+    private static string Age(TimeSpan t) =>
+        t.TotalDays >= 1 ? $"{(int)t.TotalDays}d{t.Hours}h" : t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes}m" : $"{(int)t.TotalMinutes}m{t.Seconds}s";
+}

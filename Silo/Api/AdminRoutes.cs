@@ -1,0 +1,52 @@
+using Mep.Contracts;
+using Mep.Contracts.Model;
+using Mep.Protocol;
+using Mep.Protocol.Api;
+
+namespace Mep.Silo.Api;
+
+/// <summary>
+/// <c>/v1/admin/…</c>: what an endpoint's admins (config.yaml <c>admins</c>) may ask about everyone's user endpoints.
+/// The grain decides who is an admin; everyone else gets 403.
+/// </summary>
+public static class AdminRoutes
+{
+    private static readonly string[] Phases = Enum.GetNames<UserEndpointPhase>().Select(n => n.ToLowerInvariant()).ToArray();
+
+    public static void MapMepAdminApi(this WebApplication app)
+    {
+        var admin = app.MapGroup("/v1/admin").RequireAuthorization();
+        admin.MapGet("/endpoints/{endpointId}/user_endpoints", ListUserEndpoints);
+    }
+
+    private static async Task<IResult> ListUserEndpoints(HttpContext http, string endpointId, IGrainFactory grains,
+        string? user = null, string? state = null, string? node = null)
+    {
+        var caller = ApiRoutes.Caller(http);
+        var id = ApiRoutes.ParseId(endpointId, "endpoint");
+        UserEndpointPhase? phase = state is null ? null
+            : Enum.TryParse<UserEndpointPhase>(state, ignoreCase: true, out var p) && Phases.Contains(state.ToLowerInvariant())
+                ? p
+                : throw ProblemException.BadRequest($"state: must be one of {string.Join(", ", Phases)}, got '{state}'");
+        var found = await grains.GetGrain<IEndpointGrain>(id.ToString())
+            .ListUserEndpoints(caller, new UserEndpointQuery(Blank(user), phase, Blank(node)));
+        var view = new AdminUserEndpointList(id.ToString(), found.Select(ToView).ToList());
+        return Results.Json(view, ProtocolJson.Options);
+    }
+
+    private static string? Blank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s.Trim();
+
+    private static AdminUserEndpointView ToView(AdministeredUserEndpoint u) => new(
+        u.Snapshot.UserEndpointId,
+        u.IdentityId,
+        u.Snapshot.Spec?.LocalUsername,
+        u.Snapshot.Phase.ToString().ToLowerInvariant(),
+        u.Snapshot.Reason,
+        u.Snapshot.Node,
+        u.Snapshot.Pid,
+        u.Snapshot.PendingTasks,
+        u.Snapshot.ProcessStartedAt,
+        u.Snapshot.LastHeartbeat,
+        u.Snapshot.LastTaskAt,
+        System.Text.Json.Nodes.JsonNode.Parse(u.Snapshot.Spec?.UserConfigJson ?? "{}")!.AsObject());
+}

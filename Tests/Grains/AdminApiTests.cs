@@ -1,0 +1,92 @@
+using Mep.Protocol;
+using Mep.Protocol.Api;
+using Mep.Sdk;
+using Mep.Tests.Cli;
+using Mep.Tests.EndToEnd;
+using Mep.Tests.Infrastructure;
+using Xunit;
+
+namespace Mep.Tests.Grains;
+
+/// <summary>
+/// The admin API and <c>mep admin user-endpoints</c> through the real API and CLI, with user endpoints started by a
+/// real launcher as two users: the endpoint's admin sees both users' user endpoints and filters them; the users
+/// themselves, admins of nothing, get 403 on the admin route; every request is in the audit log.
+/// </summary>
+[Collection(SiteCollection.Name)]
+public sealed class AdminApiTests(SiteFixture site) : LifecycleTest(site)
+{
+    [Fact]
+    public async Task An_endpoint_admin_lists_every_users_user_endpoints_and_nobody_else_may()
+    {
+        var lifecycle = Lifecycle = await LifecycleSite.StartAsync(Site,
+            new Dictionary<string, string> { ["alice"] = Site.Alice.Name, ["bob"] = Site.Bob.Name },
+            extraConfig: "admins: [admin-{suffix}@lifecycle.test]");
+        var alices = await lifecycle.SubmitAsync("alice");
+        var bobs = await lifecycle.SubmitAsync("bob", tasks: 2);
+        foreach (var uep in new[] { alices.UserEndpointId, bobs.UserEndpointId })
+        {
+            await Poll.UntilTrue(async () => (await lifecycle.Uep(uep).GetSnapshot()).Pid is not null, TimeSpan.FromMinutes(1),
+                () => $"user endpoint {uep} never started");
+        }
+
+        using var admin = lifecycle.Client("admin");
+        var all = await admin.ListUserEndpointsAsync(lifecycle.EndpointId);
+        Assert.Equal(lifecycle.EndpointId, all.EndpointId);
+        var node = lifecycle.Cluster.Silos.Single().Name;
+        var byUser = all.UserEndpoints.ToDictionary(u => u.LocalUsername!);
+        Assert.Equal(new HashSet<string> { Site.Alice.Name, Site.Bob.Name }, byUser.Keys.ToHashSet());
+        Assert.Equal((alices.UserEndpointId, lifecycle.IdentityId("alice"), 1), (byUser[Site.Alice.Name].UserEndpointId, byUser[Site.Alice.Name].IdentityId, byUser[Site.Alice.Name].PendingTasks));
+        Assert.Equal((bobs.UserEndpointId, lifecycle.IdentityId("bob"), 2), (byUser[Site.Bob.Name].UserEndpointId, byUser[Site.Bob.Name].IdentityId, byUser[Site.Bob.Name].PendingTasks));
+        Assert.All(all.UserEndpoints, u =>
+        {
+            Assert.Equal("starting", u.State);
+            Assert.Equal(node, u.Node);
+            Assert.NotNull(u.Pid);
+            Assert.NotNull(u.StartedAt);
+            Assert.NotNull(u.LastTaskAt);
+        });
+
+        // Filters: by local account or identity id, by state, by node.
+        Assert.Equal([bobs.UserEndpointId], (await admin.ListUserEndpointsAsync(lifecycle.EndpointId, user: Site.Bob.Name)).UserEndpoints.Select(u => u.UserEndpointId));
+        Assert.Equal([alices.UserEndpointId], (await admin.ListUserEndpointsAsync(lifecycle.EndpointId, user: lifecycle.IdentityId("alice"))).UserEndpoints.Select(u => u.UserEndpointId));
+        Assert.Empty((await admin.ListUserEndpointsAsync(lifecycle.EndpointId, state: "stopped")).UserEndpoints);
+        Assert.Equal(2, (await admin.ListUserEndpointsAsync(lifecycle.EndpointId, state: "starting", node: node)).UserEndpoints.Count);
+        Assert.Empty((await admin.ListUserEndpointsAsync(lifecycle.EndpointId, node: "no-such-node")).UserEndpoints);
+
+        // A bad filter is a 400 naming the parameter.
+        var bad = await Assert.ThrowsAsync<MepApiException>(() => admin.ListUserEndpointsAsync(lifecycle.EndpointId, state: "sleeping"));
+        Assert.Equal(400, bad.Status);
+        Assert.StartsWith("state: must be one of", bad.Detail, StringComparison.Ordinal);
+
+        // Users who are not admins: 403, even for a user endpoint of their own.
+        foreach (var who in new[] { "alice", "bob" })
+        {
+            using var user = lifecycle.Client(who);
+            var refused = await Assert.ThrowsAsync<MepApiException>(() => user.ListUserEndpointsAsync(lifecycle.EndpointId));
+            Assert.Equal(403, refused.Status);
+            Assert.Contains("is not an admin", refused.Detail, StringComparison.Ordinal);
+        }
+
+        // The CLI: a table for the admin, --json as the API has it, a one-line refusal for a user.
+        var table = await CliRunner.RunAsync(lifecycle.CliEnvironment("admin"), "admin", "user-endpoints", lifecycle.EndpointId, "--user", Site.Bob.Name);
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Contains(bobs.UserEndpointId, table.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain(alices.UserEndpointId, table.Stdout, StringComparison.Ordinal);
+        Assert.Contains("1 user endpoint(s)", table.Stdout, StringComparison.Ordinal);
+        var json = await CliRunner.RunAsync(lifecycle.CliEnvironment("admin"), "admin", "user-endpoints", lifecycle.EndpointId, "--json");
+        Assert.True(json.ExitCode == 0, json.ToString());
+        Assert.Equal(2, ProtocolJson.Deserialize<AdminUserEndpointList>(json.Stdout).UserEndpoints.Count);
+        var cliRefused = await CliRunner.RunAsync(lifecycle.CliEnvironment("alice"), "admin", "user-endpoints", lifecycle.EndpointId);
+        Assert.NotEqual(0, cliRefused.ExitCode);
+        Assert.Contains("is not an admin", Assert.Single(cliRefused.StderrLines), StringComparison.Ordinal);
+
+        // Every admin request is audited, allowed or refused.
+        var audited = lifecycle.AuditEntries().Where(e => e.GetProperty("action").GetString() == "admin-list")
+            .Select(e => (e.GetProperty("username").GetString(), e.GetProperty("status").GetInt32()))
+            .ToList();
+        Assert.Contains((lifecycle.Identity("admin"), 200), audited);
+        Assert.Contains((lifecycle.Identity("alice"), 403), audited);
+        Assert.Contains((lifecycle.Identity("bob"), 403), audited);
+    }
+}
