@@ -9,14 +9,15 @@ using YamlDotNet.Serialization;
 namespace Mep.Grains.Endpoints;
 
 /// <summary>
-/// The endpoints this silo serves, loaded from their directories once at start. A broken endpoint directory stops the
+/// The endpoints this silo serves, loaded from their directories at start. A broken endpoint directory stops the
 /// silo with a message naming the file and field: an admin should learn of a typo at start, not from a user's 500.
-/// Identity mapping files are then followed as they change (<see cref="IdentityMappingFile"/>); the catalog owns
-/// their watchers, and the host disposes it with the container.
+/// Every file of an endpoint (config.yaml, identity mapping, template, schema) is then followed as it changes
+/// (<see cref="LiveEndpoint"/>): read <see cref="Find"/> per request. The catalog owns the watchers, and the host
+/// disposes it with the container.
 /// </summary>
 public sealed class EndpointCatalog : IDisposable
 {
-    private readonly Dictionary<string, EndpointDefinition> _endpoints;
+    private readonly Dictionary<string, LiveEndpoint> _endpoints;
 
     public EndpointCatalog(IOptions<MepOptions> options, ILogger<EndpointCatalog> logger)
         : this(options.Value.Endpoints, logger)
@@ -25,16 +26,17 @@ public sealed class EndpointCatalog : IDisposable
 
     public EndpointCatalog(IEnumerable<string> directories, ILogger logger)
     {
-        _endpoints = new Dictionary<string, EndpointDefinition>(StringComparer.OrdinalIgnoreCase);
+        _endpoints = new Dictionary<string, LiveEndpoint>(StringComparer.OrdinalIgnoreCase);
         try
         {
             foreach (var directory in directories)
             {
-                var endpoint = Load(directory, logger);
-                if (!_endpoints.TryAdd(endpoint.EndpointId, endpoint))
+                var live = new LiveEndpoint(directory, logger);
+                var endpoint = live.Current;
+                if (!_endpoints.TryAdd(endpoint.EndpointId, live))
                 {
-                    endpoint.Dispose();
-                    throw new InvalidOperationException($"{directory}: endpoint_id {endpoint.EndpointId} is already served from {_endpoints[endpoint.EndpointId].Directory}");
+                    live.Dispose();
+                    throw new InvalidOperationException($"{directory}: endpoint_id {endpoint.EndpointId} is already served from {_endpoints[endpoint.EndpointId].Current.Directory}");
                 }
 
                 logger.LogInformation("Serving endpoint {EndpointId} ({DisplayName}) from {Directory}", endpoint.EndpointId, endpoint.DisplayName, directory);
@@ -60,9 +62,13 @@ public sealed class EndpointCatalog : IDisposable
         }
     }
 
-    public IReadOnlyCollection<EndpointDefinition> All => _endpoints.Values;
+    /// <summary>Each endpoint as its files are now.</summary>
+    public IReadOnlyCollection<EndpointDefinition> All => _endpoints.Values.Select(e => e.Current).ToList();
 
-    public EndpointDefinition? Find(string endpointId) => _endpoints.GetValueOrDefault(endpointId);
+    public EndpointDefinition? Find(string endpointId) => _endpoints.GetValueOrDefault(endpointId)?.Current;
+
+    /// <summary>Files changed into something invalid, whose previous content is still in use: one line each.</summary>
+    public IReadOnlyList<string> ConfigurationErrors => _endpoints.Values.SelectMany(e => e.Errors).ToList();
 
     /// <summary>The endpoint in the directory; its identity mapping file is watched from then on (dispose it).</summary>
     /// <param name="logger">Where reloads of the identity mapping file are reported.</param>

@@ -7,8 +7,9 @@ namespace Mep.Silo.Health;
 /// <summary>
 /// <c>/healthz</c>: the process is alive and serving HTTP (for a supervisor's restart decision).
 /// <c>/readyz</c>: this silo can do its work — its database, broker and local launcher answer and it is an active
-/// member of the cluster (for load balancers, <c>run.sh</c> and the tests). Both are anonymous: they say nothing
-/// about users, only which dependency is missing.
+/// member of the cluster (for load balancers, <c>run.sh</c> and the tests); an endpoint file changed into something
+/// invalid makes it degraded (still 200: the previous version serves) with the file and the reason. Both are
+/// anonymous: they say nothing about users, only which dependency or file is at fault.
 /// </summary>
 public static class HealthEndpoints
 {
@@ -22,7 +23,8 @@ public static class HealthEndpoints
             .AddCheck<MembershipReadinessCheck>("membership", tags: [Ready])
             .AddCheck<DatabaseReadinessCheck>("database", tags: [Ready])
             .AddCheck<BrokerReadinessCheck>("broker", tags: [Ready])
-            .AddCheck<LauncherReadinessCheck>("launcher", tags: [Ready]);
+            .AddCheck<LauncherReadinessCheck>("launcher", tags: [Ready])
+            .AddCheck<ConfigurationReadinessCheck>("configuration", tags: [Ready]);
         return services;
     }
 

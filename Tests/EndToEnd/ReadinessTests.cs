@@ -12,7 +12,7 @@ namespace Mep.Tests.EndToEnd;
 [Collection(SiteCollection.Name)]
 public sealed class ReadinessTests(SiteFixture site)
 {
-    private static readonly string[] Checks = ["membership", "database", "broker", "launcher"];
+    private static readonly string[] Checks = ["membership", "database", "broker", "launcher", "configuration"];
 
     [Fact]
     public async Task The_silo_is_ready_when_every_dependency_answers_and_names_the_launcher_when_it_is_gone()

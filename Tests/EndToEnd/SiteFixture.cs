@@ -42,6 +42,9 @@ public sealed class SiteFixture : IAsyncLifetime
     public const string LimitedEndpointId = "3c0ffee0-1d2e-4f00-9a00-00000000e2e6";
 
     /// <summary>The <c>user_endpoint_limits</c> of <see cref="LimitedEndpointId"/>.</summary>
+    /// <summary>An endpoint whose config.yaml a test rewrites while the silo runs (and restores).</summary>
+    public const string ReloadEndpointId = "3c0ffee0-1d2e-4f00-9a00-00000000e2e7";
+
     public const string LimitedEndpointLimits =
         "user_endpoint_limits: {max_processes: 4096, max_open_files: 2048, max_address_space: 64GiB, memory_max: 2GiB, pids_max: 600}";
 
@@ -111,6 +114,8 @@ public sealed class SiteFixture : IAsyncLifetime
     }
 
     /// <summary>Where the launcher records its UEPs, so that a restarted launcher adopts them.</summary>
+    public string ReloadEndpointDir => Path.Combine(Root, "reload");
+
     public string LauncherStateDirectory => Path.Combine(Root, "launcher-state");
 
     public async Task StartLauncherAsync()
@@ -170,6 +175,7 @@ public sealed class SiteFixture : IAsyncLifetime
             $"--Mep:Endpoints:4={Path.Combine(Root, "engine")}",
             $"--Mep:Endpoints:5={Path.Combine(Root, "quick-idle")}",
             $"--Mep:Endpoints:6={Path.Combine(Root, "limited")}",
+            $"--Mep:Endpoints:7={ReloadEndpointDir}",
             $"--Mep:LauncherSocket={LauncherSocket}",
             .. Tokens.SiloArguments(JwksFile),
             $"--Mep:Api:Urls=http://127.0.0.1:{ApiPort}",
@@ -311,6 +317,8 @@ public sealed class SiteFixture : IAsyncLifetime
             session_max_age: {GuardedSessionMaxAge.TotalMinutes}m
             denied_users: [{BobIdentity}]
             """);
+        TestEndpoint.Write(ReloadEndpointDir, ReloadEndpointId, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2),
+            mappings, $"allowed_functions: [{OnlyFunctionId}]");
         TestEndpoint.Write(Path.Combine(Root, "one-function"), OneFunctionEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2),
             mappings, $"allowed_functions: [{OnlyFunctionId}]");
         TestEndpoint.Write(Path.Combine(Root, "configured"), ConfiguredEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), mappings);
