@@ -389,10 +389,10 @@ public sealed class SiteFixture : IAsyncLifetime
     }
 
     /// <summary>The dotnet host running these tests: an absolute path, as the launcher requires.</summary>
-    private static string DotnetHost() =>
+    internal static string DotnetHost() =>
         Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "/usr/share/dotnet/dotnet";
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
