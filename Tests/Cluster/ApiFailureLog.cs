@@ -45,7 +45,8 @@ internal sealed class ApiFailureLog(Stopwatch sinceKill)
                 return JsonSerializer.Deserialize<T>(text, ProtocolJson.Options);
             }
 
-            Record(shape, $"{(int)response.StatusCode} {Title(text)}", node);
+            // A 500's detail is a trace id; any other status says what was refused and why.
+            Record(shape, $"{(int)response.StatusCode} {Title(text, withDetail: response.StatusCode != System.Net.HttpStatusCode.InternalServerError)}", node);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {
@@ -58,11 +59,13 @@ internal sealed class ApiFailureLog(Stopwatch sinceKill)
     private void Record(string call, string outcome, string node) =>
         _failures.Enqueue(string.Join('|', sinceKill.Elapsed.TotalSeconds.ToString("F1", System.Globalization.CultureInfo.InvariantCulture), call, outcome, node));
 
-    private static string Title(string body)
+    private static string Title(string body, bool withDetail)
     {
         try
         {
-            return JsonDocument.Parse(body).RootElement.TryGetProperty("title", out var title) ? title.GetString() ?? "" : "";
+            var problem = JsonDocument.Parse(body).RootElement;
+            var title = problem.TryGetProperty("title", out var t) ? t.GetString() ?? "" : "";
+            return withDetail && problem.TryGetProperty("detail", out var d) ? $"{title} ({d.GetString()?.Replace('|', '/')})" : title;
         }
         catch (JsonException)
         {

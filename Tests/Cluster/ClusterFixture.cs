@@ -171,6 +171,21 @@ public sealed class ClusterFixture : IAsyncLifetime
             await node.StopAsync();
         }
 
+        if (Environment.GetEnvironmentVariable("MEP_TEST_LOGS") == "1")
+        {
+            // The processes' whole output, for a failure the test's message cannot explain.
+            var logs = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"mep-cluster-logs-{_suffix}")).FullName;
+            foreach (var node in Nodes)
+            {
+                File.WriteAllText(Path.Combine(logs, $"{node.Name}-silo.log"), node.Silo?.Output ?? "");
+                File.WriteAllText(Path.Combine(logs, $"{node.Name}-launcher.log"), node.Launcher?.Output ?? "");
+                if (File.Exists(node.AuditLog))
+                {
+                    File.Copy(node.AuditLog, Path.Combine(logs, $"{node.Name}-audit.log"));
+                }
+            }
+        }
+
         foreach (var user in _users)
         {
             user.Dispose();

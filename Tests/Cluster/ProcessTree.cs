@@ -6,13 +6,21 @@ namespace Mep.Tests.Cluster;
 /// Kills whole process trees the way a dying machine does: every process at once, none given a chance to react.
 /// A UEP and its workers start sessions of their own (setsid), so a session or process group does not hold them;
 /// parenthood does, until a parent dies and its children are reparented. So the tree is frozen first (SIGSTOP: a
-/// stopped process cannot fork), read again until it stops growing, and only then killed.
+/// stopped process cannot fork), read again until it stops growing, and only then killed. Signals go through kill(2)
+/// directly: the roots are stopped within microseconds of each other, before any of them can notice the others' end.
 /// </summary>
 internal static class ProcessTree
 {
-    public static IReadOnlyCollection<int> KillWithDescendants(IEnumerable<int> roots)
+    private const int SigStop = 19;
+
+    public static IReadOnlyCollection<int> KillWithDescendants(IReadOnlyCollection<int> roots)
     {
-        var frozen = new HashSet<int>();
+        foreach (var pid in roots)
+        {
+            Mep.Endpoint.Native.Kill(pid, SigStop);
+        }
+
+        var frozen = new HashSet<int>(roots);
         while (true)
         {
             var tree = WithDescendants(roots);
@@ -24,14 +32,14 @@ internal static class ProcessTree
 
             foreach (var pid in tree)
             {
-                Signal(pid, "STOP");
+                Mep.Endpoint.Native.Kill(pid, SigStop);
                 frozen.Add(pid);
             }
         }
 
         foreach (var pid in frozen)
         {
-            Signal(pid, "KILL");
+            Mep.Endpoint.Native.Kill(pid, Mep.Endpoint.Native.SIGKILL);
         }
 
         return frozen;
@@ -86,7 +94,4 @@ internal static class ProcessTree
             yield return (pid, parent);
         }
     }
-
-    private static void Signal(int pid, string signal) =>
-        Mep.Tests.EndToEnd.TestUser.Run("kill", [$"-{signal}", pid.ToString(CultureInfo.InvariantCulture)], allowFailure: true);
 }
