@@ -88,15 +88,7 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public string Diagnostics() => string.Join("\n", Nodes.Select(n => n.Diagnostics()));
 
-    internal IEnumerable<string> LauncherArguments(ClusterNode node) =>
-    [
-        Path.Combine(PublicPrograms.DirectoryOf("Launcher"), "mep-launcher.dll"),
-        $"--Launcher:SocketPath={node.LauncherSocket}",
-        $"--Launcher:StateDirectory={node.LauncherState}",
-        $"--Launcher:UepProgram={SiteFixture.DotnetHost()}",
-        $"--Launcher:UepProgramArguments:0={Path.Combine(PublicPrograms.DirectoryOf("Endpoint"), "mep-endpoint.dll")}",
-        $"--Launcher:ClientUser={ServiceAccount}",
-    ];
+    internal static IEnumerable<string> LauncherArguments(ClusterNode node) => SiteFixture.LauncherArguments(node.LauncherSocket, node.LauncherState);
 
     internal IEnumerable<string> SiloArguments(ClusterNode node) =>
     [
