@@ -6,6 +6,8 @@
 #   ./run.sh test         run every test (as root: the end-to-end tests create Unix users; a single-node Slurm
 #                         cluster is installed and started for them, see scripts/slurm-node, and a private
 #                         PostgreSQL server, see scripts/postgres-node)
+#   ./run.sh cluster [N]  N login nodes on this machine (default 3): a private PostgreSQL, RabbitMQ and N silo+launcher
+#                         pairs named node1..nodeN, each with its own ports; see scripts/run-cluster.sh; Ctrl-C stops all
 #   ./run.sh demo         start the site, submit `id -un` as two identities, print both results, stop
 #   ./run.sh mep ARGS     the mep CLI against this site (rebuilt only when sources changed)
 #   ./run.sh bench-streams [ARGS]
@@ -134,49 +136,60 @@ start_rabbitmq() {
     if is_root; then chown "$SERVICE_ACCOUNT:" "$HOME_DIR/broker-admin-password"; fi
 }
 
-start_launcher() {
-    local client=$SERVICE_ACCOUNT
+start_launcher() { # [SOCKET STATE_DIR LOG_NAME]: defaults are the single node's
+    local client=$SERVICE_ACCOUNT socket=${1:-$HOME_DIR/launcher.sock} state=${2:-$HOME_DIR/launcher-state} log=${3:-launcher}
     is_root || client=$(id -un)
-    say "starting the launcher (socket $HOME_DIR/launcher.sock)"
+    say "starting the launcher (socket $socket)"
     "$BIN/launcher/mep-launcher" \
-        --Launcher:SocketPath="$HOME_DIR/launcher.sock" \
+        --Launcher:SocketPath="$socket" \
         --Launcher:UepProgram="$BIN/endpoint/mep-endpoint" \
         --Launcher:ClientUser="$client" \
-        --Launcher:StateDirectory="$HOME_DIR/launcher-state" \
-        >>"$LOG/launcher.log" 2>&1 &
+        --Launcher:StateDirectory="$state" \
+        >>"$LOG/$log.log" 2>&1 &
     LAUNCHER_PID=$!
-    wait_for "the launcher" 30 test -S "$HOME_DIR/launcher.sock"
+    wait_for "the launcher" 30 test -S "$socket"
+}
+
+# The example endpoint and the token key's JWKS, which every silo of this checkout serves and trusts.
+prepare_silo_files() {
+    SILO_JWKS=$(signing_key)
+    rm -rf "$HOME_DIR/endpoints/example"
+    mkdir -p "$HOME_DIR/endpoints"
+    cp -r "$REPO/examples/endpoint" "$HOME_DIR/endpoints/example"
+    chmod -R a+rX "$HOME_DIR/endpoints"
 }
 
 start_silo() {
-    local jwks data=$HOME_DIR/data
-    jwks=$(signing_key)
-    rm -rf "$HOME_DIR/endpoints/example"
-    mkdir -p "$HOME_DIR/endpoints" "$data"
-    cp -r "$REPO/examples/endpoint" "$HOME_DIR/endpoints/example"
-    chmod -R a+rX "$HOME_DIR/endpoints"
+    prepare_silo_files
+    run_silo "$HOME_DIR/data" "$HOME_DIR/launcher.sock" "$API_PORT" silo
+}
+
+run_silo() { # DATA_DIR LAUNCHER_SOCKET API_PORT LOG_NAME [EXTRA_ARGS...]: the silo in the background, waits for health
+    local data=$1 socket=$2 port=$3 log=$4; shift 4
+    mkdir -p "$data"
     chmod 0700 "$data"
     if is_root; then chown "$SERVICE_ACCOUNT:" "$data"; fi
-    say "starting the silo (API http://127.0.0.1:$API_PORT)"
+    say "starting the silo (API http://127.0.0.1:$port)"
     "$BIN/silo/mep-silo" \
         --Mep:RunAs="$SERVICE_ACCOUNT" \
         --Mep:DataDirectory="$data" \
         --Mep:Endpoints:0="$HOME_DIR/endpoints/example" \
-        --Mep:LauncherSocket="$HOME_DIR/launcher.sock" \
+        --Mep:LauncherSocket="$socket" \
         --Mep:Auth:Issuers:0:Issuer=mep \
-        --Mep:Auth:Issuers:0:JwksFile="$jwks" \
+        --Mep:Auth:Issuers:0:JwksFile="$SILO_JWKS" \
         --Mep:Auth:Issuers:0:Audiences:0=mep \
         --Mep:Auth:Issuers:0:IdentitySetClaim=identity_set \
-        --Mep:Api:Urls="http://127.0.0.1:$API_PORT" \
+        --Mep:Api:Urls="http://127.0.0.1:$port" \
         --Mep:Broker:Host=127.0.0.1 \
         --Mep:Broker:AmqpPort="$AMQP_PORT" \
         --Mep:Broker:ManagementPort="$MGMT_PORT" \
         --Mep:Broker:AdminUser=admin \
         --Mep:Broker:AdminPasswordFile="$HOME_DIR/broker-admin-password" \
-        >>"$LOG/silo.log" 2>&1 &
+        "$@" \
+        >>"$LOG/$log.log" 2>&1 &
     SILO_PID=$!
-    wait_for "the silo" 120 curl -fsS -o /dev/null "http://127.0.0.1:$API_PORT/readyz" ||
-        { tail -n 30 "$LOG/silo.log" >&2; die "the silo did not come up: see $LOG/silo.log"; }
+    wait_for "the silo" 120 curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" ||
+        { tail -n 30 "$LOG/$log.log" >&2; die "the silo did not come up: see $LOG/$log.log"; }
 }
 
 wait_for() { # WHAT SECONDS CMD...: poll CMD until it succeeds or the deadline passes
@@ -306,9 +319,10 @@ main() {
         run) cmd_run ;;
         test) shift; cmd_test "$@" ;;
         demo) cmd_demo ;;
+        cluster) shift; source "$REPO/scripts/run-cluster.sh"; cmd_cluster "$@" ;;
         mep) shift; publish Cli/Mep.Cli.csproj mep; mep_cli "$@" ;;
         bench-streams) shift; cmd_bench_streams "$@" ;;
-        -h | --help | help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' ;;
+        -h | --help | help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' ;;
         *) die "unknown command '$1' (try ./run.sh help)" ;;
     esac
 }

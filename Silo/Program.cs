@@ -54,6 +54,7 @@ builder.UseOrleans(silo =>
         silo.UseMepPostgreSql(postgres, StorageNames.Mep);
     }
 
+    silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(settings.Cluster.Membership.ApplyTo);
     silo.AddMepNodes(settings.Cluster.NodeName);
     silo.AddMepEventStreams();
 });

@@ -130,8 +130,7 @@ public sealed partial class UserEndpointGrain
     private async Task FailTaskAsync(PendingTask pending, string reason)
     {
         var now = DateTimeOffset.UtcNow;
-        pending.Enter(TaskProgressState.Failed, now);
-        await GrainFactory.GetGrain<ITaskGrain>(pending.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now), pending.History());
+        await GrainFactory.GetGrain<ITaskGrain>(pending.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now), pending.HistoryEndingIn(TaskProgressState.Failed, now));
         await AuditTasksEndedAsync([pending], TaskOutcome.FailedBy(reason, now)); // audit trail
         S.Pending.Remove(pending);
         await SaveAsync();

@@ -157,12 +157,8 @@ public sealed partial class UserEndpointGrain
     {
         var now = DateTimeOffset.UtcNow;
         var failed = S.Pending.ToList();
-        foreach (var p in failed)
-        {
-            p.Enter(TaskProgressState.Failed, now);
-        }
-
-        await Task.WhenAll(failed.Select(p => GrainFactory.GetGrain<ITaskGrain>(p.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now), p.History())));
+        await Task.WhenAll(failed.Select(p =>
+            GrainFactory.GetGrain<ITaskGrain>(p.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now), p.HistoryEndingIn(TaskProgressState.Failed, now))));
         await AuditTasksEndedAsync(failed, TaskOutcome.FailedBy(reason, now)); // audit trail
         S.Pending.Clear();
         await SaveAsync();

@@ -149,8 +149,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
 
         var pending = S.Pending[index];
-        pending.Enter(outcome.State == TaskOutcomeState.Success ? TaskProgressState.Success : TaskProgressState.Failed, outcome.CompletedAt);
-        await GrainFactory.GetGrain<ITaskGrain>(taskId).Complete(outcome, pending.History());
+        var end = outcome.State == TaskOutcomeState.Success ? TaskProgressState.Success : TaskProgressState.Failed;
+        await GrainFactory.GetGrain<ITaskGrain>(taskId).Complete(outcome, pending.HistoryEndingIn(end, outcome.CompletedAt));
         S.Pending.RemoveAt(index);
         S.LastTaskAt = outcome.CompletedAt;
         Telemetry.MepMetrics.Completed(S.Spec?.EndpointId ?? "", outcome.State == TaskOutcomeState.Success, outcome.CompletedAt - pending.Task.SubmittedAt);

@@ -104,6 +104,19 @@ public sealed class PendingTask
         return true;
     }
 
+    /// <summary>
+    /// A copy of the timeline ending in <paramref name="state"/>, leaving this task's own timeline as it is: the end is
+    /// entered into the task grain, and if that call fails (its silo just died) the task stays pending as it was,
+    /// rather than with an end that a later, recorded end would repeat.
+    /// </summary>
+    public TaskHistory HistoryEndingIn(TaskProgressState state, DateTimeOffset at)
+    {
+        var history = History();
+        return history.Transitions[^1].State == state
+            ? history
+            : history with { Transitions = [.. history.Transitions, new TaskTransition(state, at)] };
+    }
+
     /// <summary>A copy of the timeline (a task queued before timelines were kept shows only when it was received).</summary>
     public TaskHistory History() => new(
         Transitions.Count > 0 ? Transitions.ToList() : [new TaskTransition(TaskProgressState.Received, Task.SubmittedAt)],

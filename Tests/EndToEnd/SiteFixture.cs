@@ -120,15 +120,8 @@ public sealed class SiteFixture : IAsyncLifetime
 
     public async Task StartLauncherAsync()
     {
-        Launcher = ManagedProcess.Start("launcher", "dotnet", [
-            Path.Combine(PublicPrograms.DirectoryOf("Launcher"), "mep-launcher.dll"),
-            $"--Launcher:SocketPath={LauncherSocket}",
-            $"--Launcher:StateDirectory={LauncherStateDirectory}",
-            $"--Launcher:UepProgram={DotnetHost()}",
-            $"--Launcher:UepProgramArguments:0={Path.Combine(PublicPrograms.DirectoryOf("Endpoint"), "mep-endpoint.dll")}",
-            $"--Launcher:ClientUser={ServiceAccount}",
-            // The grain tests' in-process silos run as root; the launcher also serves root clients.
-        ]);
+        // The grain tests' in-process silos run as root; the launcher also serves root clients.
+        Launcher = ManagedProcess.Start("launcher", "dotnet", LauncherArguments(LauncherSocket, LauncherStateDirectory));
         var client = new Mep.Grains.Launching.LauncherClient(LauncherSocket);
         await Poll.UntilTrue(
             async () =>
@@ -151,6 +144,17 @@ public sealed class SiteFixture : IAsyncLifetime
             TimeSpan.FromSeconds(60),
             () => $"launcher socket; output:\n{Launcher.Output}");
     }
+
+    /// <summary>The launcher's command line: UEPs run the published mep-endpoint, the service account is its client.</summary>
+    internal static string[] LauncherArguments(string socket, string stateDirectory) =>
+    [
+        Path.Combine(PublicPrograms.DirectoryOf("Launcher"), "mep-launcher.dll"),
+        $"--Launcher:SocketPath={socket}",
+        $"--Launcher:StateDirectory={stateDirectory}",
+        $"--Launcher:UepProgram={DotnetHost()}",
+        $"--Launcher:UepProgramArguments:0={Path.Combine(PublicPrograms.DirectoryOf("Endpoint"), "mep-endpoint.dll")}",
+        $"--Launcher:ClientUser={ServiceAccount}",
+    ];
 
     /// <summary>SIGKILL the launcher: its UEPs run on, recorded in <see cref="LauncherStateDirectory"/>.</summary>
     public async Task KillLauncherAsync()
@@ -397,10 +401,10 @@ public sealed class SiteFixture : IAsyncLifetime
     }
 
     /// <summary>The dotnet host running these tests: an absolute path, as the launcher requires.</summary>
-    private static string DotnetHost() =>
+    internal static string DotnetHost() =>
         Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "/usr/share/dotnet/dotnet";
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
