@@ -60,6 +60,7 @@ builder.UseOrleans(silo =>
 });
 builder.Services.AddMepGrainCallers();
 builder.Services.AddMepMetrics();
+builder.Services.AddHostedService<SystemdNotifier>();
 builder.Services.AddMepReadiness(sp => (System.Data.Common.DbDataSource?)postgres ?? sp.GetRequiredService<SqliteStorageRegistration>().DataSource);
 
 var app = builder.Build();
