@@ -65,7 +65,11 @@ internal sealed class ApiFailureLog(Stopwatch sinceKill)
         {
             var problem = JsonDocument.Parse(body).RootElement;
             var title = problem.TryGetProperty("title", out var t) ? t.GetString() ?? "" : "";
-            return withDetail && problem.TryGetProperty("detail", out var d) ? $"{title} ({d.GetString()?.Replace('|', '/')})" : title;
+            // Trace ids differ call by call; without them, calls refused for one reason group together.
+            var detail = problem.TryGetProperty("detail", out var d)
+                ? System.Text.RegularExpressions.Regex.Replace(d.GetString() ?? "", @" ?\(trace id [^)]*\)", "").Replace('|', '/')
+                : null;
+            return withDetail && detail is not null ? $"{title} ({detail})" : title;
         }
         catch (JsonException)
         {

@@ -13,7 +13,7 @@ namespace Mep.Tests.Cluster;
 /// the most user endpoints dies (silo, launcher, UEPs and workers SIGKILLed). The cluster declares it dead, its UEPs
 /// start again on the live nodes, their unacknowledged tasks are redelivered, and every task ends with exactly one
 /// recorded result, within a bound after the kill. The times are written to the test output and to
-/// bench/results/failover.txt.
+/// bench/results/failover-runs.txt (ignored by git; failover.txt keeps the accepted runs).
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class FailoverTests(ClusterFixture cluster, ITestOutputHelper output)
@@ -78,6 +78,9 @@ public sealed class FailoverTests(ClusterFixture cluster, ITestOutputHelper outp
         }
 
         RecordResult(report, failures);
+
+        // While the node dies, calls that needed it are refused as retryable (503) or undecided (504), never a 500.
+        Assert.DoesNotContain(failures.Failures, f => f.Split('|')[2].StartsWith("500", StringComparison.Ordinal));
 
         Assert.True(allDone < FailoverBound, $"tasks completed {allDone} after the kill, over {FailoverBound}");
         AssertEachTaskOnce(submissions, done, killedAt);
@@ -284,7 +287,8 @@ public sealed class FailoverTests(ClusterFixture cluster, ITestOutputHelper outp
 
     private static void RecordResult(string report, ApiFailureLog failures)
     {
-        var path = Path.Combine(RabbitMqNode.RepositoryRoot(), "bench", "results", "failover.txt");
+        // Ignored by git: each run's line; the committed failover.txt keeps the runs an issue was accepted with.
+        var path = Path.Combine(RabbitMqNode.RepositoryRoot(), "bench", "results", "failover-runs.txt");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var api = failures.Failures.Count == 0 ? "no failed API calls" : string.Join("; ", failures.Summary());
         File.AppendAllText(path, $"{report}; API during failover: {api}\n");
