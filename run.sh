@@ -300,6 +300,24 @@ stop_bench_node() {
     rm -rf -- "$BENCH_NODE"
 }
 
+# ./run.sh bench [QUICK] [ARGS]: the paper's experiments and issue 9's limits (bench/README.md); QUICK takes about
+# two minutes; ARGS go to `mep-bench site` (--help), e.g. --only 3 4. The harness starts and stops the whole site
+# itself, on ports and in a directory of its own (MEP_BENCH_SITE_DIR, default $HOME_DIR/bench-site), so it can run
+# beside `./run.sh`; run.sh only builds it. Results: bench/results/site-<time>.{md,csv} and plots.
+cmd_bench() {
+    is_root || die "the benchmark starts a root launcher and creates the Unix account mep-bench: run it as root"
+    ensure_packages
+    build_all
+    publish bench/Mep.Bench.csproj bench
+    ensure_service_account
+    local args=() arg
+    for arg in "$@"; do
+        if [[ "$arg" == QUICK || "$arg" == quick ]]; then args+=(--quick); else args+=("$arg"); fi
+    done
+    "$BIN/bench/mep-bench" site --bin "$BIN" --repo "$REPO" --runtime "${MEP_BENCH_SITE_DIR:-$HOME_DIR/bench-site}" \
+        --service-account "$SERVICE_ACCOUNT" --results "$REPO/bench/results" "${args[@]}"
+}
+
 main() {
     choose_home
     case "${1:-run}" in
@@ -308,6 +326,7 @@ main() {
         demo) cmd_demo ;;
         mep) shift; publish Cli/Mep.Cli.csproj mep; mep_cli "$@" ;;
         bench-streams) shift; cmd_bench_streams "$@" ;;
+        bench) shift; cmd_bench "$@" ;;
         -h | --help | help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' ;;
         *) die "unknown command '$1' (try ./run.sh help)" ;;
     esac

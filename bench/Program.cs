@@ -102,7 +102,7 @@ streamsCommand.SetAction(async (parse, ct) =>
     return summary.Complete ? 0 : 1;
 });
 
-var root = new RootCommand("mep-bench: MEP performance measurements") { streamsCommand };
+var root = new RootCommand("mep-bench: MEP performance measurements") { streamsCommand, SiteCommand.Create() };
 return await root.Parse(args).InvokeAsync();
 
 static Option<T> Opt<T>(string name, T defaultValue, string description) =>

@@ -1,0 +1,106 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Mep.Sdk;
+using Spectre.Console;
+
+namespace Mep.Bench.Experiments;
+
+/// <summary>
+/// Experiment 4: no-op tasks per second for a fixed time with 1, 4 and 16 UEPs (two workers each), each fed by its
+/// own executor with up to <see cref="InFlight"/> tasks outstanding; the rate counts tasks whose result came back
+/// within the window. Baseline: raw publish-with-confirms → consume → ack on the same broker, same duration.
+/// </summary>
+internal static class Throughput
+{
+    public const string Name = "4 throughput";
+    private const int InFlight = 512;
+    private const int WorkersPerUep = 2;
+
+    public static async Task RunAsync(BenchContext ctx, Results results, ProgressTask progress, CancellationToken ct)
+    {
+        var duration = ctx.Run.ThroughputDuration;
+        progress.MaxValue = (ctx.Run.ThroughputUeps.Count + 1) * duration.TotalSeconds;
+        double rawRate;
+        await using (var broker = await RawBroker.OpenAsync(ctx.Broker, ct))
+        {
+            rawRate = await broker.PipelineRateAsync(duration, ct);
+        }
+        progress.Increment(duration.TotalSeconds);
+
+        var points = new List<(double, double)>();
+        foreach (var ueps in ctx.Run.ThroughputUeps)
+        {
+            var rate = await MeasureAsync(ctx, ueps, duration, progress, ct);
+            points.Add((ueps, rate));
+            results.Add(new Measurement(Name, $"{ueps} UEP{(ueps > 1 ? "s" : "")}", rate, "tasks/s", "raw publish-confirm-consume-ack", rawRate,
+                "≥ 5000/s and ≥ 25% of raw", rate >= 5000 && rate >= 0.25 * rawRate));
+        }
+        results.Series.Add(new Series(Name, "MEP (durable no-op tasks)", "user endpoints", "tasks per second", points));
+        results.Series.Add(new Series(Name, "raw broker (baseline)", "user endpoints", "tasks per second",
+            [.. ctx.Run.ThroughputUeps.Select(u => ((double)u, rawRate))]));
+        results.Notes.Add($"Throughput: {duration.TotalSeconds:F0} s per point, {WorkersPerUep} workers per UEP, up to {InFlight} tasks " +
+            "in flight per UEP through the SDK (default options); raw baseline one publisher (confirms per 256) and one consumer.");
+    }
+
+    private static async Task<double> MeasureAsync(BenchContext ctx, int ueps, TimeSpan duration, ProgressTask progress, CancellationToken ct)
+    {
+        var executors = Enumerable.Range(0, ueps).Select(_ => ctx.NewExecutor(ctx.FreshConfig($"tput{ueps}", WorkersPerUep))).ToList();
+        try
+        {
+            // Start every UEP and warm its workers before the clock runs.
+            await Task.WhenAll(executors.Select(e => Task.WhenAll(Enumerable.Range(0, 2 * WorkersPerUep).Select(_ => BenchContext.NoopAsync(e, ctx.Noop)))));
+            var clock = Stopwatch.StartNew();
+            long inWindow = 0;
+            var failures = new ConcurrentQueue<Exception>();
+            var feeders = executors.Select(e => FeedAsync(e, ctx.Noop, clock, duration, () => Interlocked.Increment(ref inWindow), failures)).ToList();
+            while (clock.Elapsed < duration)
+            {
+                await Task.Delay(250, ct);
+                progress.Value = Math.Min(progress.MaxValue, progress.Value + 0.25);
+            }
+            await Task.WhenAll(feeders);
+            if (failures.TryDequeue(out var failure))
+            {
+                throw new BenchTaskFailedException($"throughput with {ueps} UEPs: a task failed: {failure.Message}");
+            }
+            return Interlocked.Read(ref inWindow) / duration.TotalSeconds;
+        }
+        finally
+        {
+            var ids = executors.Select(e => e.UserEndpointId).OfType<string>().ToList();
+            foreach (var e in executors)
+            {
+                await e.DisposeAsync();
+            }
+            await ctx.StopAsync(ids, ct);
+        }
+    }
+
+    /// <summary>Keeps <see cref="InFlight"/> tasks outstanding until the window closes, then waits for the rest.</summary>
+    private static async Task FeedAsync(Executor executor, Guid noop, Stopwatch clock, TimeSpan duration, Action counted, ConcurrentQueue<Exception> failures)
+    {
+        using var slots = new SemaphoreSlim(InFlight);
+        var pending = new List<Task>();
+        while (clock.Elapsed < duration)
+        {
+            var left = duration - clock.Elapsed;
+            if (left <= TimeSpan.Zero || !await slots.WaitAsync(left) || clock.Elapsed >= duration)
+            {
+                continue; // the loop condition ends it once the window has closed
+            }
+            pending.Add(executor.SubmitPython(noop).ContinueWith(t =>
+            {
+                slots.Release();
+                if (t.IsFaulted)
+                {
+                    failures.Enqueue(t.Exception!.GetBaseException());
+                }
+                else if (clock.Elapsed <= duration)
+                {
+                    counted();
+                }
+            }, TaskScheduler.Default));
+        }
+        await Task.WhenAll(pending);
+    }
+}

@@ -1,0 +1,83 @@
+using System.Diagnostics;
+using Spectre.Console;
+
+namespace Mep.Bench.Experiments;
+
+/// <summary>
+/// Experiment 3: no-op round trips SDK → result on a running UEP, one at a time, against raw durable request/reply
+/// on the same broker. Measured twice on the MEP side: with the SDK tuned for latency (no batch window, 1 ms status
+/// poll: the site's own cost) and with the SDK's defaults (what a user gets out of the box).
+/// </summary>
+internal static class WarmLatency
+{
+    public const string Name = "3 warm latency";
+
+    public static async Task RunAsync(BenchContext ctx, Results results, ProgressTask progress, CancellationToken ct)
+    {
+        var n = ctx.Run.LatencyTasks;
+        var nDefault = ctx.Run.DefaultSdkLatencyTasks;
+        progress.MaxValue = 2 * n + nDefault + 20;
+
+        IReadOnlyList<TimeSpan> raw;
+        await using (var broker = await RawBroker.OpenAsync(ctx.Broker, ct))
+        {
+            raw = await broker.RequestReplyAsync(n, i => progress.Value = i, ct);
+        }
+
+        var config = ctx.FreshConfig("latency");
+        string uep;
+        var eager = new List<double>(n);
+        var defaults = new List<double>(nDefault);
+        await using (var executor = ctx.NewExecutor(config, BenchContext.Eager))
+        {
+            for (var i = 0; i < 20; i++) // start the UEP and warm the worker's interpreter
+            {
+                await BenchContext.NoopAsync(executor, ctx.Noop);
+                progress.Increment(1);
+            }
+            uep = executor.UserEndpointId ?? throw new InvalidOperationException("no user endpoint id after a task");
+            await MeasureAsync(executor, ctx.Noop, n, eager, progress);
+        }
+        await using (var executor = ctx.NewExecutor(config))
+        {
+            await MeasureAsync(executor, ctx.Noop, nDefault, defaults, progress);
+        }
+        await ctx.StopAsync([uep], ct);
+
+        var rawMs = raw.Select(t => t.TotalMilliseconds).ToList();
+        foreach (var (q, label, factor) in new[] { (0.5, "p50", 3.0), (0.9, "p90", double.NaN), (0.99, "p99", 10.0) })
+        {
+            var baseline = Stats.Quantile(rawMs, q);
+            var goal = double.IsNaN(factor) ? null : $"≤ {factor:F0}× raw";
+            var sdk = Stats.Quantile(eager, q);
+            results.Add(new Measurement(Name, $"{label} (SDK, 1 ms poll)", sdk, "ms", "raw durable request/reply", baseline,
+                goal, double.IsNaN(factor) ? null : sdk <= factor * baseline));
+            var sdkDefault = Stats.Quantile(defaults, q);
+            results.Add(new Measurement(Name, $"{label} (SDK defaults)", sdkDefault, "ms", "raw durable request/reply", baseline,
+                goal, double.IsNaN(factor) ? null : sdkDefault <= factor * baseline));
+        }
+        results.Series.Add(Cdf("SDK, 1 ms poll", eager));
+        results.Series.Add(Cdf("SDK defaults", defaults));
+        results.Series.Add(Cdf("raw request/reply (baseline)", rawMs));
+        results.Notes.Add($"Warm latency: {n} tasks (1 ms poll) and {nDefault} (SDK defaults: 25 ms batch window, 50 ms first poll) " +
+            $"of a Python no-op on one warm UEP with one worker; raw baseline {n} round trips.");
+    }
+
+    private static async Task MeasureAsync(Sdk.Executor executor, Guid noop, int count, List<double> samples, ProgressTask progress)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            await BenchContext.NoopAsync(executor, noop);
+            samples.Add(clock.Elapsed.TotalMilliseconds);
+            progress.Increment(1);
+        }
+    }
+
+    private static Series Cdf(string name, IReadOnlyList<double> ms)
+    {
+        var sorted = ms.Order().ToArray();
+        var points = sorted.Select((v, i) => (v, 100.0 * (i + 1) / sorted.Length)).ToList();
+        return new Series(Name, name, "round trip (ms, log scale)", "tasks completed within (%)", points) { LogX = true, Baseline = name.Contains("raw", StringComparison.Ordinal) };
+    }
+}
