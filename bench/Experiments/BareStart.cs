@@ -3,55 +3,55 @@ using System.Diagnostics;
 namespace Mep.Bench.Experiments;
 
 /// <summary>
-/// The baseline of UEP creation: the bare UEP program started as the bench user without MEP (setpriv to the user,
-/// then <c>mep-endpoint --help</c>, which loads the runtime and the program and exits) plus a broker connect (a fresh
-/// AMQP connection and channel) — what any UEP start costs whoever starts it.
+/// The baseline of a UEP start, without MEP: a fresh .NET process started as the bench user (setpriv) that opens a
+/// broker connection and a channel and exits (<see cref="Site.ConnectProbe"/>: same runtime and RabbitMQ client as
+/// the UEP). Also the UEP program's own bare start (<c>mep-endpoint --help</c>: runtime and program load, no connect).
 /// </summary>
 internal static class BareStart
 {
-    /// <summary>Starts <paramref name="count"/> bare programs at once; the time until the last one exited.</summary>
-    public static async Task<TimeSpan> ProcessesAsync(BenchContext ctx, int count, CancellationToken ct)
+    /// <summary>Starts <paramref name="count"/> probes at once; the time until the last one exited.</summary>
+    public static Task<TimeSpan> ConnectingAsync(BenchContext ctx, int count, CancellationToken ct) =>
+        AsUserAsync(ctx, count, Environment.ProcessPath ?? throw new InvalidOperationException("no path of mep-bench"),
+            [Site.ConnectProbe.Command, ctx.Broker.AmqpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), RawBroker.VirtualHost], ct);
+
+    /// <summary>The UEP program alone: <c>mep-endpoint --help</c> as the user.</summary>
+    public static Task<TimeSpan> ProgramOnlyAsync(BenchContext ctx, CancellationToken ct) =>
+        AsUserAsync(ctx, 1, ctx.Site.EndpointProgram, ["--help"], ct);
+
+    private static async Task<TimeSpan> AsUserAsync(BenchContext ctx, int count, string program, string[] args, CancellationToken ct)
     {
         var user = ctx.Site.Settings.BenchUser;
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, count).Select(async _ =>
         {
-            var psi = new ProcessStartInfo("setpriv", ["--reuid", user, "--regid", user, "--init-groups", "--", ctx.Site.EndpointProgram, "--help"])
+            var psi = new ProcessStartInfo("setpriv", ["--reuid", user, "--regid", user, "--init-groups", "--", program, .. args])
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
                 UseShellExecute = false,
                 WorkingDirectory = "/",
             };
+            psi.Environment["MEP_BENCH_PROBE_USER"] = ctx.Broker.User;
+            psi.Environment["MEP_BENCH_PROBE_PASSWORD"] = ctx.Broker.Password;
             using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start setpriv");
-            await Task.WhenAll(process.StandardOutput.ReadToEndAsync(ct), process.StandardError.ReadToEndAsync(ct));
+            var output = await Task.WhenAll(process.StandardOutput.ReadToEndAsync(ct), process.StandardError.ReadToEndAsync(ct));
             await process.WaitForExitAsync(ct);
             if (process.ExitCode != 0)
             {
-                throw new BenchTaskFailedException($"the bare UEP program exited with {process.ExitCode} as {user}");
+                throw new BenchTaskFailedException($"{program} {string.Join(' ', args)} exited with {process.ExitCode} as {user}: {output[1].Trim()}");
             }
         }));
         return clock.Elapsed;
     }
 
-    /// <summary>Opens <paramref name="count"/> fresh broker connections at once; the time until the last is open.</summary>
-    public static async Task<TimeSpan> ConnectsAsync(RawBroker broker, int count, CancellationToken ct)
+    /// <summary>Median over <paramref name="samples"/> of <paramref name="count"/> probes at once, in seconds.</summary>
+    public static async Task<double> MedianAsync(BenchContext ctx, int count, int samples, CancellationToken ct)
     {
-        var clock = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, count).Select(_ => broker.ConnectOnceAsync(ct)));
-        return clock.Elapsed;
-    }
-
-    /// <summary>Median over <paramref name="samples"/> of starting <paramref name="count"/> bare UEPs at once (process + connect), in seconds.</summary>
-    public static async Task<double> MedianAsync(BenchContext ctx, RawBroker broker, int count, int samples, CancellationToken ct)
-    {
-        var process = new List<double>();
-        var connect = new List<double>();
+        var times = new List<double>();
         for (var i = 0; i < samples; i++)
         {
-            process.Add((await ProcessesAsync(ctx, count, ct)).TotalSeconds);
-            connect.Add((await ConnectsAsync(broker, count, ct)).TotalSeconds);
+            times.Add((await ConnectingAsync(ctx, count, ct)).TotalSeconds);
         }
-        return Stats.Median(process) + Stats.Median(connect);
+        return Stats.Median(times);
     }
 }

@@ -81,13 +81,10 @@ internal static class Plots
             bar.Label = bar.Value.ToString("F0", CultureInfo.InvariantCulture);
         }
         bars.ValueLabelStyle.FontSize = 12;
-        plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, labels.Count).Select(x => (double)x)], [.. labels.Select(Wrap)]);
+        plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, labels.Count).Select(x => (double)x)], [.. labels]);
         plot.Axes.Bottom.TickLabelStyle.FontSize = 10;
-        plot.Axes.Bottom.MinimumSize = 90;
+        plot.Axes.Bottom.MinimumSize = 110;
     }
-
-    /// <summary>Breaks a category name at its parenthesis so that neighbouring labels do not run into each other.</summary>
-    private static string Wrap(string label) => label.Replace(" (", "\n(", StringComparison.Ordinal).Replace(": ", ":\n", StringComparison.Ordinal);
 
     private static string Slug(string s) => new([.. s.ToLowerInvariant().Select(c => char.IsLetterOrDigit(c) ? c : '-')]);
 }

@@ -20,20 +20,13 @@ internal sealed class RawBroker : IAsyncDisposable
         _connection = connection;
     }
 
+    public const string VirtualHost = "mep-bench-raw";
+
     public static async Task<RawBroker> OpenAsync(BrokerAccess access, CancellationToken ct)
     {
-        var broker = new Broker(access, "mep-bench-raw");
+        var broker = new Broker(access, VirtualHost);
         await broker.EnsureVirtualHostAsync(ct);
         return new RawBroker(broker, await broker.ConnectAsync("mep-bench-raw", ct));
-    }
-
-    /// <summary>Opens and closes a fresh connection with one channel: what a UEP's broker connect costs at least.</summary>
-    public async Task<TimeSpan> ConnectOnceAsync(CancellationToken ct)
-    {
-        var clock = Stopwatch.StartNew();
-        await using var connection = await _broker.ConnectAsync("mep-bench-connect", ct);
-        await using var channel = await connection.CreateChannelAsync(cancellationToken: ct);
-        return clock.Elapsed;
     }
 
     private async Task<IChannel> ConfirmingChannelAsync(CancellationToken ct) =>
