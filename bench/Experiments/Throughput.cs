@@ -14,12 +14,16 @@ internal static class Throughput
 {
     public const string Name = "4 throughput";
     private const int InFlight = 256;
+
+    /// <summary>A second 1-UEP point with few tasks in flight: if the rate rises as fewer tasks wait, per-task cost grows
+    /// with the queue (the UEP grain writes its whole pending list with every change).</summary>
+    private const int FewInFlight = 16;
     private const int WorkersPerUep = 2;
 
     public static async Task RunAsync(BenchContext ctx, Results results, ProgressTask progress, CancellationToken ct)
     {
         var duration = ctx.Run.ThroughputDuration;
-        progress.MaxValue = (ctx.Run.ThroughputUeps.Count + 1) * duration.TotalSeconds;
+        progress.MaxValue = (ctx.Run.ThroughputUeps.Count + 2) * duration.TotalSeconds;
         double rawRate;
         await using (var broker = await RawBroker.OpenAsync(ctx.Broker, ct))
         {
@@ -30,22 +34,24 @@ internal static class Throughput
         var points = new List<(double, double)>();
         foreach (var ueps in ctx.Run.ThroughputUeps)
         {
-            var (rate, drained) = await MeasureAsync(ctx, ueps, duration, progress, ct);
+            var (rate, drained) = await MeasureAsync(ctx, ueps, InFlight, duration, progress, ct);
             points.Add((ueps, rate));
             var plural = ueps > 1 ? "s" : "";
             results.Add(new Measurement(Name, $"{ueps} UEP{plural}", rate, "tasks/s", "raw publish-confirm-consume-ack", rawRate,
                 "≥ 5000/s and ≥ 25% of raw", rate >= 5000 && rate >= 0.25 * rawRate));
             results.Add(new Measurement(Name, $"{ueps} UEP{plural}, all submitted ÷ time to the last result", drained, "tasks/s", "raw publish-confirm-consume-ack", rawRate));
         }
+        var (few, _) = await MeasureAsync(ctx, 1, FewInFlight, duration, progress, ct);
+        results.Add(new Measurement(Name, $"1 UEP, {FewInFlight} in flight (not {InFlight})", few, "tasks/s", "raw publish-confirm-consume-ack", rawRate));
         results.Series.Add(new Series(Name, "MEP (durable no-op tasks)", "user endpoints", "tasks per second", points));
         results.Series.Add(new Series(Name, "raw broker (baseline)", "user endpoints", "tasks per second",
             [.. ctx.Run.ThroughputUeps.Select(u => ((double)u, rawRate))]));
         results.Notes.Add($"Throughput: {duration.TotalSeconds:F0} s per point, {WorkersPerUep} workers per UEP, up to {InFlight} tasks " +
-            "in flight per UEP through the SDK (default options); raw baseline one publisher (confirms per 256) and one consumer.");
+            $"in flight per UEP through the SDK (default options), and 1 UEP with {FewInFlight} in flight; raw baseline one publisher (confirms per 256) and one consumer.");
     }
 
     /// <summary>Tasks done within the window per second, and every task submitted in it over the time to the last result.</summary>
-    private static async Task<(double InWindow, double Drained)> MeasureAsync(BenchContext ctx, int ueps, TimeSpan duration, ProgressTask progress, CancellationToken ct)
+    private static async Task<(double InWindow, double Drained)> MeasureAsync(BenchContext ctx, int ueps, int inFlight, TimeSpan duration, ProgressTask progress, CancellationToken ct)
     {
         var executors = Enumerable.Range(0, ueps).Select(_ => ctx.NewExecutor(ctx.FreshConfig($"tput{ueps}", WorkersPerUep))).ToList();
         try
@@ -56,7 +62,7 @@ internal static class Throughput
             long inWindow = 0;
             long submitted = 0;
             var failures = new ConcurrentQueue<Exception>();
-            var feeders = executors.Select(e => FeedAsync(e, ctx.Noop, clock, duration, () => Interlocked.Increment(ref inWindow), () => Interlocked.Increment(ref submitted), failures)).ToList();
+            var feeders = executors.Select(e => FeedAsync(e, ctx.Noop, inFlight, clock, duration, () => Interlocked.Increment(ref inWindow), () => Interlocked.Increment(ref submitted), failures)).ToList();
             while (clock.Elapsed < duration)
             {
                 await Task.Delay(250, ct);
@@ -80,11 +86,11 @@ internal static class Throughput
         }
     }
 
-    /// <summary>Keeps <see cref="InFlight"/> tasks outstanding until the window closes, then waits for the rest.</summary>
-    private static async Task FeedAsync(Executor executor, Guid noop, Stopwatch clock, TimeSpan duration, Action counted, Action sent,
+    /// <summary>Keeps <paramref name="inFlight"/> tasks outstanding until the window closes, then waits for the rest.</summary>
+    private static async Task FeedAsync(Executor executor, Guid noop, int inFlight, Stopwatch clock, TimeSpan duration, Action counted, Action sent,
         ConcurrentQueue<Exception> failures)
     {
-        using var slots = new SemaphoreSlim(InFlight);
+        using var slots = new SemaphoreSlim(inFlight);
         var pending = new List<Task>();
         while (clock.Elapsed < duration)
         {

@@ -17,6 +17,7 @@ internal static class WarmLatency
         var n = ctx.Run.LatencyTasks;
         var nDefault = ctx.Run.DefaultSdkLatencyTasks;
         progress.MaxValue = 2 * n + nDefault + 20;
+        // (the step split's 50 extra tasks are not on the bar: they take a second or two)
 
         IReadOnlyList<TimeSpan> raw;
         await using (var broker = await RawBroker.OpenAsync(ctx.Broker, ct))
@@ -37,6 +38,7 @@ internal static class WarmLatency
             }
             uep = executor.UserEndpointId ?? throw new InvalidOperationException("no user endpoint id after a task");
             await MeasureAsync(executor, ctx.Noop, n, eager, progress);
+            await SplitAsync(ctx, executor, results, ct);
         }
         await using (var executor = ctx.NewExecutor(config))
         {
@@ -71,6 +73,41 @@ internal static class WarmLatency
             await BenchContext.NoopAsync(executor, noop);
             samples.Add(clock.Elapsed.TotalMilliseconds);
             progress.Increment(1);
+        }
+    }
+
+    // Where a warm round trip goes, from the task's own transitions (worker's clock for running and success).
+    private static readonly string[] Steps =
+    [
+        "submit → in the UEP's queue (API, grain, state write, publish)",
+        "in queue → started on a worker",
+        "started → done on the worker (Python no-op)",
+        "done → SDK has the result (event stream, state write, status poll)",
+    ];
+
+    /// <summary>Medians of the steps of a warm task, over a few more no-ops after the measured ones.</summary>
+    private static async Task SplitAsync(BenchContext ctx, Sdk.Executor executor, Results results, CancellationToken ct)
+    {
+        var steps = Steps.Select(_ => new List<double>()).ToArray();
+        for (var i = 0; i < 50; i++)
+        {
+            var submitted = DateTimeOffset.UtcNow;
+            var tracked = executor.SubmitPythonTracked(ctx.Noop);
+            await tracked.Result;
+            var done = DateTimeOffset.UtcNow;
+            var view = await ctx.Client.GetTaskAsync(await tracked.Accepted, ct);
+            DateTimeOffset At(Protocol.Api.TaskLifecycleState s) => view.Transitions.Last(t => t.State == s).At;
+            var queued = At(Protocol.Api.TaskLifecycleState.WaitingForNodes);
+            var running = At(Protocol.Api.TaskLifecycleState.Running);
+            var finished = At(Protocol.Api.TaskLifecycleState.Success);
+            steps[0].Add((queued - submitted).TotalMilliseconds);
+            steps[1].Add((running - queued).TotalMilliseconds);
+            steps[2].Add((finished - running).TotalMilliseconds);
+            steps[3].Add((done - finished).TotalMilliseconds);
+        }
+        for (var i = 0; i < Steps.Length; i++)
+        {
+            results.Add(new Measurement(Name, "median step: " + Steps[i], Stats.Median(steps[i]), "ms"));
         }
     }
 
