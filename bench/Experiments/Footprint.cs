@@ -88,7 +88,7 @@ internal static class Footprint
         results.Series.Add(new Series(Name, "one worker process (median)", x, y, workerCurve));
         results.Series.Add(new Series(Name, "silo idle (baseline)", x, y, [.. siloCurve.Select(p => (p.Item1, siloIdle))]) { Baseline = true });
         results.Notes.Add("Footprint: VmRSS from /proc/PID/status; each live UEP ran one `sleep 0` (shell, one worker) and idles with its " +
-            "worker (blocks are given back after min(2 min, idle_timeout/2)); under load = peak while one UEP with two workers runs no-ops for 5 s.");
+            "worker (blocks are given back after min(2 min, idle_timeout/2)); under load = peak while one UEP with two workers runs no-ops for 5 s, 64 in flight.");
     }
 
     private static async Task<string> StartOneAsync(BenchContext ctx)
@@ -102,7 +102,10 @@ internal static class Footprint
         return executor.UserEndpointId ?? throw new InvalidOperationException("no user endpoint id");
     }
 
-    /// <summary>Peak silo RSS while one UEP with two workers takes no-ops as fast as the SDK sends them, for 5 s.</summary>
+    /// <summary>
+    /// Peak silo RSS while one UEP with two workers takes no-ops for 5 s, 64 kept in flight (a fixed count, so the load
+    /// lasts as long on a slow machine as on a fast one).
+    /// </summary>
     private static async Task<double> UnderLoadAsync(BenchContext ctx, double idle, CancellationToken ct)
     {
         var peak = idle;
@@ -112,11 +115,12 @@ internal static class Footprint
         var pending = new List<Task>();
         while (clock.Elapsed < TimeSpan.FromSeconds(5))
         {
-            for (var i = 0; i < 100; i++)
+            pending.RemoveAll(t => t.IsCompletedSuccessfully);
+            while (pending.Count < 64)
             {
                 pending.Add(BenchContext.NoopAsync(executor, ctx.Noop));
             }
-            await Task.Delay(100, ct);
+            await Task.WhenAny(Task.WhenAny(pending), Task.Delay(100, ct));
             peak = Math.Max(peak, ProcStatus.RssBytes(ctx.Site.Silo!.Pid) / MB);
         }
         await Task.WhenAll(pending);
