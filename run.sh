@@ -300,8 +300,8 @@ stop_bench_node() {
     rm -rf -- "$BENCH_NODE"
 }
 
-# ./run.sh bench [QUICK] [ARGS]: the paper's experiments and issue 9's limits (bench/README.md); QUICK takes about
-# two minutes; ARGS go to `mep-bench site` (--help), e.g. --only 3 4. The harness starts and stops the whole site
+# ./run.sh bench [QUICK] [ARGS]: the paper's experiments and issue 9's limits (bench/README.md); QUICK takes a few
+# minutes; ARGS go to `mep-bench site` (--help), e.g. --only 3 4. The harness starts and stops the whole site
 # itself, on ports and in a directory of its own (MEP_BENCH_SITE_DIR, default $HOME_DIR/bench-site), so it can run
 # beside `./run.sh`; run.sh only builds it. Results: bench/results/site-<time>.{md,csv} and plots.
 cmd_bench() {

@@ -31,7 +31,7 @@ internal static class Footprint
         progress.Increment(10);
 
         var live = new List<string>();
-        var siloCurve = new List<(double, double)>();
+        var siloCurve = new List<(double, double)> { (0, siloIdle) };
         var uepCurve = new List<(double, double)>();
         var workerCurve = new List<(double, double)>();
         var perUep = 150.0; // MB for a manager with its worker and shell, until measured
@@ -87,6 +87,9 @@ internal static class Footprint
         results.Series.Add(new Series(Name, "one UEP process (median)", x, y, uepCurve));
         results.Series.Add(new Series(Name, "one worker process (median)", x, y, workerCurve));
         results.Series.Add(new Series(Name, "silo idle (baseline)", x, y, [.. siloCurve.Select(p => (p.Item1, siloIdle))]) { Baseline = true });
+        var span = siloCurve.Select(p => p.Item1).ToList();
+        results.Series.Add(new Series(Name, "goal: silo ≤ 250 MB at 200 UEPs", x, y, [(span.Min(), 250), (Math.Max(200, span.Max()), 250)]) { Goal = true });
+        results.Series.Add(new Series(Name, "goal: UEP process ≤ 30 MB", x, y, [(span.Min(), 30), (Math.Max(200, span.Max()), 30)]) { Goal = true });
         results.Notes.Add("Footprint: VmRSS from /proc/PID/status; each live UEP ran one `sleep 0` (shell, one worker) and idles with its " +
             "worker (blocks are given back after min(2 min, idle_timeout/2)); under load = peak while one UEP with two workers runs no-ops for 5 s, 64 in flight.");
     }

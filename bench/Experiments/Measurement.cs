@@ -24,6 +24,9 @@ internal sealed record Series(string Experiment, string Name, string XLabel, str
     /// <summary>Drawn dashed: what the curve is compared to.</summary>
     public bool Baseline { get; init; }
 
+    /// <summary>Drawn dotted: the goal for the curve.</summary>
+    public bool Goal { get; init; }
+
     /// <summary>The x axis in decades (latency distributions span three of them).</summary>
     public bool LogX { get; init; }
 

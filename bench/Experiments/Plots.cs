@@ -40,6 +40,12 @@ internal static class Plots
                     IntegerTicksOnly = true,
                 };
             }
+            if (!first.LogX)
+            {
+                // Times, rates and sizes: from zero, so that a ratio can be read off the picture.
+                plot.Axes.AutoScale();
+                plot.Axes.SetLimitsY(0, plot.Axes.GetLimits().Top * 1.1);
+            }
             plot.Title($"{group.Key}{(quick ? " (QUICK run)" : "")}, {stamp} UTC");
             plot.XLabel(first.XLabel);
             plot.YLabel(first.YLabel);
@@ -61,6 +67,11 @@ internal static class Plots
         if (series.Baseline)
         {
             line.LinePattern = LinePattern.Dashed;
+        }
+        if (series.Goal)
+        {
+            line.LinePattern = LinePattern.Dotted;
+            line.MarkerSize = 0;
         }
     }
 

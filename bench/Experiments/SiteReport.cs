@@ -16,7 +16,7 @@ internal static class SiteReport
         {
             table.AddColumn(column);
         }
-        foreach (var m in results.Measurements)
+        foreach (var m in Ordered(results))
         {
             table.AddRow(Markup.Escape(m.Experiment), Markup.Escape(m.Metric), Markup.Escape(Value(m.Value, m.Unit)),
                 Markup.Escape(m.Baseline is { } b ? $"{Value(b, m.Unit)} ({m.BaselineName})" : ""),
@@ -38,7 +38,7 @@ internal static class SiteReport
         }
         md.Append("\nGoals are the issue's targets, recorded next to each figure; nothing asserts them.\n\n");
         md.Append("| experiment | metric | value | baseline (same run) | ratio | goal | met |\n|---|---|---:|---:|---:|---|---|\n");
-        foreach (var m in results.Measurements)
+        foreach (var m in Ordered(results))
         {
             md.Append(Inv, $"| {m.Experiment} | {m.Metric} | {Value(m.Value, m.Unit)} | ");
             md.Append(m.Baseline is { } b ? $"{Value(b, m.Unit)} ({m.BaselineName})" : "").Append(" | ");
@@ -83,6 +83,9 @@ internal static class SiteReport
         File.WriteAllText(Path.Combine(directory, $"site-{stamp}-series.csv"), series.ToString());
         return mdPath;
     }
+
+    /// <summary>By experiment number (they run in another order: the warm measurements first, on a quiet site).</summary>
+    private static IEnumerable<Measurement> Ordered(Results results) => results.Measurements.OrderBy(m => m.Experiment, StringComparer.Ordinal);
 
     private static string Value(double value, string unit) => unit switch
     {

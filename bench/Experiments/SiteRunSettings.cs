@@ -10,22 +10,22 @@ internal sealed record SiteRunSettings
     /// <summary>Experiments to run (1..6); all by default.</summary>
     public required IReadOnlySet<int> Experiments { get; init; }
 
-    public int LatencyTasks => Quick ? 300 : 2000;
+    public int LatencyTasks => Quick ? 200 : 2000;
 
     /// <summary>Tasks measured with the SDK's default options (25 ms batch window, 50 ms poll): slower, so fewer.</summary>
-    public int DefaultSdkLatencyTasks => Quick ? 60 : 400;
+    public int DefaultSdkLatencyTasks => Quick ? 40 : 400;
 
-    public TimeSpan ThroughputDuration => Quick ? TimeSpan.FromSeconds(8) : TimeSpan.FromSeconds(30);
+    public TimeSpan ThroughputDuration => Quick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(30);
 
     public IReadOnlyList<int> ThroughputUeps => Quick ? [1, 4] : [1, 4, 16];
 
-    public IReadOnlyList<int> CreationCounts => Quick ? [1, 2, 4, 8] : [1, 2, 4, 8, 16, 32, 64];
+    public IReadOnlyList<int> CreationCounts => Quick ? [1, 2, 4] : [1, 2, 4, 8, 16, 32, 64];
 
-    public int ScalingTasks => Quick ? 16 : 64;
+    public int ScalingTasks => Quick ? 8 : 64;
 
     public double ScalingTaskSeconds => Quick ? 3 : 10;
 
-    public IReadOnlyList<int> ScalingUeps => Quick ? [1, 4, 16] : [1, 2, 4, 8, 16, 32, 64];
+    public IReadOnlyList<int> ScalingUeps => Quick ? [1, 4, 8] : [1, 2, 4, 8, 16, 32, 64];
 
     public IReadOnlyList<int> FootprintUeps => Quick ? [10] : [10, 100, 200];
 
