@@ -17,11 +17,11 @@ internal static class SiteCommand
     {
         var bin = new Option<string>("--bin") { Description = "run.sh's publish directory (silo/, launcher/, endpoint/, mep/)", Required = true };
         var repo = new Option<string>("--repo") { Description = "The checkout (for scripts/rabbitmq-node)", Required = true };
-        var runtime = new Option<string>("--runtime") { Description = "The private site's directory (emptied first)", Required = true };
+        var runtime = new Option<string>("--runtime") { Description = "The private site's directory (an earlier run's is emptied first; any other non-empty directory is refused)", Required = true };
         var results = Opt("--results", Path.Combine("bench", "results"), "Directory for site-<time>.md, CSVs and plots");
         var account = Opt("--service-account", "mep", "The silo's account");
         var user = Opt("--bench-user", "mep-bench", "The Unix account the bench identity maps to (created when missing)");
-        var quick = Opt("--quick", false, "Scaled-down sizes (about two minutes)");
+        var quick = Opt("--quick", false, "Scaled-down sizes (a few minutes on an idle machine)");
         var only = new Option<int[]>("--only") { Description = "Experiments to run (1..6; default all)", AllowMultipleArgumentsPerToken = true };
         var apiPort = Opt("--api-port", 8490, "The site's REST API port");
         var amqpPort = Opt("--amqp-port", 5702, "The site's RabbitMQ AMQP port");

@@ -57,13 +57,20 @@ internal sealed class BenchSite : IAsyncDisposable
     private async Task StartAllAsync(CancellationToken ct)
     {
         var root = _settings.RuntimeDirectory;
-        if (Directory.Exists(root))
+        var marker = Path.Combine(root, ".mep-bench-site");
+        if (Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
         {
+            // Emptied only when an earlier run made it: a mistyped --runtime must not delete someone's directory.
+            if (!File.Exists(marker))
+            {
+                throw new SiteFailedException($"--runtime {root} is not empty and no earlier mep-bench site made it: choose another directory");
+            }
             // A previous run's broker may still run if that run was killed: stop it before its files go.
             await Commands.RunAsync(Script, ["stop", Path.Combine(root, "rabbitmq")], ct, allowFailure: true);
             Directory.Delete(root, recursive: true);
         }
         Directory.CreateDirectory(_settings.LogDirectory);
+        await File.WriteAllTextAsync(marker, "made by mep-bench site; emptied by its next run\n", ct);
         File.SetUnixFileMode(root, (UnixFileMode)0b111_101_101); // the service account and the bench user reach programs through it
 
         await EnsureAccountsAsync(ct);
