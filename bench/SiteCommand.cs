@@ -28,10 +28,15 @@ internal static class SiteCommand
         var mgmtPort = Opt("--mgmt-port", 15702, "The site's RabbitMQ management port");
         var siloPort = Opt("--silo-port", 11191, "Orleans silo port");
         var gatewayPort = Opt("--gateway-port", 30091, "Orleans gateway port");
+        var siloSettings = new Option<string[]>("--silo-setting")
+        {
+            Description = "Extra silo setting Key=Value under Mep: (repeatable), e.g. Broker:EventPollInterval=00:00:00.005",
+            AllowMultipleArgumentsPerToken = false,
+        };
 
         var command = new Command("site", "The paper's experiments and issue 9's limits against a private MEP site")
         {
-            bin, repo, runtime, results, account, user, quick, only, apiPort, amqpPort, mgmtPort, siloPort, gatewayPort,
+            bin, repo, runtime, results, account, user, quick, only, apiPort, amqpPort, mgmtPort, siloPort, gatewayPort, siloSettings,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -56,6 +61,7 @@ internal static class SiteCommand
                     ManagementPort = parse.GetValue(mgmtPort),
                     SiloPort = parse.GetValue(siloPort),
                     GatewayPort = parse.GetValue(gatewayPort),
+                    SiloSettings = parse.GetValue(siloSettings) ?? [],
                 };
                 site.Validate();
                 var chosen = parse.GetValue(only) is { Length: > 0 } list ? list.ToHashSet() : [1, 2, 3, 4, 5, 6];

@@ -58,6 +58,7 @@ internal static class SiteRun
             $"machine: {Environment.ProcessorCount} cores, load average {loadBefore} at the start and {LoadAverage()} at the end (1/5/15 min; other work on the machine shows here)",
             $"site: private single node (SQLite, RabbitMQ quorum queues, root launcher, silo as {settings.ServiceAccount}); UEPs of one Unix account ({settings.BenchUser}), one per distinct user config",
             $"sizes: {(run.Quick ? "QUICK (scaled down)" : "full")}",
+            $"silo settings beyond run.sh's: {(settings.SiloSettings.Count == 0 ? "none" : string.Join(", ", settings.SiloSettings))}",
         };
         Plots.Write(run.ResultsDirectory, stamp, results, run.Quick);
         SiteReport.Print(console, results);

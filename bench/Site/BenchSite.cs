@@ -168,6 +168,7 @@ internal sealed class BenchSite : IAsyncDisposable
             Invariant($"--Mep:Broker:ManagementPort={_settings.ManagementPort}"),
             "--Mep:Broker:AdminUser=admin",
             $"--Mep:Broker:AdminPasswordFile={Path.Combine(root, "broker-admin-password")}",
+            .. _settings.SiloSettings.Select(setting => $"--Mep:{setting}"),
         ], _settings.LogDirectory);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         await WaitAsync("the silo", Silo, async () =>

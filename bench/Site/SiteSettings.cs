@@ -29,6 +29,10 @@ internal sealed record SiteSettings
     public int SiloPort { get; init; } = 11191;
     public int GatewayPort { get; init; } = 30091;
 
+    /// <summary>Extra silo settings as <c>Key=Value</c> under <c>Mep:</c> (e.g. <c>Broker:EventPollInterval=00:00:00.005</c>),
+    /// to see what a setting does to the figures; the summary lists them.</summary>
+    public IReadOnlyList<string> SiloSettings { get; init; } = [];
+
     /// <summary>How long the site may take to come up before the run fails.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(180);
 
@@ -56,6 +60,10 @@ internal sealed record SiteSettings
         if (ports.Any(p => p is <= 0 or > 65535) || ports.Distinct().Count() != ports.Length)
         {
             throw new ArgumentException($"ports must be distinct and in 1..65535: {string.Join(", ", ports)}");
+        }
+        if (SiloSettings.FirstOrDefault(s => s.IndexOf('=', StringComparison.Ordinal) <= 0) is { } bad)
+        {
+            throw new ArgumentException($"--silo-setting '{bad}' is not Key=Value");
         }
         if (string.IsNullOrWhiteSpace(RuntimeDirectory) || !Path.IsPathRooted(RuntimeDirectory))
         {
