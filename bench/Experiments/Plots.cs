@@ -40,17 +40,18 @@ internal static class Plots
                     IntegerTicksOnly = true,
                 };
             }
-            if (!first.LogX)
-            {
-                // Times, rates and sizes: from zero, so that a ratio can be read off the picture.
-                plot.Axes.AutoScale();
-                plot.Axes.SetLimitsY(0, plot.Axes.GetLimits().Top * 1.1);
-            }
             plot.Title($"{group.Key}{(quick ? " (QUICK run)" : "")}, {stamp} UTC");
             plot.XLabel(first.XLabel);
             plot.YLabel(first.YLabel);
             plot.ShowLegend(Alignment.UpperLeft);
             plot.Axes.Margins(0.05, 0.15);
+            if (!first.LogX)
+            {
+                // Times, rates and sizes: from zero, so that a ratio can be read off the picture (after the margins,
+                // which would autoscale again).
+                plot.Axes.AutoScale();
+                plot.Axes.SetLimitsY(0, plot.Axes.GetLimits().Top * 1.1);
+            }
             var name = $"site-{stamp}-{Slug(group.Key)}.png";
             plot.SavePng(Path.Combine(directory, name), 1000, first.Labels is null ? 600 : 700);
             results.Plots.Add(name);
