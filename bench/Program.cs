@@ -109,7 +109,9 @@ streamsCommand.SetAction(async (parse, ct) =>
 });
 
 var root = new RootCommand("mep-bench: MEP performance measurements") { streamsCommand, SiteCommand.Create() };
-return await root.Parse(args).InvokeAsync();
+// Ctrl-C and SIGTERM cancel the action's token; the default 2 s before the process is ended would cut short the
+// site harness's tear-down (silo, launcher, UEPs, broker), so it gets time to stop what it started.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(90) });
 
 static Option<T> Opt<T>(string name, T defaultValue, string description) =>
     new(name) { Description = description, DefaultValueFactory = _ => defaultValue };

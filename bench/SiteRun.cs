@@ -53,6 +53,11 @@ internal static class SiteRun
             console.MarkupLine($"[grey]site logs: {Markup.Escape(settings.LogDirectory)}[/]");
             return 1;
         }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            console.MarkupLine("[red]mep-bench site: interrupted; the site is stopped, no figures reported[/]");
+            return 130;
+        }
         var context = new[]
         {
             $"machine: {Environment.ProcessorCount} cores, load average {loadBefore} at the start and {LoadAverage()} at the end (1/5/15 min; other work on the machine shows here)",
