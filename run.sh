@@ -10,6 +10,10 @@
 #                         pairs named node1..nodeN, each with its own ports; see scripts/run-cluster.sh; Ctrl-C stops all
 #   ./run.sh demo         start the site, submit `id -un` as two identities, print both results, stop
 #   ./run.sh mep ARGS     the mep CLI against this site (rebuilt only when sources changed)
+#   ./run.sh bench [QUICK] [ARGS]
+#                         the issue-9 harness (mep-bench site) against a private site it starts and stops: UEP
+#                         creation, strong scaling, warm latency, throughput, footprint, cold-start breakdown, each
+#                         with a same-run baseline; CSV, Markdown and PNG plots in bench/results/ (see bench/README.md)
 #   ./run.sh bench-streams [ARGS]
 #                         events/s through the RabbitMQ stream provider vs raw RabbitMQ, on a private node of its
 #                         own (deleted after); results in bench/results/; ARGS go to `mep-bench streams` (--help)
@@ -313,6 +317,24 @@ stop_bench_node() {
     rm -rf -- "$BENCH_NODE"
 }
 
+# ./run.sh bench [QUICK] [ARGS]: the paper's experiments and issue 9's limits (bench/README.md); QUICK takes a few
+# minutes; ARGS go to `mep-bench site` (--help), e.g. --only 3 4. The harness starts and stops the whole site
+# itself, on ports and in a directory of its own (MEP_BENCH_SITE_DIR, default $HOME_DIR/bench-site), so it can run
+# beside `./run.sh`; run.sh only builds it. Results: bench/results/site-<time>.{md,csv} and plots.
+cmd_bench() {
+    is_root || die "the benchmark starts a root launcher and creates the Unix account mep-bench: run it as root"
+    ensure_packages
+    build_all
+    publish bench/Mep.Bench.csproj bench
+    ensure_service_account
+    local args=() arg
+    for arg in "$@"; do
+        if [[ "$arg" == QUICK || "$arg" == quick ]]; then args+=(--quick); else args+=("$arg"); fi
+    done
+    "$BIN/bench/mep-bench" site --bin "$BIN" --repo "$REPO" --runtime "${MEP_BENCH_SITE_DIR:-$HOME_DIR/bench-site}" \
+        --service-account "$SERVICE_ACCOUNT" --results "$REPO/bench/results" "${args[@]}"
+}
+
 main() {
     choose_home
     case "${1:-run}" in
@@ -322,7 +344,8 @@ main() {
         cluster) shift; source "$REPO/scripts/run-cluster.sh"; cmd_cluster "$@" ;;
         mep) shift; publish Cli/Mep.Cli.csproj mep; mep_cli "$@" ;;
         bench-streams) shift; cmd_bench_streams "$@" ;;
-        -h | --help | help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' ;;
+        bench) shift; cmd_bench "$@" ;;
+        -h | --help | help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
         *) die "unknown command '$1' (try ./run.sh help)" ;;
     esac
 }

@@ -11,8 +11,13 @@ internal static class Program
 {
     private static readonly TimeSpan StdinTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>When Main began (Stopwatch ticks): the UEP's first log line says how long ago, so that a cold start
+    /// can be split into runtime load, start-up and broker connect (mep-bench, issue 9).</summary>
+    internal static long MainEntered { get; private set; }
+
     private static async Task<int> Main(string[] args)
     {
+        MainEntered = System.Diagnostics.Stopwatch.GetTimestamp();
         if (args is [Worker.WorkerProgram.Command, .. var workerArgs])
         {
             return await Worker.WorkerProgram.RunAsync(workerArgs).ConfigureAwait(false);

@@ -35,6 +35,8 @@ internal sealed record BenchSettings
 
     public int EventsPerRound => Streams * EventsPerStream;
 
+    public BrokerAccess Access => new(Host, AmqpPort, ManagementPort, User, Password);
+
     public IEnumerable<(string Name, string Value)> Describe() =>
     [
         ("broker", $"{Host}:{AmqpPort}"),

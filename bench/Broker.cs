@@ -6,11 +6,14 @@ using RabbitMQ.Client;
 
 namespace Mep.Bench;
 
+/// <summary>Where a broker is and whom to log in as: AMQP and the management API of one node.</summary>
+internal sealed record BrokerAccess(string Host, int AmqpPort, int ManagementPort, string User, string Password);
+
 /// <summary>
 /// The broker under test: AMQP connections to the benchmark's virtual host, and that host's creation (with full
 /// permissions for the bench user) and deletion through the management API.
 /// </summary>
-internal sealed class Broker(BenchSettings settings, string virtualHost) : IDisposable
+internal sealed class Broker(BrokerAccess settings, string virtualHost) : IDisposable
 {
     private readonly HttpClient _http = CreateHttp(settings);
 
@@ -57,7 +60,7 @@ internal sealed class Broker(BenchSettings settings, string virtualHost) : IDisp
         }
     }
 
-    private static HttpClient CreateHttp(BenchSettings settings)
+    private static HttpClient CreateHttp(BrokerAccess settings)
     {
         var http = new HttpClient { BaseAddress = new Uri($"http://{settings.Host}:{settings.ManagementPort}/"), Timeout = TimeSpan.FromSeconds(30) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",

@@ -6,6 +6,12 @@ using Spectre.Console;
 // mep-bench streams: events/s through the RabbitMQ stream provider against raw RabbitMQ, same broker, same run.
 // Exit codes: 0 measured (whatever the ratio), 1 a round did not complete in time, 2 usage or broker error.
 
+// The creation baseline's probe runs before any command is built: its start-up is what it measures.
+if (args is [Mep.Bench.Site.ConnectProbe.Command, .. var probeArgs])
+{
+    return await Mep.Bench.Site.ConnectProbe.RunAsync(probeArgs);
+}
+
 var host = Opt("--host", "127.0.0.1", "Broker host");
 var amqpPort = Opt("--amqp-port", 5672, "Broker AMQP port");
 var mgmtPort = Opt("--mgmt-port", 15672, "Broker management API port (creates and deletes the virtual host)");
@@ -102,8 +108,10 @@ streamsCommand.SetAction(async (parse, ct) =>
     return summary.Complete ? 0 : 1;
 });
 
-var root = new RootCommand("mep-bench: MEP performance measurements") { streamsCommand };
-return await root.Parse(args).InvokeAsync();
+var root = new RootCommand("mep-bench: MEP performance measurements") { streamsCommand, SiteCommand.Create() };
+// Ctrl-C and SIGTERM cancel the action's token; the default 2 s before the process is ended would cut short the
+// site harness's tear-down (silo, launcher, UEPs, broker), so it gets time to stop what it started.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(90) });
 
 static Option<T> Opt<T>(string name, T defaultValue, string description) =>
     new(name) { Description = description, DefaultValueFactory = _ => defaultValue };

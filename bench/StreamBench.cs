@@ -33,7 +33,7 @@ internal static class StreamBench
         CancellationToken ct)
     {
         var virtualHost = settings.VirtualHost ?? $"mep-bench-{Guid.NewGuid():N}"[..20];
-        using var broker = new Broker(settings, virtualHost);
+        using var broker = new Broker(settings.Access, virtualHost);
         var created = await broker.EnsureVirtualHostAsync(ct);
         progress($"virtual host {virtualHost}{(created ? " (created for this run)" : "")}");
         var counter = new DeliveryCounter();
