@@ -24,6 +24,7 @@ internal static class CliApp
         root.Subcommands.Add(AuditCommand.Create(context));
         root.Subcommands.Add(DbCommands.Create(context));
         root.Subcommands.Add(AdminCommands.Create(context));
+        root.Subcommands.Add(DoctorCommand.Create(context));
 
         // No response files: "@file.json" is --config's own syntax, and a token must never be read from a surprise file.
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
