@@ -32,6 +32,14 @@ public interface IEndpointGrain : IGrainWithStringKey
     [Alias("admin-list-user-endpoints"), AlwaysInterleave]
     Task<IReadOnlyList<AdministeredUserEndpoint>> ListUserEndpoints(CallerIdentity caller, UserEndpointQuery query);
 
+    /// <summary>
+    /// How the endpoint's identity mapping treats <paramref name="identityUsername"/> (the account it chose, by which
+    /// rule, or why none) and that identity's user endpoints with their states and failures: for the endpoint's admins
+    /// only; anyone else gets 403. Audited as <c>admin-user</c>.
+    /// </summary>
+    [Alias("admin-explain-user"), AlwaysInterleave]
+    Task<AdministeredUser> ExplainUser(CallerIdentity caller, string identityUsername);
+
     /// <summary>A user endpoint reports that it has (or no longer has) work or a process, so restarts can find it.</summary>
     [Alias("set-active"), OneWay]
     Task SetActive(string userEndpointId, bool active);

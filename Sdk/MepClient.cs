@@ -109,6 +109,15 @@ public sealed class MepClient : IDisposable
             cancellationToken);
     }
 
+    /// <summary>How the endpoint's mapping treats a federated identity and that identity's user endpoints (endpoint
+    /// admins only; others get a 403 <see cref="MepApiException"/>).</summary>
+    public Task<AdminUserView> ExplainUserAsync(string endpointId, string identityUsername, CancellationToken cancellationToken = default) =>
+        SendAsync<AdminUserView>(
+            HttpMethod.Get,
+            $"v1/admin/endpoints/{Segment(endpointId)}/users/{Segment(identityUsername)}",
+            body: null,
+            cancellationToken);
+
     public void Dispose() => http.Dispose();
 
     private static string Segment(string endpointId)

@@ -14,7 +14,48 @@ internal static class AdminCommands
     {
         var admin = new Command("admin", "Endpoint admins: every user's user endpoints");
         admin.Subcommands.Add(UserEndpoints(context));
+        admin.Subcommands.Add(User(context));
         return admin;
+    }
+
+    /// <summary><c>mep admin user ENDPOINT IDENTITY [--json]</c>: the identity's mapping and its user endpoints.</summary>
+    private static Command User(CliContext context)
+    {
+        var id = new Argument<string>("endpoint-id") { Description = "Endpoint id" };
+        var identity = new Argument<string>("identity") { Description = "Federated username, e.g. alice@example.org" };
+        var json = new Option<bool>("--json") { Description = "Print the API's JSON" };
+        var command = new Command("user", "How an identity maps on an endpoint (account, rule, or why not) and its user endpoints") { id, identity, json };
+        context.SetAction(command, async (parse, ct) =>
+        {
+            using var client = context.CreateClient(parse);
+            var view = await client.ExplainUserAsync(parse.GetRequiredValue(id).Trim(), parse.GetRequiredValue(identity).Trim(), ct);
+            if (parse.GetValue(json))
+            {
+                context.Out.WriteLine(ProtocolJson.Serialize(view));
+                return CliContext.ExitOk;
+            }
+
+            var console = context.CreateConsole();
+            console.Write(Views.Fields(
+                ("identity", $"{view.IdentityUsername} ({view.IdentityId})"),
+                ("local user", view.LocalUsername ?? "(none)"),
+                ("refused", view.Refusal),
+                ("rule", view.Candidates.Count > 0 ? view.Candidates[0].Rule : null)));
+            foreach (var failure in view.DocumentFailures)
+            {
+                context.Out.WriteLine($"mapping document failed: {failure}");
+            }
+
+            var table = Views.Table("user endpoint", "state", "node", "pending", "last task", "reason");
+            foreach (var u in view.UserEndpoints)
+            {
+                table.AddRow(Views.Cells(u.UserEndpointId, u.State, u.Node, u.PendingTasks.ToString(CultureInfo.InvariantCulture), u.LastTaskAt?.ToString("u"), u.Reason));
+            }
+
+            console.Write(table);
+            return CliContext.ExitOk;
+        });
+        return command;
     }
 
     /// <summary><c>mep admin user-endpoints ENDPOINT [--user U] [--state S] [--node N] [--json]</c>.</summary>

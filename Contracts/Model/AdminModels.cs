@@ -13,3 +13,25 @@ public sealed record UserEndpointQuery(
 public sealed record AdministeredUserEndpoint(
     [property: Id(0)] string IdentityId,
     [property: Id(1)] UserEndpointSnapshot Snapshot);
+
+/// <summary>What an endpoint admin learns of one identity: how the endpoint's mapping treats it and its user endpoints.</summary>
+/// <param name="LocalUsername">The account the mapping chose (null: none).</param>
+/// <param name="Refusal">Why the identity cannot run tasks here (no mapping, or an account the node refuses); null when it can.</param>
+/// <param name="DocumentFailures">Mapping documents that failed for it (an external program that crashed or timed out).</param>
+[GenerateSerializer, Immutable, Alias("mep.admin-user")]
+public sealed record AdministeredUser(
+    [property: Id(0)] string IdentityUsername,
+    [property: Id(1)] string IdentityId,
+    [property: Id(2)] string? LocalUsername,
+    [property: Id(3)] string? Refusal,
+    [property: Id(4)] IReadOnlyList<MappingCandidateModel> Candidates,
+    [property: Id(5)] IReadOnlyList<string> DocumentFailures,
+    [property: Id(6)] IReadOnlyList<UserEndpointSnapshot> UserEndpoints);
+
+/// <param name="Document">Index of the mapping document; <paramref name="Rule"/> of its rule (null: an external program).</param>
+[GenerateSerializer, Immutable, Alias("mep.mapping-candidate")]
+public sealed record MappingCandidateModel(
+    [property: Id(0)] string IdentityId,
+    [property: Id(1)] string Username,
+    [property: Id(2)] int Document,
+    [property: Id(3)] int? Rule);

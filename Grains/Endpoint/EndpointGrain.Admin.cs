@@ -1,6 +1,8 @@
 using Mep.Contracts;
 using Mep.Contracts.Model;
 using Mep.Grains.Endpoints;
+using Mep.Grains.Identity;
+using Mep.Identity;
 
 namespace Mep.Grains.Endpoint;
 
@@ -22,6 +24,40 @@ public sealed partial class EndpointGrain
                 .ThenBy(u => u.Snapshot.UserEndpointId, StringComparer.Ordinal)
                 .ToList();
             return matching;
+        });
+
+    public Task<AdministeredUser> ExplainUser(CallerIdentity caller, string identityUsername) =>
+        Audited("admin-user", caller, async facts =>
+        {
+            var endpoint = Endpoint();
+            RequireAdmin(endpoint, caller);
+            var identityId = Mep.Protocol.Auth.MepClaims.IdentityIdFor(identityUsername).ToString();
+            var identity = LinkedIdentity.Of(identityId, identityUsername, null, null, null, LinkedIdentity.Used);
+
+            // The mapping alone, for this one identity: the endpoint's policies judge a caller's token, which an admin
+            // does not have; the caller's other linked identities are not known here either.
+            var mapping = await endpoint.IdentityMapper.MapAsync([identity], endpoint.EndpointId, logger);
+            string? refusal = null;
+            if (mapping.Username is null)
+            {
+                refusal = $"identity {identityUsername} does not map to a local account on endpoint {endpoint.EndpointId}";
+            }
+            else if (LocalAccounts.Resolve(mapping.Username, Environment.UserName) is { Refusal: { } refused })
+            {
+                refusal = $"identity {identityUsername} maps to {refused}";
+            }
+
+            facts.LocalUser = mapping.Username;
+            var mine = state.State.UserEndpoints.TryGetValue(identityId, out var ids) ? ids.Order(StringComparer.Ordinal).ToList() : [];
+            var snapshots = await Task.WhenAll(mine.Select(id => GrainFactory.GetGrain<IUserEndpointGrain>(id).GetSnapshot()));
+            return new AdministeredUser(
+                identityUsername,
+                identityId,
+                mapping.Username,
+                refusal,
+                mapping.Candidates.Select(c => new MappingCandidateModel(c.IdentityId, c.Username, c.Document, c.Rule)).ToList(),
+                mapping.Failures.Select(f => $"document[{f.Document}]: {f.Reason}").ToList(),
+                snapshots);
         });
 
     /// <summary>403 for anyone but the endpoint's admins, whether or not the policies would let them use it.</summary>

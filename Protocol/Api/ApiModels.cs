@@ -14,6 +14,7 @@ namespace Mep.Protocol.Api;
 //   GET  /v1/tasks/{task_id}                -> TaskView
 //   POST /v1/tasks/status                   TaskStatusRequest -> TaskStatusResponse
 //   GET  /v1/admin/endpoints/{endpoint_id}/user_endpoints?user=&state=&node= -> AdminUserEndpointList (admins only)
+//   GET  /v1/admin/endpoints/{endpoint_id}/users/{identity_username} -> AdminUserView (admins only)
 // Errors are RFC 7807 application/problem+json.
 
 public sealed record RegisterShellFunctionRequest(
@@ -197,3 +198,19 @@ public sealed record AdminUserEndpointView(
     DateTimeOffset? LastHeartbeat,
     DateTimeOffset? LastTaskAt,
     JsonObject UserEndpointConfig);
+
+/// <summary>One identity as an endpoint's admins see it: its mapping on this endpoint and its user endpoints.</summary>
+/// <param name="Refusal">Why it cannot run tasks here (no mapping, or an account the node refuses); null when it can.</param>
+/// <param name="Candidates">Every account the mapping produced, in order; the first decides.</param>
+/// <param name="DocumentFailures">Mapping documents that failed for it (e.g. an external program that timed out).</param>
+public sealed record AdminUserView(
+    string IdentityUsername,
+    string IdentityId,
+    string? LocalUsername,
+    string? Refusal,
+    IReadOnlyList<AdminMappingCandidate> Candidates,
+    IReadOnlyList<string> DocumentFailures,
+    IReadOnlyList<AdminUserEndpointView> UserEndpoints);
+
+/// <param name="Rule">The rule, as <c>document[D].rule[R]</c> (or <c>document[D]</c> for an external program).</param>
+public sealed record AdminMappingCandidate(string IdentityId, string Username, string Rule);

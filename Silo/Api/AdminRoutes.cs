@@ -17,6 +17,29 @@ public static class AdminRoutes
     {
         var admin = app.MapGroup("/v1/admin").RequireAuthorization();
         admin.MapGet("/endpoints/{endpointId}/user_endpoints", ListUserEndpoints);
+        admin.MapGet("/endpoints/{endpointId}/users/{identityUsername}", ExplainUser);
+    }
+
+    private static async Task<IResult> ExplainUser(HttpContext http, string endpointId, string identityUsername, IGrainFactory grains)
+    {
+        var caller = ApiRoutes.Caller(http);
+        var id = ApiRoutes.ParseId(endpointId, "endpoint");
+        if (string.IsNullOrWhiteSpace(identityUsername) || identityUsername.Length > 256)
+        {
+            throw ProblemException.BadRequest("identity_username: must be a federated username of at most 256 characters");
+        }
+
+        var u = await grains.GetGrain<IEndpointGrain>(id.ToString()).ExplainUser(caller, identityUsername.Trim());
+        var view = new AdminUserView(
+            u.IdentityUsername,
+            u.IdentityId,
+            u.LocalUsername,
+            u.Refusal,
+            u.Candidates.Select(c => new AdminMappingCandidate(c.IdentityId, c.Username,
+                c.Rule is { } rule ? $"document[{c.Document}].rule[{rule}]" : $"document[{c.Document}]")).ToList(),
+            u.DocumentFailures,
+            u.UserEndpoints.Select(s => ToView(new AdministeredUserEndpoint(u.IdentityId, s))).ToList());
+        return Results.Json(view, ProtocolJson.Options);
     }
 
     private static async Task<IResult> ListUserEndpoints(HttpContext http, string endpointId, IGrainFactory grains,

@@ -11,7 +11,8 @@ namespace Mep.Tests.Grains;
 /// <summary>
 /// The admin API and <c>mep admin user-endpoints</c> through the real API and CLI, with user endpoints started by a
 /// real launcher as two users: the endpoint's admin sees both users' user endpoints and filters them; the users
-/// themselves, admins of nothing, get 403 on the admin route; every request is in the audit log.
+/// themselves, admins of nothing, get 403 on the admin routes; the admin sees how one identity maps (or why not) and
+/// its user endpoints; every request is in the audit log.
 /// </summary>
 [Collection(SiteCollection.Name)]
 public sealed class AdminApiTests(SiteFixture site) : LifecycleTest(site)
@@ -68,6 +69,27 @@ public sealed class AdminApiTests(SiteFixture site) : LifecycleTest(site)
             Assert.Contains("is not an admin", refused.Detail, StringComparison.Ordinal);
         }
 
+        // One identity: the account its mapping chose and by which rule, and its user endpoints; an unmapped one says why.
+        var bob = await admin.ExplainUserAsync(lifecycle.EndpointId, lifecycle.Identity("bob"));
+        Assert.Equal((lifecycle.IdentityId("bob"), Site.Bob.Name, (string?)null), (bob.IdentityId, bob.LocalUsername, bob.Refusal));
+        var chosen = Assert.Single(bob.Candidates);
+        Assert.Equal(Site.Bob.Name, chosen.Username);
+        Assert.Matches(@"^document\[0\]\.rule\[\d+\]$", chosen.Rule);
+        Assert.Equal((bobs.UserEndpointId, 2), (Assert.Single(bob.UserEndpoints).UserEndpointId, bob.UserEndpoints[0].PendingTasks));
+        var stranger = await admin.ExplainUserAsync(lifecycle.EndpointId, lifecycle.Identity("stranger"));
+        Assert.Null(stranger.LocalUsername);
+        Assert.Contains("does not map to a local account", stranger.Refusal, StringComparison.Ordinal);
+        Assert.Empty(stranger.UserEndpoints);
+        using (var alice = lifecycle.Client("alice"))
+        {
+            Assert.Equal(403, (await Assert.ThrowsAsync<MepApiException>(() => alice.ExplainUserAsync(lifecycle.EndpointId, lifecycle.Identity("bob")))).Status);
+        }
+
+        var explained = await CliRunner.RunAsync(lifecycle.CliEnvironment("admin"), "admin", "user", lifecycle.EndpointId, lifecycle.Identity("bob"));
+        Assert.True(explained.ExitCode == 0, explained.ToString());
+        Assert.Contains(Site.Bob.Name, explained.Stdout, StringComparison.Ordinal);
+        Assert.Contains(bobs.UserEndpointId, explained.Stdout, StringComparison.Ordinal);
+
         // The CLI: a table for the admin, --json as the API has it, a one-line refusal for a user.
         var table = await CliRunner.RunAsync(lifecycle.CliEnvironment("admin"), "admin", "user-endpoints", lifecycle.EndpointId, "--user", Site.Bob.Name);
         Assert.True(table.ExitCode == 0, table.ToString());
@@ -88,5 +110,7 @@ public sealed class AdminApiTests(SiteFixture site) : LifecycleTest(site)
         Assert.Contains((lifecycle.Identity("admin"), 200), audited);
         Assert.Contains((lifecycle.Identity("alice"), 403), audited);
         Assert.Contains((lifecycle.Identity("bob"), 403), audited);
+        Assert.Contains(lifecycle.AuditEntries(), e => e.GetProperty("action").GetString() == "admin-user"
+            && e.GetProperty("username").GetString() == lifecycle.Identity("alice") && e.GetProperty("status").GetInt32() == 403);
     }
 }
