@@ -28,6 +28,10 @@ public sealed class MepOptions
     [Range(1, 1024L * 1024 * 1024)]
     public long MaxArgsBytesPerSubmit { get; set; } = 8 * 1024 * 1024;
 
+    /// <summary>Identities (federated usernames) that administer the site: they list and drain login nodes. The same
+    /// on every node. Endpoint admins are per endpoint (config.yaml <c>admins</c>).</summary>
+    public List<string> SiteAdmins { get; set; } = [];
+
     /// <summary>Walltime of a function registered without one.</summary>
     [Range(1, 31_536_000)]
     public double DefaultWalltimeSeconds { get; set; } = 300;

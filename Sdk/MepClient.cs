@@ -118,6 +118,15 @@ public sealed class MepClient : IDisposable
             body: null,
             cancellationToken);
 
+    /// <summary>The login nodes: live, drained (site admins only).</summary>
+    public Task<AdminNodeList> ListNodesAsync(CancellationToken cancellationToken = default) =>
+        SendAsync<AdminNodeList>(HttpMethod.Get, "v1/admin/nodes", body: null, cancellationToken);
+
+    /// <summary>Drains a login node (no new user endpoint processes there; running ones finish), or returns it to
+    /// service (site admins only).</summary>
+    public Task<AdminNodeView> SetNodeDrainedAsync(string node, bool drained, CancellationToken cancellationToken = default) =>
+        SendAsync<AdminNodeView>(HttpMethod.Post, $"v1/admin/nodes/{Segment(node)}/{(drained ? "drain" : "undrain")}", body: null, cancellationToken);
+
     public void Dispose() => http.Dispose();
 
     private static string Segment(string endpointId)

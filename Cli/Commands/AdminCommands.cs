@@ -15,7 +15,52 @@ internal static class AdminCommands
         var admin = new Command("admin", "Endpoint admins: every user's user endpoints");
         admin.Subcommands.Add(UserEndpoints(context));
         admin.Subcommands.Add(User(context));
+        admin.Subcommands.Add(Nodes(context));
+        admin.Subcommands.Add(Drain(context, "drain", drained: true, "Drain a login node: no new user endpoint processes start there; running ones finish"));
+        admin.Subcommands.Add(Drain(context, "undrain", drained: false, "Return a drained login node to service"));
         return admin;
+    }
+
+    /// <summary><c>mep admin nodes [--json]</c> (site admins).</summary>
+    private static Command Nodes(CliContext context)
+    {
+        var json = new Option<bool>("--json") { Description = "Print the API's JSON" };
+        var command = new Command("nodes", "List the login nodes: live, drained (site admins)") { json };
+        context.SetAction(command, async (parse, ct) =>
+        {
+            using var client = context.CreateClient(parse);
+            var list = await client.ListNodesAsync(ct);
+            if (parse.GetValue(json))
+            {
+                context.Out.WriteLine(ProtocolJson.Serialize(list));
+                return CliContext.ExitOk;
+            }
+
+            var table = Views.Table("node", "live", "drained");
+            foreach (var n in list.Nodes)
+            {
+                table.AddRow(Views.Cells(n.Node, n.Live ? "yes" : "no", n.Drained ? "yes" : "no"));
+            }
+
+            context.CreateConsole().Write(table);
+            return CliContext.ExitOk;
+        });
+        return command;
+    }
+
+    /// <summary><c>mep admin drain|undrain NODE</c> (site admins).</summary>
+    private static Command Drain(CliContext context, string name, bool drained, string description)
+    {
+        var node = new Argument<string>("node") { Description = "Node name (Mep:Cluster:NodeName)" };
+        var command = new Command(name, description) { node };
+        context.SetAction(command, async (parse, ct) =>
+        {
+            using var client = context.CreateClient(parse);
+            var n = await client.SetNodeDrainedAsync(parse.GetRequiredValue(node).Trim(), drained, ct);
+            context.Out.WriteLine($"{n.Node}: {(n.Drained ? "drained" : "in service")}{(n.Live ? "" : " (no live silo)")}");
+            return CliContext.ExitOk;
+        });
+        return command;
     }
 
     /// <summary><c>mep admin user ENDPOINT IDENTITY [--json]</c>: the identity's mapping and its user endpoints.</summary>

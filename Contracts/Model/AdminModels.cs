@@ -35,3 +35,11 @@ public sealed record MappingCandidateModel(
     [property: Id(1)] string Username,
     [property: Id(2)] int Document,
     [property: Id(3)] int? Rule);
+
+/// <param name="Live">An active silo of that name is in the cluster.</param>
+/// <param name="Drained">No new user endpoint process starts there.</param>
+[GenerateSerializer, Immutable, Alias("mep.node-status")]
+public sealed record NodeStatus(
+    [property: Id(0)] string Node,
+    [property: Id(1)] bool Live,
+    [property: Id(2)] bool Drained);

@@ -6,8 +6,9 @@ using Orleans.Runtime;
 namespace Mep.Grains.Nodes;
 
 /// <summary>
-/// Where a user endpoint's process runs: the node it ran on before while that node lives (its files, its workers'
-/// state and a user's expectations stay put), else the live node whose launcher runs the fewest UEPs.
+/// Where a user endpoint's process runs: the node it ran on before while that node lives and is not drained (its
+/// files, its workers' state and a user's expectations stay put), else the live, undrained node whose launcher runs
+/// the fewest UEPs. A drained node takes no new process; those it runs finish there.
 /// </summary>
 public sealed class NodeChooser(IClusterMembershipService membership, IGrainFactory grains, ILogger<NodeChooser> logger)
 {
@@ -22,10 +23,17 @@ public sealed class NodeChooser(IClusterMembershipService membership, IGrainFact
 
     public bool IsLive(string node) => LiveNodes().Contains(node, StringComparer.Ordinal);
 
-    /// <exception cref="NodeUnavailableException">No node is live.</exception>
+    /// <exception cref="NodeUnavailableException">No node is live, or every live node is drained.</exception>
     public async Task<string> ChooseAsync(string endpointId, string? previous)
     {
-        var live = LiveNodes();
+        var drained = await grains.GetGrain<ISiteGrain>(ISiteGrain.Key).GetDrainedNodes();
+        var up = LiveNodes();
+        var live = up.Where(n => !drained.Contains(n)).ToList();
+        if (up.Count > 0 && live.Count == 0)
+        {
+            throw new NodeUnavailableException($"every live login node is drained ({string.Join(", ", up)})");
+        }
+
         if (previous is not null && live.Contains(previous, StringComparer.Ordinal))
         {
             return previous;

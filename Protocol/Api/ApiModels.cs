@@ -15,6 +15,8 @@ namespace Mep.Protocol.Api;
 //   POST /v1/tasks/status                   TaskStatusRequest -> TaskStatusResponse
 //   GET  /v1/admin/endpoints/{endpoint_id}/user_endpoints?user=&state=&node= -> AdminUserEndpointList (admins only)
 //   GET  /v1/admin/endpoints/{endpoint_id}/users/{identity_username} -> AdminUserView (admins only)
+//   GET  /v1/admin/nodes                    -> AdminNodeList (site admins only)
+//   POST /v1/admin/nodes/{node}/drain|undrain -> AdminNodeView (site admins only)
 // Errors are RFC 7807 application/problem+json.
 
 public sealed record RegisterShellFunctionRequest(
@@ -214,3 +216,10 @@ public sealed record AdminUserView(
 
 /// <param name="Rule">The rule, as <c>document[D].rule[R]</c> (or <c>document[D]</c> for an external program).</param>
 public sealed record AdminMappingCandidate(string IdentityId, string Username, string Rule);
+
+/// <summary>The login nodes, for the site's admins.</summary>
+public sealed record AdminNodeList(IReadOnlyList<AdminNodeView> Nodes);
+
+/// <param name="Live">An active silo of that name is in the cluster.</param>
+/// <param name="Drained">No new user endpoint process starts there; those it runs finish.</param>
+public sealed record AdminNodeView(string Node, bool Live, bool Drained);

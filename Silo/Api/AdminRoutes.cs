@@ -18,6 +18,27 @@ public static class AdminRoutes
         var admin = app.MapGroup("/v1/admin").RequireAuthorization();
         admin.MapGet("/endpoints/{endpointId}/user_endpoints", ListUserEndpoints);
         admin.MapGet("/endpoints/{endpointId}/users/{identityUsername}", ExplainUser);
+        admin.MapGet("/nodes", ListNodes);
+        admin.MapPost("/nodes/{node}/drain", (HttpContext http, string node, IGrainFactory grains) => SetDrained(http, node, grains, drained: true));
+        admin.MapPost("/nodes/{node}/undrain", (HttpContext http, string node, IGrainFactory grains) => SetDrained(http, node, grains, drained: false));
+    }
+
+    private static async Task<IResult> ListNodes(HttpContext http, IGrainFactory grains)
+    {
+        var nodes = await grains.GetGrain<ISiteGrain>(ISiteGrain.Key).ListNodes(ApiRoutes.Caller(http));
+        return Results.Json(new AdminNodeList(nodes.Select(n => new AdminNodeView(n.Node, n.Live, n.Drained)).ToList()), ProtocolJson.Options);
+    }
+
+    private static async Task<IResult> SetDrained(HttpContext http, string node, IGrainFactory grains, bool drained)
+    {
+        var caller = ApiRoutes.Caller(http);
+        if (node.Length is 0 or > 253 || !node.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_'))
+        {
+            throw ProblemException.BadRequest($"node: '{node}' is not a node name (letters, digits, '.', '-', '_')");
+        }
+
+        var n = await grains.GetGrain<ISiteGrain>(ISiteGrain.Key).SetDrained(caller, node, drained);
+        return Results.Json(new AdminNodeView(n.Node, n.Live, n.Drained), ProtocolJson.Options);
     }
 
     private static async Task<IResult> ExplainUser(HttpContext http, string endpointId, string identityUsername, IGrainFactory grains)

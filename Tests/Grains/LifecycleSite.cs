@@ -50,9 +50,10 @@ internal sealed class LifecycleSite : IAsyncDisposable
     /// <param name="extraConfig">More config.yaml lines; <c>{suffix}</c> becomes <see cref="Suffix"/> (for identities).</param>
     /// <param name="launcherArguments">More --Launcher:... settings for the launcher.</param>
     /// <param name="nodes">Silos, each a login node with its own launcher (<see cref="NodeLaunchers"/>).</param>
+    /// <param name="siteAdmins">Short names (see <see cref="Identity"/>) of the site's admins (Mep:SiteAdmins).</param>
     public static async Task<LifecycleSite> StartAsync(
         SiteFixture site, IReadOnlyDictionary<string, string> mappings, string? uepScript = null, string extraConfig = "",
-        IEnumerable<string>? launcherArguments = null, int nodes = 1)
+        IEnumerable<string>? launcherArguments = null, int nodes = 1, IEnumerable<string>? siteAdmins = null)
     {
         var suffix = Guid.NewGuid().ToString("N")[..6];
         var dir = Path.Combine("/var/tmp", $"mep-lifecycle-{suffix}");
@@ -71,7 +72,9 @@ internal sealed class LifecycleSite : IAsyncDisposable
                 lifecycle.NodeLaunchers.Add(await StandInUepLauncher.StartAsync(nodeDir, uepScript?.Replace("{dir}", dir, StringComparison.Ordinal), launcherArguments));
             }
 
-            lifecycle.Cluster = await GrainTestCluster.StartAsync(site, suffix, dir, lifecycle.EndpointDir, lifecycle.NodeLaunchers.Select(l => l.Socket).ToList());
+            var admins = (siteAdmins ?? []).Select(lifecycle.Identity).ToList();
+            lifecycle.Cluster = await GrainTestCluster.StartAsync(site, suffix, dir, lifecycle.EndpointDir, lifecycle.NodeLaunchers.Select(l => l.Socket).ToList(),
+                o => o.SiteAdmins = admins);
             lifecycle.Api = await ClusterApi.StartAsync(lifecycle.Cluster.Client, site.Tokens, dir);
             return lifecycle;
         }
