@@ -66,7 +66,9 @@ internal static class GrainTestCluster
                 configure?.Invoke(o);
             });
             silo.Services.AddSingleton(sp => new EndpointCatalog([endpointDir], NullLogger.Instance));
-            silo.Services.AddMepAuditLog(o => o.Path = Path.Combine(dir, "audit.log"));
+            // One audit log per node, as in production: two writers appending to one file would overwrite each other.
+            var node = launcherSockets.ToList().IndexOf(socket);
+            silo.Services.AddMepAuditLog(o => o.Path = Path.Combine(dir, node == 0 ? "audit.log" : $"audit-node{node + 1}.log"));
             silo.Services.AddMepBrokerServices(new ConfigurationBuilder()
                 .AddInMemoryCollection(new Dictionary<string, string?>
                 {

@@ -124,11 +124,13 @@ internal sealed class LifecycleSite : IAsyncDisposable
             uepId);
     }
 
-    /// <summary>The audit log's entries as JSON objects.</summary>
+    /// <summary>The audit logs' entries as JSON objects, every node's (<see cref="AuditLog"/> is the first node's), in time order.</summary>
     public List<System.Text.Json.JsonElement> AuditEntries() =>
-        File.Exists(AuditLog)
-            ? File.ReadAllLines(AuditLog).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.Clone()).ToList()
-            : [];
+        Directory.GetFiles(Dir, "audit*.log")
+            .SelectMany(File.ReadAllLines)
+            .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.Clone())
+            .OrderBy(e => e.GetProperty("time").GetDateTimeOffset())
+            .ToList();
 
     public async ValueTask DisposeAsync()
     {
