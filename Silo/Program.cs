@@ -41,6 +41,7 @@ builder.UseOrleans(silo =>
     {
         silo.UseLocalhostClustering(settings.Cluster.SiloPort, settings.Cluster.GatewayPort, serviceId: settings.Cluster.ServiceId, clusterId: settings.Cluster.ClusterId);
         silo.AddSqliteGrainStorage(StorageNames.Mep, Path.Combine(settings.DataDirectory, "mep.db"));
+        silo.AddMepSqliteTaskStore(Path.Combine(settings.DataDirectory, "mep.db"));
 
         // One node: its reminders live as long as its silo; a restart reconciles through the launcher watch.
         silo.UseInMemoryReminderService();
@@ -52,6 +53,7 @@ builder.UseOrleans(silo =>
         silo.ConfigureEndpoints(DatabaseSettings.ParseAddress(settings.Cluster.Address), settings.Cluster.SiloPort, settings.Cluster.GatewayPort,
             listenOnAnyHostAddress: false);
         silo.UseMepPostgreSql(postgres, StorageNames.Mep);
+        silo.AddMepPostgreSqlTaskStore(postgres);
     }
 
     silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(settings.Cluster.Membership.ApplyTo);

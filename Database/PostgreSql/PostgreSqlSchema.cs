@@ -21,7 +21,7 @@ public static partial class PostgreSqlSchema
     public const string VersionTable = "mep_schema_version";
 
     /// <summary>Tables the silo reads and writes at run time.</summary>
-    public static IReadOnlyList<string> RuntimeTables { get; } = ["mep_cluster_version", "mep_cluster_member", "mep_grain_state", "mep_reminder"];
+    public static IReadOnlyList<string> RuntimeTables { get; } = ["mep_cluster_version", "mep_cluster_member", "mep_grain_state", "mep_reminder", "mep_task"];
 
     /// <summary>Tables the silo only reads: the providers' queries and the schema record.</summary>
     public static IReadOnlyList<string> ReadOnlyTables { get; } = ["orleansquery", VersionTable];

@@ -126,7 +126,8 @@ public static class SqliteStorageInitializer
                 + $"{SqliteStorageSchema.Version}: refusing to run an older silo against it");
         }
 
-        // Version 1 is the only one so far; later versions add their migration steps here, keyed on `stored`.
+        // Version 2 only added a table (MepTask), which CreateTables makes when missing; later versions that change a
+        // table add their steps here, keyed on `stored`.
         await ExecuteAsync(connection, transaction, SqliteStorageSchema.CreateTables, cancellationToken).ConfigureAwait(false);
         foreach (var (key, text) in SqliteStorageQueries.All)
         {

@@ -33,7 +33,8 @@ public sealed class EndpointState
 
 /// <summary>
 /// The MEP of one endpoint: everything between an authenticated request and a user endpoint's queue. It holds no
-/// tasks itself; a submission is durable once the user endpoint grain has written it.
+/// tasks itself; a submission is durable once the user endpoint grain has written it to the task store (records
+/// included).
 /// </summary>
 /// <remarks>
 /// Reentrant: every user of the endpoint comes through this one activation, and a request may wait seconds (an
@@ -120,10 +121,6 @@ public sealed partial class EndpointGrain(
         {
             admission.Release(enqueued);
         }
-
-        // The queue entry above is the durable acceptance; these records serve lookups by task id.
-        await Task.WhenAll(queued.Select(t => GrainFactory.GetGrain<ITaskGrain>(t.TaskId).Create(
-            new TaskRecord(t.TaskId, t.FunctionId, caller.IdentityId, endpoint.EndpointId, uepId, t.SubmittedAt, null))));
 
         if (changed)
         {

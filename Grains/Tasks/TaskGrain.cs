@@ -3,56 +3,40 @@ using Mep.Contracts.Model;
 
 namespace Mep.Grains.Tasks;
 
+/// <summary>How a task was stored before the task store (schema version 2 on SQLite, migration 0004 on PostgreSQL): one
+/// grain state per task. Only read now, so that tasks recorded by an earlier MEP stay readable.</summary>
 [GenerateSerializer, Alias("mep.task-state")]
 public sealed class TaskGrainState
 {
     [Id(0)]
     public TaskRecord? Record { get; set; }
 
-    /// <summary>Kept apart from the record because a fast task's result can arrive before the record is written.</summary>
     [Id(1)]
     public TaskOutcome? Outcome { get; set; }
 
-    /// <summary>The timeline handed over with the outcome (null for tasks completed before timelines were kept).</summary>
     [Id(2)]
     public TaskHistory? History { get; set; }
 }
 
+/// <summary>One task, read from the task store, or for a task recorded by an earlier MEP from its own grain state.</summary>
 public sealed class TaskGrain(
-    [PersistentState("task", StorageNames.Mep)] IPersistentState<TaskGrainState> state) : Grain, ITaskGrain
+    [PersistentState("task", StorageNames.Mep)] IPersistentState<TaskGrainState> legacy,
+    TaskStore store) : Grain, ITaskGrain
 {
-    public async Task Create(TaskRecord record)
+    public async Task<TaskRecord?> Get(string identityId)
     {
-        if (state.State.Record is not null)
+        var stored = await store.GetAsync([this.GetPrimaryKey()], identityId);
+        if (stored.Count > 0)
         {
-            return;
+            return stored[0];
         }
 
-        state.State.Record = record with { Outcome = null, History = null };
-        await state.WriteStateAsync();
-    }
-
-    public async Task<bool> Complete(TaskOutcome outcome, TaskHistory? history)
-    {
-        if (state.State.Outcome is not null)
-        {
-            return false;
-        }
-
-        state.State.Outcome = outcome;
-        state.State.History = history;
-        await state.WriteStateAsync();
-        return true;
-    }
-
-    public Task<TaskRecord?> Get(string identityId)
-    {
-        var record = state.State.Record;
+        var record = legacy.State.Record;
         if (record is null || !string.Equals(record.OwnerIdentityId, identityId, StringComparison.OrdinalIgnoreCase))
         {
-            return Task.FromResult<TaskRecord?>(null);
+            return null;
         }
 
-        return Task.FromResult<TaskRecord?>(record with { Outcome = state.State.Outcome, History = state.State.History });
+        return record with { Outcome = legacy.State.Outcome, History = legacy.State.History };
     }
 }

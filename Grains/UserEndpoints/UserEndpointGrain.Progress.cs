@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Mep.Contracts;
 using Mep.Contracts.Model;
+using Mep.Grains.Tasks;
 using Mep.Protocol.Messages;
 using Microsoft.Extensions.Logging;
 
@@ -8,7 +9,7 @@ namespace Mep.Grains.UserEndpoints;
 
 /// <summary>
 /// The tasks' side of a user endpoint: their timelines (received → waiting-for-endpoint → waiting-for-nodes → running →
-/// success | failed), kept here while they are pending and handed to the task grain with the outcome, and the task
+/// success | failed), kept here while they are pending (and written to the task store) and recorded with the end, and the task
 /// messages the UEP's workers receive.
 /// </summary>
 public sealed partial class UserEndpointGrain
@@ -19,7 +20,9 @@ public sealed partial class UserEndpointGrain
     public Task<IReadOnlyDictionary<Guid, TaskHistory>> GetTaskHistories(IReadOnlyList<Guid> taskIds)
     {
         var wanted = taskIds.ToHashSet();
-        IReadOnlyDictionary<Guid, TaskHistory> found = S.Pending
+        // A task whose end is still being written shows as it was until the end is readable from the store.
+        IReadOnlyDictionary<Guid, TaskHistory> found = Pending
+            .Concat(_ending.Values)
             .Where(p => wanted.Contains(p.Task.TaskId))
             .ToDictionary(p => p.Task.TaskId, p => p.History());
         return Task.FromResult(found);
@@ -32,7 +35,7 @@ public sealed partial class UserEndpointGrain
     /// </summary>
     private Task OnTaskStarted(TaskStartedMessage started)
     {
-        var pending = S.Pending.Find(p => p.Task.TaskId == started.TaskId);
+        var pending = Pending.Find(p => p.Task.TaskId == started.TaskId);
         if (pending is null)
         {
             // Its result is recorded already (events of one task arrive in order), or it is not this UEP's task.
@@ -48,7 +51,7 @@ public sealed partial class UserEndpointGrain
 
         pending.Placement = placement;
         pending.Transitions.Add(new TaskTransition(TaskProgressState.Running, started.StartedAt));
-        _dirty = true;
+        pending.Unsaved = true;
         return AuditTaskStartedAsync(pending, started); // audit trail (UserEndpointGrain.Audit.cs)
     }
 
@@ -56,7 +59,7 @@ public sealed partial class UserEndpointGrain
     /// within its workers' reach again.</summary>
     private void ReachedByProcess(DateTimeOffset at)
     {
-        foreach (var pending in S.Pending.Where(p => p.Published))
+        foreach (var pending in Pending.Where(p => p.Published))
         {
             if (pending.LastState() == TaskProgressState.WaitingForEndpoint)
             {
@@ -72,7 +75,7 @@ public sealed partial class UserEndpointGrain
     /// </summary>
     private void LeftByProcess(DateTimeOffset at)
     {
-        foreach (var pending in S.Pending.Where(p => p.LastState() == TaskProgressState.WaitingForNodes))
+        foreach (var pending in Pending.Where(p => p.LastState() == TaskProgressState.WaitingForNodes))
         {
             pending.Enter(TaskProgressState.WaitingForEndpoint, at);
         }
@@ -130,10 +133,13 @@ public sealed partial class UserEndpointGrain
     private async Task FailTaskAsync(PendingTask pending, string reason)
     {
         var now = DateTimeOffset.UtcNow;
-        await GrainFactory.GetGrain<ITaskGrain>(pending.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now), pending.HistoryEndingIn(TaskProgressState.Failed, now));
-        await AuditTasksEndedAsync([pending], TaskOutcome.FailedBy(reason, now)); // audit trail
-        S.Pending.Remove(pending);
-        await SaveAsync();
+        var recorded = await _tasks.CompleteAsync([new TaskEnd(pending.Task.TaskId, TaskOutcome.FailedBy(reason, now), pending.HistoryEndingIn(TaskProgressState.Failed, now))]);
+        if (recorded[0])
+        {
+            await AuditTasksEndedAsync([pending], TaskOutcome.FailedBy(reason, now)); // audit trail
+        }
+
+        Pending.Remove(pending);
         _logger.LogWarning("Task {TaskId} on {UepId} failed: {Reason}", pending.Task.TaskId, UepId, reason);
     }
 }

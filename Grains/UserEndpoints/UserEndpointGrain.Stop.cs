@@ -1,6 +1,7 @@
 using Mep.Contracts;
 using Mep.Contracts.Model;
 using Mep.Grains.Endpoints;
+using Mep.Grains.Tasks;
 using Microsoft.Extensions.Logging;
 
 namespace Mep.Grains.UserEndpoints;
@@ -24,7 +25,7 @@ public sealed partial class UserEndpointGrain
         S.Held = true;
         S.NextAttemptAt = null;
         var revoked = false;
-        if (lifecycle.TasksOnStop == TasksOnStop.Fail && S.Pending.Count > 0)
+        if (lifecycle.TasksOnStop == TasksOnStop.Fail && Pending.Count > 0)
         {
             await FailPendingAsync(reason);
             // Copies already in the broker queue must not run at the next start; the workers lose their connection now.
@@ -99,14 +100,14 @@ public sealed partial class UserEndpointGrain
             : $"stopped by {stop.RequestedBy}");
         LeftByProcess(now);
         // Its workers were stopped with it and handed their tasks back to the broker queue: those wait for the next start.
-        foreach (var pending in S.Pending.Where(p => p.LastState() == TaskProgressState.Running))
+        foreach (var pending in Pending.Where(p => p.LastState() == TaskProgressState.Running))
         {
             pending.Enter(TaskProgressState.WaitingForEndpoint, now);
         }
 
         await SaveAsync();
         _logger.LogInformation("User endpoint {UepId} {Reason} (exit code {ExitCode})", UepId, S.Reason, exitCode);
-        if (S.Held || S.Pending.Count == 0)
+        if (S.Held || Pending.Count == 0)
         {
             await RevokeAsync(deleteQueue: false);
         }
@@ -156,11 +157,11 @@ public sealed partial class UserEndpointGrain
     private async Task FailPendingAsync(string reason)
     {
         var now = DateTimeOffset.UtcNow;
-        var failed = S.Pending.ToList();
-        await Task.WhenAll(failed.Select(p =>
-            GrainFactory.GetGrain<ITaskGrain>(p.Task.TaskId).Complete(TaskOutcome.FailedBy(reason, now), p.HistoryEndingIn(TaskProgressState.Failed, now))));
-        await AuditTasksEndedAsync(failed, TaskOutcome.FailedBy(reason, now)); // audit trail
-        S.Pending.Clear();
+        var failed = Pending.ToList();
+        var recorded = await _tasks.CompleteAsync(
+            failed.Select(p => new TaskEnd(p.Task.TaskId, TaskOutcome.FailedBy(reason, now), p.HistoryEndingIn(TaskProgressState.Failed, now))).ToList());
+        await AuditTasksEndedAsync(failed.Where((_, i) => recorded[i]), TaskOutcome.FailedBy(reason, now)); // audit trail
+        Pending.Clear();
         await SaveAsync();
         _logger.LogInformation("User endpoint {UepId}: {Count} tasks failed ({Reason})", UepId, failed.Count, reason);
     }

@@ -13,22 +13,29 @@ public sealed partial class UserEndpointGrain
     private const string WatchdogReminder = "watchdog";
     private static readonly TimeSpan WatchdogPeriod = TimeSpan.FromMinutes(1);
 
-    public Task ReceiveReminder(string reminderName, TickStatus status)
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        if (reminderName == WatchdogReminder)
+        if (reminderName != WatchdogReminder)
         {
-            // Ask the launcher again: the process or its whole node may be gone without anyone having told us.
-            _reconciled = false;
-            ScheduleDispatch(TimeSpan.Zero);
+            return;
         }
 
-        return Task.CompletedTask;
+        if (Pending.Count == 0)
+        {
+            // Results do not write the state, so the last one left the watchdog on: it goes now.
+            await SaveAsync();
+            return;
+        }
+
+        // Ask the launcher again: the process or its whole node may be gone without anyone having told us.
+        _reconciled = false;
+        ScheduleDispatch(TimeSpan.Zero);
     }
 
     /// <summary>Registers the watchdog when tasks are pending and removes it when none are; called with every save.</summary>
     private async Task SyncWatchdogAsync()
     {
-        var wanted = S.Pending.Count > 0;
+        var wanted = Pending.Count > 0;
         if (wanted == S.Watchdog)
         {
             return;

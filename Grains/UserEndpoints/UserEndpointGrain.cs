@@ -3,6 +3,7 @@ using Mep.Contracts;
 using Mep.Contracts.Model;
 using Mep.Grains.Endpoints;
 using Mep.Grains.Nodes;
+using Mep.Grains.Tasks;
 using Mep.Protocol;
 using Mep.Protocol.Launcher;
 using Mep.Protocol.Messages;
@@ -34,14 +35,24 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     private readonly MepOptions _options;
     private readonly IAuditLog _audit;
     private readonly StartGate _gate;
+    private readonly TaskStore _tasks;
     private readonly ILogger<UserEndpointGrain> _logger;
     private IGrainTimer? _dispatchTimer;
     private TimeSpan _retryDelay = TimeSpan.FromSeconds(1);
     private DateTimeOffset? _lastHeartbeat;
     private bool _reconciled;
 
-    // Changes not yet written (running transitions): they go out with the next write, or at deactivation.
+    // Changes to the state not yet written (when the last task arrived or ended, a reason): they go out with the next
+    // write, or at deactivation. The queue's own changes are marked on each task (PendingTask.Unsaved).
     private bool _dirty;
+
+    /// <summary>The durable task queue: every accepted task whose end is not yet recorded, in arrival order; kept in the
+    /// task store and loaded from it when the grain activates.</summary>
+    private List<PendingTask> Pending { get; set; } = [];
+
+    // Ends recorded in memory whose write to the task store is still on its way (see RecordEnd).
+    private readonly Dictionary<Guid, PendingTask> _ending = [];
+    private readonly List<Task> _endWrites = [];
 
     public UserEndpointGrain(
         [PersistentState("user-endpoint", StorageNames.Mep)] IPersistentState<UserEndpointState> state,
@@ -52,9 +63,11 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         IOptions<MepOptions> options,
         IAuditLog audit,
         StartGate gate,
+        TaskStore tasks,
         ILogger<UserEndpointGrain> logger)
     {
         _gate = gate;
+        _tasks = tasks;
         _state = state;
         _catalog = catalog;
         _broker = broker;
@@ -69,29 +82,65 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
     private UserEndpointState S => _state.State;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        Pending = await _tasks.ReadQueueAsync(UepId);
+        if (S.Pending.Count > 0)
+        {
+            await MoveQueueToTaskStoreAsync();
+        }
+
         // Interleave = false: a dispatch round never overlaps a call, so state changes stay linear.
         _dispatchTimer = this.RegisterGrainTimer(
             DispatchAsync,
             new GrainTimerCreationOptions(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan) { Interleave = false, KeepAlive = false });
 
         // After a silo restart the recorded phase may be stale and tasks may be waiting: check soon.
-        if (S.Pending.Count > 0 || S.Phase is UserEndpointPhase.Starting or UserEndpointPhase.Running or UserEndpointPhase.Stopping)
+        if (Pending.Count > 0 || S.Phase is UserEndpointPhase.Starting or UserEndpointPhase.Running or UserEndpointPhase.Stopping)
         {
             ScheduleDispatch(TimeSpan.Zero);
         }
 
         ArmKillAfterGrace();
-        return Task.CompletedTask;
+    }
+
+    /// <summary>A state written by an earlier MEP holds its queue: the tasks move to the task store (their records too:
+    /// reads look there), then the state is written without them.</summary>
+    private async Task MoveQueueToTaskStoreAsync()
+    {
+        var known = Pending.Select(p => p.Task.TaskId).ToHashSet();
+        var moved = S.Pending.Where(p => !known.Contains(p.Task.TaskId)).ToList();
+        if (S.Spec is { } spec)
+        {
+            await _tasks.AddAsync(UepId, spec, moved);
+            Pending = [.. moved, .. Pending];
+        }
+
+        _logger.LogInformation("User endpoint {UepId}: moved {Count} queued tasks from its state to the task store", UepId, moved.Count);
+        S.Pending = [];
+        await _state.WriteStateAsync();
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _gate.Leave(UepId);
+        try
+        {
+            // The next activation reads the queue from the store: it must not find a task whose end is still on its way.
+            await Task.WhenAll(_endWrites.ToList());
+        }
+        catch (Exception e)
+        {
+            _logger.LogDebug(e, "An end of a task on {UepId} was not recorded; its result event will be delivered again", UepId);
+        }
+
         if (_dirty)
         {
             await SaveAsync();
+        }
+        else
+        {
+            await SaveProgressAsync();
         }
     }
 
@@ -107,40 +156,62 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
         // A live process keeps the config it started with; the next start uses the config as rendered now (the
         // admin may have changed the template or the mapping since: the UEP id covers only the user's options).
-        if (S.Spec is null || S.Phase is UserEndpointPhase.Stopped or UserEndpointPhase.Failed)
+        var changed = false;
+        if (S.Spec is null || (S.Phase is UserEndpointPhase.Stopped or UserEndpointPhase.Failed && S.Spec != spec))
         {
             S.Spec = spec;
+            changed = true;
         }
-
-        var known = S.Pending.Select(p => p.Task.TaskId).ToHashSet();
-        var now = DateTimeOffset.UtcNow;
-        foreach (var task in tasks.Where(t => !known.Contains(t.TaskId)))
-        {
-            var pending = new PendingTask { Task = task };
-            pending.Enter(TaskProgressState.Received, task.SubmittedAt);
-            pending.Enter(TaskProgressState.WaitingForEndpoint, now);
-            S.Pending.Add(pending);
-        }
-
-        S.LastTaskAt = now;
 
         // New work is what a stopped UEP waits for to start again (with the tasks it kept, if any).
+        changed |= S.Held;
         S.Held = false;
-        if (S.Phase == UserEndpointPhase.Failed)
+        if (S.Phase == UserEndpointPhase.Failed && (S.FailedStarts != 0 || S.NextAttemptAt is not null))
         {
             // New work is a new attempt: the owner has seen the failure on the tasks it failed.
             S.FailedStarts = 0;
             S.NextAttemptAt = null;
+            changed = true;
         }
 
-        await SaveAsync();
-        await AuditTasksReceivedAsync(tasks.Where(t => !known.Contains(t.TaskId))); // audit trail (UserEndpointGrain.Audit.cs)
+        var now = DateTimeOffset.UtcNow;
+        S.LastTaskAt = now;
+        if (changed)
+        {
+            // The state first: queued tasks are only dispatched by a state that has their spec.
+            await SaveAsync();
+        }
+        else
+        {
+            _dirty = true;
+        }
+
+        var known = Pending.Select(p => p.Task.TaskId).ToHashSet();
+        var added = new List<PendingTask>(tasks.Count);
+        foreach (var task in tasks.Where(t => known.Add(t.TaskId)))
+        {
+            var pending = new PendingTask { Task = task };
+            pending.Enter(TaskProgressState.Received, task.SubmittedAt);
+            pending.Enter(TaskProgressState.WaitingForEndpoint, now);
+            pending.Unsaved = false;
+            added.Add(pending);
+        }
+
+        // The durable acceptance: the API answers once this returns.
+        await _tasks.AddAsync(UepId, S.Spec!, added);
+        Pending.AddRange(added);
+        if (!S.Watchdog)
+        {
+            await SaveAsync();
+        }
+
+        await AuditTasksReceivedAsync(added.Select(p => p.Task)); // audit trail (UserEndpointGrain.Audit.cs)
         ScheduleDispatch(TimeSpan.Zero);
     }
 
     public async Task OnResult(Guid taskId, TaskOutcome outcome)
     {
-        var index = S.Pending.FindIndex(p => p.Task.TaskId == taskId);
+        var index = Pending.FindIndex(p => p.Task.TaskId == taskId);
         if (index < 0)
         {
             // Already recorded (a redelivery), or not this UEP's task: either way nothing to change.
@@ -148,21 +219,61 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             return;
         }
 
-        var pending = S.Pending[index];
+        var pending = Pending[index];
         var end = outcome.State == TaskOutcomeState.Success ? TaskProgressState.Success : TaskProgressState.Failed;
-        await GrainFactory.GetGrain<ITaskGrain>(taskId).Complete(outcome, pending.HistoryEndingIn(end, outcome.CompletedAt));
-        S.Pending.RemoveAt(index);
+        Pending.RemoveAt(index);
+        RecordEnd(pending, new TaskEnd(taskId, outcome, pending.HistoryEndingIn(end, outcome.CompletedAt)));
         S.LastTaskAt = outcome.CompletedAt;
+        _dirty = true;
         Telemetry.MepMetrics.Completed(S.Spec?.EndpointId ?? "", outcome.State == TaskOutcomeState.Success, outcome.CompletedAt - pending.Task.SubmittedAt);
-        if (S.Phase == UserEndpointPhase.Starting)
+
+        // A lifecycle change is written now; a result alone changes nothing the state must keep at once.
+        if (S.Phase == UserEndpointPhase.Starting || S.FailedStarts != 0)
         {
-            S.Phase = UserEndpointPhase.Running;
-            _gate.Leave(UepId);
+            if (S.Phase == UserEndpointPhase.Starting)
+            {
+                S.Phase = UserEndpointPhase.Running;
+                _gate.Leave(UepId);
+            }
+
+            S.FailedStarts = 0;
+            await SaveAsync();
         }
 
-        S.FailedStarts = 0;
-        await SaveAsync();
         await AuditTasksEndedAsync([pending], outcome); // audit trail
+    }
+
+    /// <summary>
+    /// Records a task's end without waiting for the commit: this grain's event stream delivers one event at a time, so
+    /// waiting would allow one result per commit. The result event itself stays unacked in the broker until the commit
+    /// is done (<see cref="TaskStoreAckBarrier"/>); until then readers see the task as it was. A failed write drops this
+    /// activation, so that the next one reads the queue (with the task still in it) from the store, and the event,
+    /// delivered again, ends it then.
+    /// </summary>
+    private void RecordEnd(PendingTask pending, TaskEnd end)
+    {
+        _ending[end.TaskId] = pending;
+        var write = _tasks.CompleteAsync([end]);
+        _endWrites.Add(write);
+        _ = ObserveEndAsync(end.TaskId, write);
+    }
+
+    private async Task ObserveEndAsync(Guid taskId, Task write)
+    {
+        try
+        {
+            await write;
+        }
+        catch (Exception e)
+        {
+            _logger.LogWarning(e, "Recording the end of task {TaskId} on {UepId} failed; reloading the queue from the task store", taskId, UepId);
+            this.DeactivateOnIdle();
+        }
+        finally
+        {
+            _ending.Remove(taskId);
+            _endWrites.Remove(write);
+        }
     }
 
     public async Task OnSignal(UserEndpointSignal signal)
@@ -211,7 +322,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
                 // A process this grain had lost track of (or did not start) is up: its queue is served again, and
                 // tasks not yet handed over can go now instead of at the next retry.
                 ReachedByProcess(signal.At);
-                if (S.Pending.Any(p => !p.Published))
+                if (Pending.Any(p => !p.Published))
                 {
                     ScheduleDispatch(TimeSpan.Zero);
                 }
@@ -243,14 +354,14 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     public async Task Reconcile()
     {
         await ReconcileWithLauncherAsync();
-        if (S.Pending.Count > 0)
+        if (Pending.Count > 0)
         {
             ScheduleDispatch(TimeSpan.Zero);
         }
     }
 
     public Task<UserEndpointSnapshot> GetSnapshot() =>
-        Task.FromResult(new UserEndpointSnapshot(UepId, S.Phase, S.Reason, S.Pending.Count, S.Spec, _lastHeartbeat, S.Pid, S.NextAttemptAt, S.FailedStarts, S.Node, S.ProcessStartedAt, S.LastTaskAt));
+        Task.FromResult(new UserEndpointSnapshot(UepId, S.Phase, S.Reason, Pending.Count, S.Spec, _lastHeartbeat, S.Pid, S.NextAttemptAt, S.FailedStarts, S.Node, S.ProcessStartedAt, S.LastTaskAt));
 
     private async Task DispatchAsync(CancellationToken ct)
     {
@@ -266,7 +377,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
                 await ReconcileWithLauncherAsync();
             }
 
-            if (S.Pending.Count == 0 || S.Held)
+            if (Pending.Count == 0 || S.Held)
             {
                 return;
             }
@@ -291,7 +402,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
                 return;
             }
 
-            var unpublished = await BuildMessagesAsync(S.Pending.Where(p => !p.Published).ToList());
+            var unpublished = await BuildMessagesAsync(Pending.Where(p => !p.Published).ToList());
             if (unpublished.Count > 0)
             {
                 // Stamped when handed to the broker, not when it confirmed: a worker may take the task (and report on
@@ -301,10 +412,11 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
                 foreach (var (pending, _) in unpublished)
                 {
                     pending.Published = true;
+                    pending.Unsaved = true;
                     pending.Enter(TaskProgressState.WaitingForNodes, handedOver);
                 }
 
-                await SaveAsync();
+                await SaveProgressAsync();
             }
 
             _retryDelay = TimeSpan.FromSeconds(1);
@@ -493,7 +605,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
 
         await SaveAsync();
-        if (S.Pending.Count > 0)
+        if (Pending.Count > 0)
         {
             // Tasks are still queued (e.g. they arrived while it was going idle, or it crashed): start it again.
             ScheduleDispatch(S.NextAttemptAt is { } at ? at - now : TimeSpan.Zero);
@@ -517,7 +629,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
     private async Task FailAllAsync(string reason)
     {
-        var count = S.Pending.Count;
+        var count = Pending.Count;
         S.Phase = UserEndpointPhase.Failed;
         S.Reason = reason;
         S.Pid = null;
@@ -548,12 +660,29 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
     private void ScheduleDispatch(TimeSpan delay) => _dispatchTimer?.Change(delay, Timeout.InfiniteTimeSpan);
 
-    /// <summary>Writes the state, with whatever was only in memory so far.</summary>
+    /// <summary>Writes the state, and the progress of queued tasks, with whatever was only in memory so far.</summary>
     private async Task SaveAsync()
     {
         _dirty = false;
         await SyncWatchdogAsync();
         await _state.WriteStateAsync();
+        await SaveProgressAsync();
+    }
+
+    /// <summary>Writes the progress of the queued tasks that changed since it was last written.</summary>
+    private async Task SaveProgressAsync()
+    {
+        var changed = Pending.Where(p => p.Unsaved).ToList();
+        if (changed.Count == 0)
+        {
+            return;
+        }
+
+        await _tasks.SaveProgressAsync(changed);
+        foreach (var pending in changed)
+        {
+            pending.Unsaved = false;
+        }
     }
 
     /// <summary>The node of the current process; state written before nodes were recorded means this silo's.</summary>

@@ -15,7 +15,10 @@ public sealed class UserEndpointState
     [Id(2)]
     public string? Reason { get; set; }
 
-    /// <summary>The durable task queue: every accepted task whose outcome is not yet recorded, in arrival order.</summary>
+    /// <summary>
+    /// Where the task queue was kept before the task store (<see cref="Tasks.TaskStore"/>) held it: read once, to move
+    /// the tasks of a state written by an earlier MEP into the store; empty in every state written since.
+    /// </summary>
     [Id(3)]
     public List<PendingTask> Pending { get; set; } = [];
 
@@ -78,9 +81,9 @@ public sealed class PendingTask
     public bool Published { get; set; }
 
     /// <summary>
-    /// The timeline so far. Stored with the queue: received and waiting-for-endpoint with the enqueue's write,
-    /// waiting-for-nodes with the publish's. Running is only kept in memory until the next write of the state (any
-    /// result, enqueue or lifecycle step; and deactivation), so a silo crash can lose it, never the other states.
+    /// The timeline so far. Stored in the task store: received and waiting-for-endpoint with the enqueue's write,
+    /// waiting-for-nodes with the publish's. Running is only kept in memory until the next write of progress (a
+    /// publish, a lifecycle step, deactivation), so a silo crash can lose it, never the other states.
     /// </summary>
     [Id(2)]
     public List<TaskTransition> Transitions { get; set; } = [];
@@ -88,6 +91,13 @@ public sealed class PendingTask
     /// <summary>The worker that last reported starting the task.</summary>
     [Id(3)]
     public TaskPlacement? Placement { get; set; }
+
+    [NonSerialized]
+    private bool _unsaved;
+
+    /// <summary>Changed since its progress was last written to the task store (memory only).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool Unsaved { get => _unsaved; set => _unsaved = value; }
 
     public TaskProgressState LastState() => Transitions.Count > 0 ? Transitions[^1].State : TaskProgressState.Received;
 
@@ -101,6 +111,7 @@ public sealed class PendingTask
         }
 
         Transitions.Add(new TaskTransition(state, at));
+        Unsaved = true;
         return true;
     }
 

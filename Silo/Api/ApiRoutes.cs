@@ -1,6 +1,7 @@
 using Mep.Contracts;
 using Mep.Contracts.Model;
 using Mep.Grains;
+using Mep.Grains.Tasks;
 using Mep.Protocol;
 using Mep.Protocol.Api;
 using Mep.Protocol.Messages;
@@ -146,17 +147,17 @@ public static class ApiRoutes
         u.NextAttemptAt,
         u.FailedStarts);
 
-    private static async Task<IResult> GetTask(HttpContext http, string taskId, IGrainFactory grains)
+    private static async Task<IResult> GetTask(HttpContext http, string taskId, IGrainFactory grains, [Microsoft.AspNetCore.Mvc.FromServices] TaskStore tasks)
     {
         var caller = Caller(http);
         var id = ParseId(taskId, "task");
-        var record = await grains.GetGrain<ITaskGrain>(id).Get(caller.IdentityId)
-            ?? throw ProblemException.NotFound($"task {id} not found");
-        var views = await TaskViews.BuildAsync(grains, [record], caller.IdentityId);
+        var records = await TaskViews.ReadAsync(grains, tasks, [id], caller.IdentityId);
+        var record = records.Count > 0 ? records[0] : throw ProblemException.NotFound($"task {id} not found");
+        var views = await TaskViews.BuildAsync(grains, tasks, [record], caller.IdentityId);
         return Results.Json(views[0], ProtocolJson.Options);
     }
 
-    private static async Task<IResult> GetTaskStatus(HttpContext http, IGrainFactory grains, CancellationToken ct)
+    private static async Task<IResult> GetTaskStatus(HttpContext http, IGrainFactory grains, [Microsoft.AspNetCore.Mvc.FromServices] TaskStore tasks, CancellationToken ct)
     {
         var caller = Caller(http);
         var body = await ApiBody.Read<TaskStatusRequest>(http.Request, ct);
@@ -166,10 +167,10 @@ public static class ApiRoutes
         }
 
         var ids = body.TaskIds.Distinct().ToList();
-        var records = await Task.WhenAll(ids.Select(id => grains.GetGrain<ITaskGrain>(id).Get(caller.IdentityId)));
-        var missing = ids.Where((_, i) => records[i] is null).ToList();
-        var views = await TaskViews.BuildAsync(grains, records.OfType<TaskRecord>().ToList(), caller.IdentityId);
+        var records = await TaskViews.ReadAsync(grains, tasks, ids, caller.IdentityId);
+        var views = await TaskViews.BuildAsync(grains, tasks, records, caller.IdentityId);
         var found = views.ToDictionary(v => v.TaskId);
+        var missing = ids.Where(id => !found.ContainsKey(id)).ToList();
         return Results.Json(new TaskStatusResponse(found, missing), ProtocolJson.Options);
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Mep.Contracts;
 using Mep.Contracts.Model;
+using Mep.Grains.Tasks;
 using Mep.Protocol.Api;
 using Mep.Protocol.Messages;
 using ApiTaskStatus = Mep.Protocol.Api.TaskStatus;
@@ -13,12 +14,32 @@ namespace Mep.Silo.Api;
 /// </summary>
 internal static class TaskViews
 {
-    public static async Task<List<TaskView>> BuildAsync(IGrainFactory grains, IReadOnlyList<TaskRecord> records, string identityId)
+    /// <summary>The caller's records among <paramref name="ids"/>, read together from the task store; an id it does not
+    /// hold may be a task recorded before it existed, which its task grain reads.</summary>
+    public static async Task<IReadOnlyList<TaskRecord>> ReadAsync(IGrainFactory grains, TaskStore tasks, IReadOnlyList<Guid> ids, string identityId)
+    {
+        var stored = await tasks.GetAsync(ids, identityId);
+        if (stored.Count == ids.Count)
+        {
+            return stored;
+        }
+
+        var found = stored.Select(r => r.TaskId).ToHashSet();
+        var older = await Task.WhenAll(ids.Where(id => !found.Contains(id)).Select(id => grains.GetGrain<ITaskGrain>(id).Get(identityId)));
+        return [.. stored, .. older.OfType<TaskRecord>()];
+    }
+
+    public static async Task<List<TaskView>> BuildAsync(IGrainFactory grains, TaskStore tasks, IReadOnlyList<TaskRecord> records, string identityId)
     {
         var pending = records.Where(r => r.Outcome is null).GroupBy(r => r.UserEndpointId, StringComparer.OrdinalIgnoreCase).ToList();
         var answers = await Task.WhenAll(pending.Select(g =>
             grains.GetGrain<IUserEndpointGrain>(g.Key).GetTaskHistories(g.Select(r => r.TaskId).ToList())));
         var live = answers.SelectMany(a => a).ToDictionary(a => a.Key, a => a.Value);
+
+        // Finished between the two reads (or being recorded right now): the store has the end.
+        var ended = records.Where(r => r.Outcome is null && !(live.TryGetValue(r.TaskId, out var h) && !IsFinal(h.State))).Select(r => r.TaskId).ToList();
+        var reread = ended.Count == 0 ? new Dictionary<Guid, TaskRecord>()
+            : (await tasks.GetAsync(ended, identityId)).ToDictionary(r => r.TaskId);
 
         var views = new List<TaskView>(records.Count);
         foreach (var record in records)
@@ -33,8 +54,7 @@ internal static class TaskViews
                 }
                 else
                 {
-                    // Finished between the two reads (or being recorded right now): the task grain has the outcome.
-                    current = await grains.GetGrain<ITaskGrain>(record.TaskId).Get(identityId) ?? record;
+                    current = reread.GetValueOrDefault(record.TaskId) ?? record;
                     history = current.History;
                 }
             }

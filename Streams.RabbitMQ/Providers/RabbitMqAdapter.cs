@@ -10,6 +10,7 @@ internal sealed class RabbitMqAdapter(
     RabbitMqPublisher publisher,
     RabbitMqMessageCodec codec,
     RabbitMqReceiverRegistry receivers,
+    IRabbitMqAckBarrier? ackBarrier,
     ILoggerFactory loggerFactory) : IQueueAdapter
 {
     public string Name => name;
@@ -40,7 +41,7 @@ internal sealed class RabbitMqAdapter(
     public IQueueAdapterReceiver CreateReceiver(QueueId queueId)
     {
         var receiver = new RabbitMqQueueAdapterReceiver(name, queueId, RabbitMqStreamQueueMapper.PartitionOf(queueId),
-            connections, publisher, codec, loggerFactory.CreateLogger<RabbitMqQueueAdapterReceiver>());
+            connections, publisher, codec, ackBarrier, loggerFactory.CreateLogger<RabbitMqQueueAdapterReceiver>());
         receivers.Register(receiver);
         return receiver;
     }

@@ -28,19 +28,20 @@ public sealed class DbInitCommandTests : IAsyncLifetime
             "--grant-to", db.RuntimeRole);
         Assert.True(first.ExitCode == 0, first.ToString());
         Assert.Equal(
-            ["applied 0001_orleans_membership", "applied 0002_grain_state", "applied 0003_reminders", "schema version 0 -> 3",
+            ["applied 0001_orleans_membership", "applied 0002_grain_state", "applied 0003_reminders", "applied 0004_tasks",
+                "schema version 0 -> 4",
                 $"granted runtime rights to {db.RuntimeRole}"],
             first.StdoutLines);
 
         var second = await CliRunner.RunAsync("db", "init", "--connection-string-file", db.OwnerConnectionFile);
         Assert.True(second.ExitCode == 0, second.ToString());
-        Assert.Equal(["up to date (schema version 3)"], second.StdoutLines);
+        Assert.Equal(["up to date (schema version 4)"], second.StdoutLines);
 
         // The silo's role may check the schema, which is all it needs at start.
         var status = await CliRunner.RunAsync("db", "status", "--connection-string-file", db.RuntimeConnectionFile);
         Assert.True(status.ExitCode == 0, status.ToString());
-        Assert.Equal(4, status.StdoutLines.Length);
-        Assert.Equal("up to date (schema version 3)", status.StdoutLines[^1]);
+        Assert.Equal(5, status.StdoutLines.Length);
+        Assert.Equal("up to date (schema version 4)", status.StdoutLines[^1]);
     }
 
     [Fact]

@@ -21,7 +21,7 @@ public sealed class PostgreSqlMigrationTests : IAsyncLifetime
     {
         await using var source = db.OwnerDataSource();
         var catalog = MigrationCatalog.PostgreSql;
-        Assert.Equal(3, catalog.LatestVersion);
+        Assert.Equal(4, catalog.LatestVersion);
 
         var first = await PostgreSqlSchema.MigrateAsync(source);
         Assert.Equal(0, first.FromVersion);
@@ -29,12 +29,12 @@ public sealed class PostgreSqlMigrationTests : IAsyncLifetime
 
         var second = await PostgreSqlSchema.MigrateAsync(source);
         Assert.Empty(second.Applied);
-        Assert.Equal(3, second.FromVersion);
+        Assert.Equal(4, second.FromVersion);
 
         await using var connection = await source.OpenConnectionAsync();
         var recorded = await PostgreSqlSchema.ReadAppliedAsync(connection, null);
         Assert.Equal(catalog.Migrations.Select(m => (m.Version, m.Name, m.Sha256)), recorded.Select(r => (r.Version, r.Name, r.Sha256)));
-        Assert.Equal(3, await PostgreSqlSchema.VerifyAsync(source));
+        Assert.Equal(4, await PostgreSqlSchema.VerifyAsync(source));
     }
 
     [Fact]
@@ -79,10 +79,11 @@ public sealed class PostgreSqlMigrationTests : IAsyncLifetime
         try
         {
             var results = await Task.WhenAll(sources.Select(s => Task.Run(() => PostgreSqlSchema.MigrateAsync(s))));
-            // One run applied all three; the others waited for its lock and found nothing to do.
-            Assert.Single(results, r => r.Applied.Count == 3);
+            // One run applied them all; the others waited for its lock and found nothing to do.
+            var all = MigrationCatalog.PostgreSql.LatestVersion;
+            Assert.Single(results, r => r.Applied.Count == all);
             Assert.Equal(3, results.Count(r => r.Applied.Count == 0));
-            Assert.Equal(3L, await db.ScalarAsync("SELECT count(*) FROM mep_schema_version"));
+            Assert.Equal((long)all, await db.ScalarAsync("SELECT count(*) FROM mep_schema_version"));
         }
         finally
         {
@@ -112,7 +113,7 @@ public sealed class PostgreSqlMigrationTests : IAsyncLifetime
     {
         await using var source = db.OwnerDataSource();
         await PostgreSqlSchema.MigrateAsync(source);
-        await db.ExecuteAsync("INSERT INTO mep_schema_version (version, name, sha256) VALUES (4, 'from_the_future', repeat('a', 64))");
+        await db.ExecuteAsync($"INSERT INTO mep_schema_version (version, name, sha256) VALUES ({MigrationCatalog.PostgreSql.LatestVersion + 1}, 'from_the_future', repeat('a', 64))");
 
         var e = await Assert.ThrowsAsync<SchemaException>(() => PostgreSqlSchema.MigrateAsync(source));
         Assert.Contains("newer", e.Message, StringComparison.Ordinal);
@@ -127,9 +128,9 @@ public sealed class PostgreSqlMigrationTests : IAsyncLifetime
         Assert.Contains("mep db init", empty.Message, StringComparison.Ordinal);
 
         await PostgreSqlSchema.MigrateAsync(source);
-        await db.ExecuteAsync("DELETE FROM mep_schema_version WHERE version = 3");
+        await db.ExecuteAsync("DELETE FROM mep_schema_version WHERE version = 4");
         var behind = await Assert.ThrowsAsync<SchemaException>(() => PostgreSqlSchema.VerifyAsync(source));
-        Assert.Contains("0003_reminders", behind.Message, StringComparison.Ordinal);
+        Assert.Contains("0004_tasks", behind.Message, StringComparison.Ordinal);
         Assert.Contains("mep db init", behind.Message, StringComparison.Ordinal);
     }
 
@@ -143,7 +144,7 @@ public sealed class PostgreSqlMigrationTests : IAsyncLifetime
         }
 
         await using var runtime = db.RuntimeDataSource();
-        Assert.Equal(3, await PostgreSqlSchema.VerifyAsync(runtime));
+        Assert.Equal(MigrationCatalog.PostgreSql.LatestVersion, await PostgreSqlSchema.VerifyAsync(runtime));
         await using var connection = await runtime.OpenConnectionAsync();
         await Exec(connection, "INSERT INTO mep_cluster_version (deployment_id) VALUES ('c1')");
         await Exec(connection, "DELETE FROM mep_cluster_version WHERE deployment_id = 'c1'");

@@ -1,4 +1,6 @@
 using Mep.Grains;
+using Mep.Grains.Tasks;
+using Orleans.TestingHost;
 using Mep.Silo.Api;
 using Mep.Silo.Auth;
 using Mep.Tests.Infrastructure;
@@ -25,13 +27,17 @@ internal sealed class ClusterApi : IAsyncDisposable
     /// <summary>With a trailing slash, as clients resolve <c>v1/…</c> against it.</summary>
     public Uri BaseAddress { get; }
 
-    public static async Task<ClusterApi> StartAsync(IGrainFactory grains, TestTokenIssuer tokens, string dir, Action<MepOptions>? configure = null)
+    /// <summary>The API in front of <paramref name="cluster"/>: grains through its client, the task store of its first silo
+    /// (the silo's API reads it directly, and every silo's store is the same table).</summary>
+    public static async Task<ClusterApi> StartAsync(InProcessTestCluster cluster, TestTokenIssuer tokens, string dir, Action<MepOptions>? configure = null)
     {
+        IGrainFactory grains = cluster.Client;
         var jwks = Path.Combine(dir, "api-issuer.jwks.json");
         tokens.WriteJwks(jwks);
         var builder = LoopbackWebHost.CreateBuilder();
         builder.Configuration.AddInMemoryCollection(tokens.Configuration(jwks));
         builder.Services.AddSingleton(grains);
+        builder.Services.AddSingleton(cluster.GetSiloServiceProvider().GetRequiredService<TaskStore>());
         builder.Services.Configure<MepOptions>(o => configure?.Invoke(o));
         builder.Services.AddMepTokenAuthentication(builder.Configuration.GetSection(TokenAuthOptions.Section));
         var app = builder.Build();

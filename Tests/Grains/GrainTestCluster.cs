@@ -56,6 +56,7 @@ internal static class GrainTestCluster
             }
 
             silo.AddSqliteGrainStorage(StorageNames.Mep, Path.Combine(dir, "mep.db"));
+            silo.AddMepSqliteTaskStore(Path.Combine(dir, "mep.db"));
             silo.AddMepEventStreams();
             silo.AddMepNodePlacement();
             silo.UseInMemoryReminderService();

@@ -75,7 +75,7 @@ internal sealed class LifecycleSite : IAsyncDisposable
             var admins = (siteAdmins ?? []).Select(lifecycle.Identity).ToList();
             lifecycle.Cluster = await GrainTestCluster.StartAsync(site, suffix, dir, lifecycle.EndpointDir, lifecycle.NodeLaunchers.Select(l => l.Socket).ToList(),
                 o => o.SiteAdmins = admins);
-            lifecycle.Api = await ClusterApi.StartAsync(lifecycle.Cluster.Client, site.Tokens, dir);
+            lifecycle.Api = await ClusterApi.StartAsync(lifecycle.Cluster, site.Tokens, dir);
             return lifecycle;
         }
         catch

@@ -54,7 +54,7 @@ public sealed class TaskProgressTests(SiteFixture site) : IAsyncLifetime
             o.MaxArgsBytesPerTask = MaxArgsPerTask;
             o.MaxArgsBytesPerSubmit = MaxArgsPerSubmit;
         });
-        _api = await ClusterApi.StartAsync(_cluster.Client, site.Tokens, _dir);
+        _api = await ClusterApi.StartAsync(_cluster, site.Tokens, _dir);
     }
 
     public async Task DisposeAsync()

@@ -59,8 +59,10 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
 
         var receipt = await Endpoint().Submit(caller, new SubmitBatch([new SubmittedTask(function, new Dictionary<string, string>(), null)], null));
 
-        // Durable before the answer: the task is in the user endpoint's stored state, in the database file itself.
-        Assert.Contains(StoredStates("user-endpoint"), state => state.Contains(receipt.TaskIds[0].ToString(), StringComparison.Ordinal));
+        // Durable before the answer: the task is queued in the task table of the database file itself, for its user endpoint.
+        var stored = QueuedInDatabase(receipt.TaskIds[0]);
+        Assert.Equal(receipt.UserEndpointId, stored.UserEndpointId);
+        Assert.Contains("echo ran as", stored.Queued, StringComparison.Ordinal);
 
         var uep = _cluster.Client.GetGrain<IUserEndpointGrain>(receipt.UserEndpointId);
         var seen = new HashSet<UserEndpointPhase>();
@@ -297,21 +299,17 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
         return id;
     }
 
-    private List<string> StoredStates(string stateName)
+    /// <summary>The task's row in the task table, read straight from the file (it must exist, queued).</summary>
+    private (string UserEndpointId, string Queued) QueuedInDatabase(Guid taskId)
     {
         using var connection = new SqliteConnection($"Data Source={Database};Mode=ReadOnly");
         connection.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT Payload FROM MepGrainState WHERE StateName = $name AND Payload IS NOT NULL";
-        command.Parameters.AddWithValue("$name", stateName);
+        command.CommandText = "SELECT UserEndpointId, Queued FROM MepTask WHERE TaskId = $id AND IsOpen = 1";
+        command.Parameters.AddWithValue("$id", taskId.ToString("D"));
         using var reader = command.ExecuteReader();
-        var states = new List<string>();
-        while (reader.Read())
-        {
-            states.Add(System.Text.Encoding.UTF8.GetString((byte[])reader[0]));
-        }
-
-        return states;
+        Assert.True(reader.Read(), $"task {taskId} is not queued in the database");
+        return (reader.GetString(0), reader.GetString(1));
     }
 
     private Task<InProcessTestCluster> StartClusterAsync(string launcherSocket) =>
