@@ -11,11 +11,12 @@ namespace Mep.Sdk;
 /// await using var ex = new Executor(client, endpointId, new JsonObject { ["queue"] = "gpu" });
 /// var result = await ex.Submit(functionId, new Dictionary&lt;string, string&gt; { ["name"] = "world" });
 /// </code>
-/// Submissions are collected for <see cref="ExecutorOptions.BatchWindow"/> (or until
-/// <see cref="ExecutorOptions.MaxBatchSize"/>) and sent as one <c>POST /v1/endpoints/{id}/submit</c>; batches go one
-/// at a time, so submissions made while a batch is in flight join the next one. One background loop asks
-/// <c>POST /v1/tasks/status</c> about every outstanding task per round and completes each task's <see cref="Task"/> when
-/// its status is final; callers never poll a task. A rejected batch faults every submission in it; it is not retried,
+/// Submissions are sent as one <c>POST /v1/endpoints/{id}/submit</c> per batch (up to
+/// <see cref="ExecutorOptions.MaxBatchSize"/>, after <see cref="ExecutorOptions.BatchWindow"/> if one is set); batches
+/// go one at a time, so submissions made while a batch is in flight join the next one. One background loop asks
+/// <c>POST /v1/tasks/status</c> about every outstanding task, holding the request on the server until one finishes
+/// (<see cref="ExecutorOptions.LongPollWait"/>), and completes each task's <see cref="Task"/> when its status is final;
+/// callers never poll a task. A rejected batch faults every submission in it; it is not retried,
 /// because the server may have accepted it before the error and a retry could run the tasks twice.
 /// </summary>
 public sealed class Executor : IAsyncDisposable
@@ -270,6 +271,25 @@ public sealed class Executor : IAsyncDisposable
                     interval = options.MinPollInterval;
                 }
 
+                if (options.LongPollWait > TimeSpan.Zero && outstanding.Count <= options.MaxStatusBatch)
+                {
+                    var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                    var outcome = await LongPollOnceAsync().ConfigureAwait(false);
+                    if (outcome == LongPoll.Empty && System.Diagnostics.Stopwatch.GetElapsedTime(started) < options.LongPollWait / 2)
+                    {
+                        // Answered early with nothing: a server that does not hold requests, or a failing one. Pause
+                        // as plain polling does rather than ask again at once.
+                        await Task.Delay(interval, stopping.Token).ConfigureAwait(false);
+                        interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, options.MaxPollInterval.Ticks));
+                    }
+                    else if (outcome == LongPoll.Progressed)
+                    {
+                        interval = options.MinPollInterval;
+                    }
+
+                    continue;
+                }
+
                 await Task.Delay(interval, stopping.Token).ConfigureAwait(false);
                 var progressed = await PollOnceAsync().ConfigureAwait(false);
                 interval = progressed
@@ -281,6 +301,54 @@ public sealed class Executor : IAsyncDisposable
         {
             // ShutdownAsync cancels what is left.
         }
+    }
+
+    private enum LongPoll
+    {
+        Progressed,
+        Empty,
+        CutShort,
+    }
+
+    /// <summary>
+    /// One long poll over every outstanding task: the server answers when one finishes. New submissions cut it short
+    /// (their tasks must be watched too, and may be the quick ones).
+    /// </summary>
+    private async Task<LongPoll> LongPollOnceAsync()
+    {
+        while (wake.Reader.TryRead(out _))
+        {
+            // Signals of submissions already in the snapshot below.
+        }
+
+        newTasks = false;
+        var ids = outstanding.Keys.ToList();
+        using var cut = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token);
+        var request = client.WaitForFinishedAsync(ids, options.LongPollWait, cut.Token);
+        var woken = wake.Reader.WaitToReadAsync(cut.Token).AsTask();
+        var first = await Task.WhenAny(request, woken).ConfigureAwait(false);
+        // Either way the other wait ends here: no request or channel waiter outlives this round.
+        await cut.CancelAsync().ConfigureAwait(false);
+        TaskStatusResponse status;
+        try
+        {
+            status = await request.ConfigureAwait(false);
+        }
+        catch (Exception) when (first != request && !stopping.IsCancellationRequested)
+        {
+            return LongPoll.CutShort;
+        }
+        catch (Exception e) when (IsTransient(e))
+        {
+            return LongPoll.Empty;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !stopping.IsCancellationRequested)
+        {
+            FaultAll(ids, e);
+            return LongPoll.Progressed;
+        }
+
+        return Apply(status) ? LongPoll.Progressed : LongPoll.Empty;
     }
 
     /// <summary>One status round over every outstanding task. True when at least one task finished.</summary>
@@ -308,23 +376,32 @@ public sealed class Executor : IAsyncDisposable
                 continue;
             }
 
-            foreach (var (id, view) in status.Tasks)
-            {
-                if (view.Status != Protocol.Api.TaskStatus.Pending && outstanding.TryRemove(id, out var task))
-                {
-                    task.SetCompleted(view);
-                    progressed = true;
-                }
-            }
+            progressed |= Apply(status);
+        }
 
-            foreach (var id in status.NotFound)
+        return progressed;
+    }
+
+    /// <summary>Completes the outstanding tasks the answer says finished (or are unknown). True when any did.</summary>
+    private bool Apply(TaskStatusResponse status)
+    {
+        var progressed = false;
+        foreach (var (id, view) in status.Tasks)
+        {
+            if (view.Status != Protocol.Api.TaskStatus.Pending && outstanding.TryRemove(id, out var task))
             {
-                if (outstanding.TryRemove(id, out var task))
-                {
-                    task.SetFault(new MepApiException(new Problem(
-                        "about:blank", "Not Found", 404, $"task {id} is no longer known to the server")));
-                    progressed = true;
-                }
+                task.SetCompleted(view);
+                progressed = true;
+            }
+        }
+
+        foreach (var id in status.NotFound)
+        {
+            if (outstanding.TryRemove(id, out var task))
+            {
+                task.SetFault(new MepApiException(new Problem(
+                    "about:blank", "Not Found", 404, $"task {id} is no longer known to the server")));
+                progressed = true;
             }
         }
 

@@ -77,6 +77,14 @@ public sealed class MepClient : IDisposable
     public Task<TaskStatusResponse> GetTaskStatusAsync(IReadOnlyList<Guid> taskIds, CancellationToken cancellationToken = default) =>
         SendAsync<TaskStatusResponse>(HttpMethod.Post, "v1/tasks/status", new TaskStatusRequest(taskIds), cancellationToken);
 
+    /// <summary>
+    /// The finished tasks among <paramref name="taskIds"/> (and ids the server has no task of for you), waiting up to
+    /// <paramref name="wait"/> on the server until there is at least one: a long poll. Pending tasks are left out.
+    /// </summary>
+    public Task<TaskStatusResponse> WaitForFinishedAsync(IReadOnlyList<Guid> taskIds, TimeSpan wait, CancellationToken cancellationToken = default) =>
+        SendAsync<TaskStatusResponse>(HttpMethod.Post, "v1/tasks/status",
+            new TaskStatusRequest(taskIds, FinishedOnly: true, WaitMs: (int)Math.Clamp(wait.TotalMilliseconds, 0, 30_000)), cancellationToken);
+
     public Task<EndpointView> GetEndpointAsync(string endpointId, CancellationToken cancellationToken = default) =>
         SendAsync<EndpointView>(HttpMethod.Get, $"v1/endpoints/{Segment(endpointId)}", body: null, cancellationToken);
 

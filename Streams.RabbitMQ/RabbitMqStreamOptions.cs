@@ -39,6 +39,12 @@ public sealed class RabbitMqStreamOptions
     /// (bench: 512 at 100 ms kept 45% of raw RabbitMQ's drain rate, 2048 kept 83%, 4096 all of it).
     /// </summary>
     public ushort Prefetch { get; set; } = 2048;
+    /// <summary>
+    /// How long a poll of an empty receiver waits for a delivery before it answers "nothing" (zero: it answers at
+    /// once). With a short pulling-agent period, events are then handed on as they arrive, while an idle partition is
+    /// looked at only once per wait instead of once per period.
+    /// </summary>
+    public TimeSpan ReceiveWait { get; set; } = TimeSpan.Zero;
     /// <summary>Wait for the broker to confirm each publish; a refused or unroutable publish then throws.</summary>
     public bool PublisherConfirms { get; set; } = true;
     /// <summary>Publish events as persistent (delivery mode 2), so a durable queue keeps them over a broker restart.</summary>

@@ -44,5 +44,6 @@ public static class MepEventStreams
         o.PartitionCount = broker.EventPartitions;
         o.QueueType = broker.QueueType == BrokerQueueType.Quorum ? RabbitMqQueueType.Quorum : RabbitMqQueueType.Classic;
         o.Prefetch = broker.EventPrefetch;
+        o.ReceiveWait = broker.EventWait;
     }
 }

@@ -13,6 +13,9 @@ namespace Mep.Grains.Tasks;
 /// </summary>
 public sealed class TaskStore(TaskWriteBatcher writer)
 {
+    /// <summary>Signalled when an end this silo recorded is committed: long polls wait on it.</summary>
+    public TaskEndSignals Ends { get; } = new();
+
     // Enums by name: the rows outlive this build, and a renumbered enum must not change what they say.
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.General)
     {
@@ -39,9 +42,13 @@ public sealed class TaskStore(TaskWriteBatcher writer)
 
     /// <summary>Records the tasks' ends, each only if it has none yet.</summary>
     /// <returns>For each, in order: true when this call recorded it.</returns>
-    public Task<bool[]> CompleteAsync(IReadOnlyList<TaskEnd> ends) =>
-        writer.CompleteAsync(ends.Select(e => new TaskCompletionRow(
-            e.TaskId, JsonSerializer.Serialize(e.Outcome, Json), JsonSerializer.Serialize(e.History, Json))).ToList());
+    public async Task<bool[]> CompleteAsync(IReadOnlyList<TaskEnd> ends)
+    {
+        var recorded = await writer.CompleteAsync(ends.Select(e => new TaskCompletionRow(
+            e.TaskId, JsonSerializer.Serialize(e.Outcome, Json), JsonSerializer.Serialize(e.History, Json))).ToList()).ConfigureAwait(false);
+        Ends.Ended(ends.Where((_, i) => recorded[i]).Select(e => e.TaskId));
+        return recorded;
+    }
 
     /// <summary>Waits until every write asked for before it has ended; returns how many batches have failed so far.</summary>
     public Task<long> BarrierAsync() => writer.BarrierAsync();
@@ -70,13 +77,36 @@ public sealed class TaskStore(TaskWriteBatcher writer)
         var rows = await writer.Table.ReadAsync(taskIds, CancellationToken.None);
         return rows
             .Where(r => string.Equals(r.OwnerIdentityId, identityId, StringComparison.OrdinalIgnoreCase))
-            .Select(r => JsonSerializer.Deserialize<TaskRecord>(r.RecordJson, Json)! with
-            {
-                Outcome = r.OutcomeJson is null ? null : JsonSerializer.Deserialize<TaskOutcome>(r.OutcomeJson, Json),
-                History = r.HistoryJson is null ? null : JsonSerializer.Deserialize<TaskHistory>(r.HistoryJson, Json),
-            })
+            .Select(Record)
             .ToList();
     }
+
+    /// <summary>As <see cref="GetAsync"/>, but only the tasks that ended are read in full; the others of the identity
+    /// are only named (a client waiting for results needs no more of them).</summary>
+    public async Task<(IReadOnlyList<TaskRecord> Ended, IReadOnlySet<Guid> Pending)> GetEndedAsync(IReadOnlyCollection<Guid> taskIds, string identityId)
+    {
+        var rows = await writer.Table.ReadAsync(taskIds, CancellationToken.None);
+        var ended = new List<TaskRecord>();
+        var pending = new HashSet<Guid>();
+        foreach (var row in rows.Where(r => string.Equals(r.OwnerIdentityId, identityId, StringComparison.OrdinalIgnoreCase)))
+        {
+            if (row.OutcomeJson is null)
+            {
+                pending.Add(row.TaskId);
+                continue;
+            }
+
+            ended.Add(Record(row));
+        }
+
+        return (ended, pending);
+    }
+
+    private static TaskRecord Record(StoredTaskRow r) => JsonSerializer.Deserialize<TaskRecord>(r.RecordJson, Json)! with
+    {
+        Outcome = r.OutcomeJson is null ? null : JsonSerializer.Deserialize<TaskOutcome>(r.OutcomeJson, Json),
+        History = r.HistoryJson is null ? null : JsonSerializer.Deserialize<TaskHistory>(r.HistoryJson, Json),
+    };
 
     private static string Progress(PendingTask p) =>
         JsonSerializer.Serialize(new ProgressDocument(p.Published, p.Transitions, p.Placement), Json);

@@ -12,7 +12,7 @@ namespace Mep.Protocol.Api;
 //   GET  /v1/endpoints/{endpoint_id}        -> EndpointView
 //   POST /v1/endpoints/{endpoint_id}/user_endpoints/{user_endpoint_id}/stop -> 202 UserEndpointView
 //   GET  /v1/tasks/{task_id}                -> TaskView
-//   POST /v1/tasks/status                   TaskStatusRequest -> TaskStatusResponse
+//   POST /v1/tasks/status                   TaskStatusRequest -> TaskStatusResponse (finished_only, wait_ms: long poll)
 //   GET  /v1/admin/endpoints/{endpoint_id}/user_endpoints?user=&state=&node= -> AdminUserEndpointList (admins only)
 //   GET  /v1/admin/endpoints/{endpoint_id}/users/{identity_username} -> AdminUserView (admins only)
 //   GET  /v1/admin/nodes                    -> AdminNodeList (site admins only)
@@ -146,7 +146,11 @@ public sealed record TaskResultView(
     JsonNode? ReturnValue = null,
     PythonException? Exception = null);
 
-public sealed record TaskStatusRequest(IReadOnlyList<Guid> TaskIds);
+/// <param name="FinishedOnly">Answer with the finished tasks only (and unknown ids): what a client waiting for results
+/// needs, without the views of the tasks still pending.</param>
+/// <param name="WaitMs">With <paramref name="FinishedOnly"/>: hold the answer until at least one of the tasks has finished
+/// (or is unknown), at most this long (0..30000); an answer after the wait may be empty.</param>
+public sealed record TaskStatusRequest(IReadOnlyList<Guid> TaskIds, bool FinishedOnly = false, int? WaitMs = null);
 
 /// <summary>Tasks the caller may not see are reported exactly like tasks that do not exist.</summary>
 public sealed record TaskStatusResponse(

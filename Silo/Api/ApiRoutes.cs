@@ -16,6 +16,8 @@ namespace Mep.Silo.Api;
 public static class ApiRoutes
 {
     private const int MaxStatusIds = 10_000;
+    private const int MaxWaitMs = 30_000;
+    private static readonly TimeSpan LongPollRecheck = TimeSpan.FromMilliseconds(100);
 
     public static void MapMepApi(this WebApplication app)
     {
@@ -167,11 +169,49 @@ public static class ApiRoutes
         }
 
         var ids = body.TaskIds.Distinct().ToList();
+        if (body.FinishedOnly)
+        {
+            return Results.Json(await FinishedAsync(grains, tasks, ids, caller.IdentityId, body.WaitMs, ct), ProtocolJson.Options);
+        }
+
+        if (body.WaitMs is not null)
+        {
+            throw ProblemException.BadRequest("wait_ms: only with finished_only");
+        }
+
         var records = await TaskViews.ReadAsync(grains, tasks, ids, caller.IdentityId);
         var views = await TaskViews.BuildAsync(grains, tasks, records, caller.IdentityId);
         var found = views.ToDictionary(v => v.TaskId);
         var missing = ids.Where(id => !found.ContainsKey(id)).ToList();
         return Results.Json(new TaskStatusResponse(found, missing), ProtocolJson.Options);
+    }
+
+    /// <summary>
+    /// The finished tasks among <paramref name="ids"/> and the unknown ids; with a wait, answered as soon as there is
+    /// one of either. An end this silo commits wakes the wait at once; an end committed by another node is seen at the
+    /// next look, every <see cref="LongPollRecheck"/>.
+    /// </summary>
+    private static async Task<TaskStatusResponse> FinishedAsync(
+        IGrainFactory grains, TaskStore tasks, List<Guid> ids, string identityId, int? waitMs, CancellationToken ct)
+    {
+        if (waitMs is < 0 or > MaxWaitMs)
+        {
+            throw ProblemException.BadRequest($"wait_ms: must be between 0 and {MaxWaitMs}");
+        }
+
+        var deadline = DateTimeOffset.UtcNow.AddMilliseconds(waitMs ?? 0);
+        while (true)
+        {
+            using var watch = tasks.Ends.Start(ids);
+            var (ended, missing) = await TaskViews.ReadFinishedAsync(grains, tasks, ids, identityId);
+            var left = deadline - DateTimeOffset.UtcNow;
+            if (ended.Count > 0 || missing.Count > 0 || left <= TimeSpan.Zero)
+            {
+                return new TaskStatusResponse(ended.ToDictionary(v => v.TaskId), missing);
+            }
+
+            await watch.WaitAsync(left < LongPollRecheck ? left : LongPollRecheck, ct);
+        }
     }
 
     internal static CallerIdentity Caller(HttpContext http) =>

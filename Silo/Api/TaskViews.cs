@@ -29,6 +29,34 @@ internal static class TaskViews
         return [.. stored, .. older.OfType<TaskRecord>()];
     }
 
+    /// <summary>Views of the caller's finished tasks among <paramref name="ids"/>, and the ids it has no task of.</summary>
+    public static async Task<(List<TaskView> Ended, List<Guid> Missing)> ReadFinishedAsync(
+        IGrainFactory grains, TaskStore tasks, IReadOnlyList<Guid> ids, string identityId)
+    {
+        var (ended, pending) = await tasks.GetEndedAsync(ids, identityId);
+        var records = ended.ToList();
+        var missing = new List<Guid>();
+        if (ended.Count + pending.Count < ids.Count)
+        {
+            // Not in the store: a task recorded before it existed, or none.
+            var known = ended.Select(r => r.TaskId).Concat(pending).ToHashSet();
+            foreach (var id in ids.Where(id => !known.Contains(id)))
+            {
+                switch (await grains.GetGrain<ITaskGrain>(id).Get(identityId))
+                {
+                    case null:
+                        missing.Add(id);
+                        break;
+                    case { Outcome: not null } older:
+                        records.Add(older);
+                        break;
+                }
+            }
+        }
+
+        return (records.Select(r => ToView(r, r.History)).ToList(), missing);
+    }
+
     public static async Task<List<TaskView>> BuildAsync(IGrainFactory grains, TaskStore tasks, IReadOnlyList<TaskRecord> records, string identityId)
     {
         var pending = records.Where(r => r.Outcome is null).GroupBy(r => r.UserEndpointId, StringComparer.OrdinalIgnoreCase).ToList();

@@ -29,6 +29,8 @@ internal sealed partial class RabbitMqQueueAdapterReceiver(
     private readonly RabbitMqStreamOptions _options = connections.Options;
     private readonly string _queue = RabbitMqStreamPartitioner.QueueName(connections.Options.Exchange, partition);
     private readonly ConcurrentQueue<Delivery> _buffer = new();
+    // Released when a delivery arrives, for a poll waiting on an empty buffer (RabbitMqStreamOptions.ReceiveWait).
+    private readonly SemaphoreSlim _arrived = new(0, 1);
     private readonly ConcurrentDictionary<long, Delivery> _pending = new();
     private readonly SemaphoreSlim _channelGate = new(1, 1);
     // Seeded from the clock so that numbers keep growing across agents that own this queue one after another.
@@ -74,6 +76,11 @@ internal sealed partial class RabbitMqQueueAdapterReceiver(
         {
             LogUnavailable(e);
         }
+        if (_buffer.IsEmpty && _options.ReceiveWait > TimeSpan.Zero)
+        {
+            await _arrived.WaitAsync(_options.ReceiveWait).ConfigureAwait(false);
+        }
+
         var limit = maxCount < 0 ? int.MaxValue : maxCount;
         var batches = new List<IBatchContainer>();
         while (batches.Count < limit && _buffer.TryDequeue(out var delivery))
@@ -276,6 +283,18 @@ internal sealed partial class RabbitMqQueueAdapterReceiver(
             {
                 // The body's memory belongs to the client library only for the duration of this callback.
                 _buffer.Enqueue(new Delivery(channel, ea.DeliveryTag, ea.BasicProperties, ea.Body.ToArray(), ea.Redelivered, ea.RoutingKey));
+                if (_arrived.CurrentCount == 0)
+                {
+                    try
+                    {
+                        _arrived.Release();
+                    }
+                    catch (SemaphoreFullException)
+                    {
+                        // Released by another delivery just now: one wake-up is all a waiting poll needs.
+                    }
+                }
+
                 return Task.CompletedTask;
             };
             consumer.UnregisteredAsync += (_, _) =>

@@ -231,6 +231,51 @@ public sealed class TaskProgressTests(SiteFixture site) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_long_poll_answers_with_the_task_that_finished_while_it_waited_and_leaves_pending_ones_out()
+    {
+        using var client = Client();
+        var function = await client.RegisterShellFunctionAsync("echo {n}");
+        var receipt = await client.SubmitAsync(_endpointId, new SubmitRequest([
+            new TaskSubmission(function.FunctionId, new Dictionary<string, string> { ["n"] = "1" }),
+            new TaskSubmission(function.FunctionId, new Dictionary<string, string> { ["n"] = "2" })]));
+        var (first, second) = (receipt.TaskIds[0], receipt.TaskIds[1]);
+        var unknown = Guid.NewGuid();
+        await using var uep = await StandInAsync(receipt.UserEndpointId);
+        var message = await uep.TakeTaskAsync();
+        Assert.Equal(first, message.TaskId);
+
+        // Nothing finished yet: a poll without a wait answers at once, with neither task (pending ones are left out).
+        var now = await client.WaitForFinishedAsync([first, second], TimeSpan.Zero);
+        Assert.Empty(now.Tasks);
+        Assert.Empty(now.NotFound);
+
+        // A long poll is on its way when the first task ends: it answers with that task alone.
+        var poll = client.WaitForFinishedAsync([first, second], TimeSpan.FromSeconds(30));
+        var at = DateTimeOffset.UtcNow;
+        await uep.ResultAsync(new TaskResultMessage(first, TaskState.Success, 0, "1\n", "", false, null, at, at, "node-a", site.Alice.Uid, site.Alice.Name));
+        var answer = await poll;
+        var view = Assert.Single(answer.Tasks).Value;
+        Assert.Equal((first, ApiTaskStatus.Success, "1\n"), (view.TaskId, view.Status, view.Result!.Stdout));
+        Assert.Equal(State.Success, view.State);
+
+        // An unknown id (or another user's task) answers a wait at once, as not found.
+        var missing = await client.WaitForFinishedAsync([second, unknown], TimeSpan.FromSeconds(30));
+        Assert.Equal([unknown], missing.NotFound);
+        Assert.Empty(missing.Tasks);
+
+        // A wait without finished_only, or beyond the limit, is refused naming the field.
+        using var http = new HttpClient { BaseAddress = _api!.BaseAddress };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", site.Tokens.Issue(Identity));
+        foreach (var body in new[] { $$"""{"task_ids":["{{second}}"],"wait_ms":100}""", $$"""{"task_ids":["{{second}}"],"finished_only":true,"wait_ms":30001}""" })
+        {
+            using var response = await http.PostAsync("v1/tasks/status", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            Assert.Contains("wait_ms", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Queued_tasks_wait_for_the_endpoint_again_while_it_restarts()
     {
         using var client = Client();

@@ -12,7 +12,7 @@ internal sealed record SiteRunSettings
 
     public int LatencyTasks => Quick ? 200 : 2000;
 
-    /// <summary>Tasks measured with the SDK's default options (25 ms batch window, 50 ms poll): slower, so fewer.</summary>
+    /// <summary>Tasks measured with the SDK's default options (no batch window, long polls).</summary>
     public int DefaultSdkLatencyTasks => Quick ? 40 : 400;
 
     public TimeSpan ThroughputDuration => Quick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(30);

@@ -61,7 +61,7 @@ internal static class WarmLatency
         results.Series.Add(Cdf("SDK, 1 ms poll", eager));
         results.Series.Add(Cdf("SDK defaults", defaults));
         results.Series.Add(Cdf("raw request/reply (baseline)", rawMs));
-        results.Notes.Add($"Warm latency: {n} tasks (1 ms poll) and {nDefault} (SDK defaults: 25 ms batch window, 50 ms first poll) " +
+        results.Notes.Add($"Warm latency: {n} tasks (1 ms poll) and {nDefault} (SDK defaults: no batch window, long polls) " +
             $"of a Python no-op on one warm UEP with one worker; raw baseline {n} round trips.");
     }
 
