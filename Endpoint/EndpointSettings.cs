@@ -27,6 +27,14 @@ internal sealed record EndpointSettings(
 {
     public const int DefaultMaxWorkers = 4;
 
+    /// <summary>Globus Compute's default: with no-op tasks a worker that fetches only what it runs spends most of its
+    /// time waiting for the next delivery (one broker round trip per task).</summary>
+    public const int DefaultPrefetchCapacity = 10;
+
+    /// <summary>Unacknowledged tasks one worker holds: the ones it runs and <c>engine.prefetch_capacity</c> more (AMQP
+    /// prefetch, 16 bits).</summary>
+    public ushort WorkerPrefetch => (ushort)Math.Min(ushort.MaxValue, (long)MaxWorkers + (Config.Engine.PrefetchCapacity ?? DefaultPrefetchCapacity));
+
     public const int DefaultIdleHeartbeatsHard = 5760;
 
     public static readonly TimeSpan DefaultBrokerRecoveryDeadline = TimeSpan.FromSeconds(60);

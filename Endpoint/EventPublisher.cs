@@ -13,9 +13,6 @@ namespace Mep.Endpoint;
 /// </summary>
 internal sealed class EventPublisher(IChannel channel, BrokerCredentials broker)
 {
-    // One publish at a time on the channel: concurrent publishing on a shared channel is not something every
-    // client version supports, and a UEP publishes a few messages per task at most.
-    private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly byte[] _streamNamespace = System.Text.Encoding.UTF8.GetBytes(broker.StreamNamespace);
     private readonly byte[] _streamKey = System.Text.Encoding.UTF8.GetBytes(broker.StreamKey);
 
@@ -37,15 +34,10 @@ internal sealed class EventPublisher(IChannel channel, BrokerCredentials broker)
                 [BrokerNames.StreamKeyHeader] = _streamKey,
             },
         };
-        await _gate.WaitAsync(cancel).ConfigureAwait(false);
-        try
-        {
-            await channel.BasicPublishAsync(broker.EventsExchange, broker.EventsRoutingKey, mandatory: true, properties, body, cancel)
-                .ConfigureAwait(false);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        // Not one at a time: RabbitMQ.Client 7 takes concurrent publishes on a channel with confirmation tracking, each
+        // call waiting for its own confirm (the silo's task publisher relies on it too), so the task slots of a worker
+        // do not queue behind each other's confirms. Frames go out in call order, so events keep their order.
+        await channel.BasicPublishAsync(broker.EventsExchange, broker.EventsRoutingKey, mandatory: true, properties, body, cancel)
+            .ConfigureAwait(false);
     }
 }

@@ -126,7 +126,7 @@ internal sealed partial class EndpointManager : IAsyncDisposable
             $"broker connect {Stopwatch.GetElapsedTime(connecting, connected).TotalMilliseconds:F0} ms"));
         var workerDoc = new WorkerDocument(
             _doc.UepId, _doc.Broker, _settings.MaxWorkers, _doc.Limits, _settings.AllowedFunctions, _dir.Path,
-            Math.Min(_settings.HeartbeatPeriod.TotalSeconds, 10), ManagerTimeout.TotalSeconds);
+            Math.Min(_settings.HeartbeatPeriod.TotalSeconds, 10), ManagerTimeout.TotalSeconds, _settings.WorkerPrefetch);
         AtomicFile.Write(_dir.WorkerDocumentPath, ProtocolJson.SerializeToUtf8(workerDoc));
         TouchAlive(force: true);
 

@@ -172,13 +172,17 @@ internal sealed partial class WorkerService
             // Written before the run: if this worker dies, the next one to get the task sees one more death.
             _attempts.Write(task.TaskId, prior + 1);
             ChangeRunning(+1);
+            // The start is reported while the task runs, not before: a short task need not wait for that confirm. It
+            // is published before the result (frames go out in call order), so the silo still sees it first.
+            var reported = PublishStartedAsync(task.TaskId, prior + 1);
             try
             {
-                await PublishStartedAsync(task.TaskId, prior + 1).ConfigureAwait(false);
                 Log.Info($"task {task.TaskId} started ({task.Kind.ToString().ToLowerInvariant()}, slot {slot.Index}, attempt {prior + 1})");
                 try
                 {
-                    return (await _executor.RunAsync(task, slot, _abortTasks.Token).ConfigureAwait(false), prior);
+                    var result = await _executor.RunAsync(task, slot, _abortTasks.Token).ConfigureAwait(false);
+                    await reported.ConfigureAwait(false);
+                    return (result, prior);
                 }
                 catch (OperationCanceledException) when (_abortTasks.IsCancellationRequested)
                 {
@@ -190,6 +194,8 @@ internal sealed partial class WorkerService
             }
             finally
             {
+                // Never left behind unobserved (it logs its own failure and does not throw).
+                await reported.ConfigureAwait(false);
                 ChangeRunning(-1);
             }
         }

@@ -138,7 +138,9 @@ internal sealed partial class WorkerService : IAsyncDisposable
 
         _taskChannel = await _connection.CreateChannelAsync(cancellationToken: cancel).ConfigureAwait(false);
         _taskChannel.ChannelShutdownAsync += (_, e) => OnChannelShutdown("task", e);
-        await _taskChannel.BasicQosAsync(0, (ushort)_doc.MaxTasks, global: false, cancel).ConfigureAwait(false);
+        // Tasks beyond the slots wait here for one (engine.prefetch_capacity): the next task is at hand when one ends.
+        await _taskChannel.BasicQosAsync(0, (ushort)Math.Clamp(_doc.Prefetch > 0 ? _doc.Prefetch : _doc.MaxTasks, 1, ushort.MaxValue), global: false, cancel)
+            .ConfigureAwait(false);
         try
         {
             await _taskChannel.BasicConsumeAsync(

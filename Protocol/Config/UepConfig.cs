@@ -20,7 +20,10 @@ public sealed record UepConfig(
 }
 
 /// <param name="Type">Globus Compute's engine class name, accepted for templates carried over; only one engine exists here.</param>
-public sealed record EngineConfig(string? Type, int? MaxWorkersPerNode, ProviderConfig? Provider)
+/// <param name="PrefetchCapacity">Tasks a worker takes from the queue beyond those it runs (Globus Compute's
+/// <c>prefetch_capacity</c>): the next ones are at hand when a task ends, at the price of waiting in that worker while
+/// another may be free.</param>
+public sealed record EngineConfig(string? Type, int? MaxWorkersPerNode, ProviderConfig? Provider, int? PrefetchCapacity = null)
 {
     public static readonly EngineConfig Empty = new(null, null, null);
 }

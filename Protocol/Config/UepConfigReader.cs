@@ -21,7 +21,7 @@ public static partial class UepConfigReader
         "heartbeat_period", "allowed_functions",
     ];
 
-    private static readonly string[] EngineKeys = ["type", "max_workers_per_node", "provider"];
+    private static readonly string[] EngineKeys = ["type", "max_workers_per_node", "provider", "prefetch_capacity"];
 
     private static readonly string[] SlurmOnlyKeys = ["partition", "account", "qos", "walltime", "scheduler_options", "exclusive"];
 
@@ -67,7 +67,8 @@ public static partial class UepConfigReader
         return new EngineConfig(
             type,
             Integer(engine, "max_workers_per_node", "engine.", 1, MaxWorkersLimit),
-            Provider(Object(engine, "provider", "engine.")));
+            Provider(Object(engine, "provider", "engine.")),
+            Integer(engine, "prefetch_capacity", "engine.", 0, MaxWorkersLimit));
     }
 
     private static ProviderConfig? Provider(JsonObject? provider)

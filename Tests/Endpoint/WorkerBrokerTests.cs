@@ -235,6 +235,31 @@ public sealed class WorkerBrokerTests(RabbitMqNode node, ITestOutputHelper outpu
         }
     }
 
+    [Fact]
+    public async Task A_worker_holds_its_prefetch_capacity_beyond_its_slots_and_runs_those_tasks_as_slots_free()
+    {
+        var tasks = Enumerable.Range(0, 6).Select(i => Shell(
+            "mkdir -p running; touch running/{t}; while [ ! -e go ]; do sleep 0.05; done; rm running/{t}",
+            new() { ["t"] = i.ToString(CultureInfo.InvariantCulture) })).ToList();
+        foreach (var task in tasks)
+        {
+            await _broker.PublishAsync(task);
+        }
+
+        // Two slots and one task more in hand: two run, one waits in the worker, three stay in the queue.
+        var worker = Start(Document(maxTasks: 2) with { Prefetch = 3 });
+        var running = Path.Combine(_home, "running");
+        await Poll.UntilTrue(async () => Directory.Exists(running) && Directory.GetFiles(running).Length == 2 && await _broker.ReadyCountAsync() == 3,
+            Deadline, () => worker.Stderr);
+        File.WriteAllText(Path.Combine(_home, "go"), "");
+        foreach (var task in tasks)
+        {
+            Assert.Equal(TaskState.Success, (await ResultAsync(task, worker)).State);
+        }
+
+        Assert.Equal(0u, await _broker.ReadyCountAsync());
+    }
+
     [Theory]
     [InlineData("shell")]
     [InlineData("python")]

@@ -19,6 +19,7 @@ public sealed class UepConfigTests
             engine:
               type: GlobusComputeEngine
               max_workers_per_node: 8
+              prefetch_capacity: 3
               provider:
                 type: SlurmProvider
                 partition: gpu
@@ -39,7 +40,7 @@ public sealed class UepConfigTests
             allowed_functions: [6a1f3c52-8d0e-4b7a-9c39-2f5e1d7b4a10]
             """);
         Assert.Equal("gpu runs", c.DisplayName);
-        Assert.Equal(8, c.Engine.MaxWorkersPerNode);
+        Assert.Equal((8, 3), (c.Engine.MaxWorkersPerNode, c.Engine.PrefetchCapacity));
         Assert.Equal(new ProviderConfig(ProviderType.Slurm, "gpu", "1234", "normal", "01:30:00", 2, 0, 0, 4, "module load cuda", "#SBATCH --gres=gpu:1"), c.Engine.Provider);
         Assert.Equal(("echo setup", "echo teardown"), (c.EndpointSetup, c.EndpointTeardown));
         Assert.Equal((10, 5760, 30.0), (c.IdleHeartbeatsSoft, c.IdleHeartbeatsHard, c.HeartbeatPeriod));
@@ -70,6 +71,7 @@ public sealed class UepConfigTests
     [InlineData("engine:\n  provider:\n    type: slurm\n    walltime: an hour", "engine.provider.walltime: must be a Slurm time limit such as 30, 01:00:00 or 2-00:00:00")]
     [InlineData("engine:\n  provider:\n    type: slurm\n    account: 1234", "engine.provider.account: must be a string, got 1234")]
     [InlineData("engine:\n  max_workers_per_node: 0", "engine.max_workers_per_node: must be an integer from 1 to 65535, got 0")]
+    [InlineData("engine:\n  prefetch_capacity: -1", "engine.prefetch_capacity: must be an integer from 0 to 65535, got -1")]
     [InlineData("engine:\n  type: HighThroughputEngine", "engine.type: must be GlobusComputeEngine (the only engine), got \"HighThroughputEngine\"")]
     [InlineData("engine: [1]", "engine: must be a mapping, got [1]")]
     [InlineData("heartbeat_period: -5", "heartbeat_period: must be a positive number of seconds up to a week, got -5")]
