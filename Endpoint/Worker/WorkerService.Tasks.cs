@@ -172,15 +172,27 @@ internal sealed partial class WorkerService
             // Written before the run: if this worker dies, the next one to get the task sees one more death.
             _attempts.Write(task.TaskId, prior + 1);
             ChangeRunning(+1);
-            // The start is reported while the task runs, not before: a short task need not wait for that confirm. It
-            // is published before the result (frames go out in call order), so the silo still sees it first.
-            var reported = PublishStartedAsync(task.TaskId, prior + 1);
+            // The start is reported on its own only once the task has run for StartReportDelay: a short task's start
+            // goes with its result, one event instead of two. A start reported on its own is published before the
+            // result (frames go out in call order), so the silo still sees it first.
+            var start = new TaskStartedMessage(task.TaskId, DateTimeOffset.UtcNow, _identity.Hostname, _placement.WorkerId, _placement.JobId, prior + 1);
+            var claim = new StartClaim();
+            using var ended = CancellationTokenSource.CreateLinkedTokenSource(_abortTasks.Token);
+            // A run after a worker death reports its start at once: it may kill this worker too, and its start belongs
+            // in the record.
+            var reported = ReportStartLaterAsync(start, claim, prior > 0 ? TimeSpan.Zero : StartReportDelay, ended.Token);
             try
             {
                 Log.Info($"task {task.TaskId} started ({task.Kind.ToString().ToLowerInvariant()}, slot {slot.Index}, attempt {prior + 1})");
                 try
                 {
                     var result = await _executor.RunAsync(task, slot, _abortTasks.Token).ConfigureAwait(false);
+                    if (claim.TryClaim())
+                    {
+                        result = result with { Started = start };
+                    }
+
+                    await ended.CancelAsync().ConfigureAwait(false);
                     await reported.ConfigureAwait(false);
                     return (result, prior);
                 }
@@ -205,10 +217,41 @@ internal sealed partial class WorkerService
         }
     }
 
-    /// <summary>Best effort: the task runs even if the running transition cannot be reported (its result still will be).</summary>
-    private async Task PublishStartedAsync(Guid taskId, int attempt)
+    /// <summary>How long a task runs before its start is reported on its own rather than with its result.</summary>
+    internal static readonly TimeSpan StartReportDelay = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Whoever claims first reports the start: the delay (on its own) or the end (with the result).</summary>
+    private sealed class StartClaim
     {
-        var started = new TaskStartedMessage(taskId, DateTimeOffset.UtcNow, _identity.Hostname, _placement.WorkerId, _placement.JobId, attempt);
+        private int _claimed;
+
+        public bool TryClaim() => Interlocked.Exchange(ref _claimed, 1) == 0;
+    }
+
+    private async Task ReportStartLaterAsync(TaskStartedMessage start, StartClaim claim, TimeSpan delay, CancellationToken ended)
+    {
+        try
+        {
+            if (delay > TimeSpan.Zero)
+            {
+                await Task.Delay(delay, ended).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        if (claim.TryClaim())
+        {
+            await PublishStartedAsync(start).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Best effort: the task runs even if the running transition cannot be reported (its result still will be).</summary>
+    private async Task PublishStartedAsync(TaskStartedMessage started)
+    {
+        var taskId = started.TaskId;
         try
         {
             await PublishEventAsync(

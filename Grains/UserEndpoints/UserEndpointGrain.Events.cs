@@ -47,6 +47,12 @@ public sealed partial class UserEndpointGrain
             LogMisaddressedEvent(_logger, UepId, ev.UepId, message.MessageId);
             return;
         }
+        if (ev is { Kind: EndpointEventKind.Result, Result.Started: { } start })
+        {
+            // A short task's start travels with its result: the timeline shows it running all the same.
+            await OnTaskStarted(start);
+        }
+
         await (ev.Kind switch
         {
             EndpointEventKind.Result when ev.Result is { } r => OnResult(r.TaskId, ToOutcome(r)),

@@ -51,6 +51,8 @@ public sealed record TaskStartedMessage(
 /// <param name="ReturnCode">Exit status of the shell; 128 + n when killed by signal n; null if it never ran.</param>
 /// <param name="Error">Why the task failed when the cause is not the command's own exit status: one line, fit to show.</param>
 /// <param name="ReturnValue">A Python function's return value as JSON text; null for shell functions and failures.</param>
+/// <param name="Started">The run's start, for a task that ended before its start was reported on its own (a short
+/// task's start and end travel in one message); null when a TaskStarted event went before.</param>
 /// <param name="Exception">The exception a Python function raised; null otherwise.</param>
 public sealed record TaskResultMessage(
     Guid TaskId,
@@ -66,7 +68,8 @@ public sealed record TaskResultMessage(
     int Uid,
     string Username,
     string? ReturnValue = null,
-    PythonException? Exception = null);
+    PythonException? Exception = null,
+    TaskStartedMessage? Started = null);
 
 /// <summary>What a Python function raised: <c>type(e).__qualname__</c> with its module, <c>str(e)</c>, and the formatted traceback.</summary>
 public sealed record PythonException(string Type, string Message, string Traceback);
