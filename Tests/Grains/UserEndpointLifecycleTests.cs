@@ -88,6 +88,55 @@ public sealed class UserEndpointLifecycleTests(SiteFixture site) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task State_written_by_an_earlier_mep_keeps_its_queue_and_its_task_records()
+    {
+        // No launcher: the user endpoint cannot start, so its queue stays as it was moved.
+        _cluster = await StartClusterAsync(Path.Combine(_dir, "no-launcher.sock"));
+        var caller = Caller("alice");
+        var storage = _cluster.GetSiloServiceProvider().GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(Mep.Grains.StorageNames.Mep);
+        var uepId = Guid.NewGuid().ToString();
+        var now = DateTimeOffset.UtcNow;
+        var queued = Enumerable.Range(0, 3).Select(i => new QueuedTask(Guid.NewGuid(), Guid.NewGuid(), $"echo {i}", new Dictionary<string, string>(), 60, 1024, now))
+            .ToList();
+        // The queue as earlier versions kept it: inside the user endpoint's own state.
+        var legacy = new Mep.Grains.UserEndpoints.UserEndpointState
+        {
+            Spec = new UserEndpointSpec(EndpointId, caller.IdentityId, site.Alice.Name, "{}", "{}"),
+            Pending = queued.Select(t => new Mep.Grains.UserEndpoints.PendingTask { Task = t }).ToList(),
+        };
+        await storage.WriteStateAsync("user-endpoint", _cluster.Client.GetGrain<IUserEndpointGrain>(uepId).GetGrainId(),
+            new Orleans.GrainState<Mep.Grains.UserEndpoints.UserEndpointState>(legacy));
+        // And a finished task as earlier versions kept it: a grain state of its own.
+        var oldTaskId = Guid.NewGuid();
+        var oldRecord = new TaskRecord(oldTaskId, Guid.NewGuid(), caller.IdentityId, EndpointId, uepId, now.AddDays(-1), null);
+        await storage.WriteStateAsync("task", _cluster.Client.GetGrain<ITaskGrain>(oldTaskId).GetGrainId(),
+            new Orleans.GrainState<Mep.Grains.Tasks.TaskGrainState>(new Mep.Grains.Tasks.TaskGrainState
+            {
+                Record = oldRecord,
+                Outcome = TaskOutcome.FailedBy("from before", now.AddDays(-1)),
+            }));
+
+        var snapshot = await _cluster.Client.GetGrain<IUserEndpointGrain>(uepId).GetSnapshot();
+        Assert.Equal(3, snapshot.PendingTasks);
+        // Moved: each task is queued in the task table, readable by its owner, and the state no longer holds them.
+        foreach (var task in queued)
+        {
+            Assert.Equal(uepId, QueuedInDatabase(task.TaskId).UserEndpointId);
+            var record = await _cluster.Client.GetGrain<ITaskGrain>(task.TaskId).Get(caller.IdentityId);
+            Assert.Equal((uepId, (TaskOutcome?)null), (record!.UserEndpointId, record.Outcome));
+        }
+
+        var stored = new Orleans.GrainState<Mep.Grains.UserEndpoints.UserEndpointState>(new());
+        await storage.ReadStateAsync("user-endpoint", _cluster.Client.GetGrain<IUserEndpointGrain>(uepId).GetGrainId(), stored);
+        Assert.Empty(stored.State!.Pending);
+        Assert.Equal(site.Alice.Name, stored.State.Spec!.LocalUsername);
+
+        // The old task is still readable by its owner, and only by its owner.
+        Assert.Equal("from before", (await _cluster.Client.GetGrain<ITaskGrain>(oldTaskId).Get(caller.IdentityId))!.Outcome!.Error);
+        Assert.Null(await _cluster.Client.GetGrain<ITaskGrain>(oldTaskId).Get(Caller("daemon").IdentityId));
+    }
+
+    [Fact]
     public async Task A_launcher_refusal_fails_the_user_endpoint_and_its_tasks_with_the_reason()
     {
         _cluster = await StartClusterAsync(site.LauncherSocket);
