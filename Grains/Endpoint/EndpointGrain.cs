@@ -54,6 +54,11 @@ public sealed partial class EndpointGrain(
 {
     private readonly SemaphoreSlim _writes = new(1, 1);
 
+    // Prepared configs of the current endpoint definition (see PrepareConfigOnce); never mutated once stored.
+    private const int MaxPrepared = 256;
+    private readonly Dictionary<(string? Json, string Gc), (JsonObject Config, string Canonical, JsonObject Rendered, UepConfig Model)> _prepared = [];
+    private (EndpointDefinition? Endpoint, ConfigTemplate? Template, ConfigSchema? Schema) _preparedFor;
+
     private string EndpointId => this.GetPrimaryKeyString();
 
     /// <summary>Writes the state as it is now (including changes other requests made meanwhile), one write at a time.</summary>
@@ -92,7 +97,7 @@ public sealed partial class EndpointGrain(
         var username = account.Name;
         var gc = TemplateVariables.Gc(
             TemplateVariables.MappedIdentity(account, caller.IdentityId), ParseUserRuntime(batch.UserRuntimeJson), endpoint.ParentConfig);
-        var (userConfig, canonical, rendered, model) = PrepareConfig(endpoint, batch.UserEndpointConfigJson, gc);
+        var (userConfig, canonical, rendered, model) = PrepareConfigOnce(endpoint, batch.UserEndpointConfigJson, gc);
         var uepId = UserEndpointId.Derive(endpoint.EndpointId, caller.IdentityId, canonical);
         var queued = await BuildTasks(endpoint, model, batch.Tasks);
 
@@ -186,6 +191,31 @@ public sealed partial class EndpointGrain(
 
     private EndpointDefinition Endpoint() =>
         catalog.Find(EndpointId) ?? throw ProblemException.NotFound($"endpoint {EndpointId} is not served here");
+
+    /// <summary>
+    /// <see cref="PrepareConfig"/>, remembered: for one endpoint definition, template and schema (each reload makes a new
+    /// object), one user config and one set of template variables the outcome is always the same, and a user who submits
+    /// batch after batch with one config need not have it validated and rendered each time. Failures are not remembered.
+    /// </summary>
+    private (JsonObject Config, string Canonical, JsonObject Rendered, UepConfig Model) PrepareConfigOnce(EndpointDefinition endpoint, string? json, JsonObject gc)
+    {
+        var source = (endpoint, endpoint.Template, endpoint.Schema);
+        if (!ReferenceEquals(source.endpoint, _preparedFor.Endpoint) || !ReferenceEquals(source.Template, _preparedFor.Template)
+            || !ReferenceEquals(source.Schema, _preparedFor.Schema) || _prepared.Count >= MaxPrepared)
+        {
+            _prepared.Clear();
+            _preparedFor = source;
+        }
+
+        var key = (json, gc.ToJsonString());
+        if (!_prepared.TryGetValue(key, out var prepared))
+        {
+            prepared = PrepareConfig(endpoint, json, gc);
+            _prepared[key] = prepared;
+        }
+
+        return prepared;
+    }
 
     /// <summary>
     /// The user's options checked against the schema, the template rendered with them, and the result read into the
