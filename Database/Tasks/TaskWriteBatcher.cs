@@ -14,7 +14,6 @@ public sealed class TaskWriteBatcher : IAsyncDisposable
     private readonly int _maxRowsPerCommit;
     private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _loop;
-    private long _failedBatches;
 
     /// <param name="maxRowsPerCommit">A batch closes once it holds this many rows (a request is never split).</param>
     public TaskWriteBatcher(ITaskTable table, int maxRowsPerCommit = 4096)
@@ -48,25 +47,6 @@ public sealed class TaskWriteBatcher : IAsyncDisposable
         await Enqueue(request).ConfigureAwait(false);
         return request.Recorded;
     }
-
-    /// <summary>Waits until every write asked for before this call has ended, committed or failed.</summary>
-    /// <returns>How many batches have failed so far (each failed every write in it).</returns>
-    public async Task<long> BarrierAsync()
-    {
-        try
-        {
-            await Enqueue(new Request([], [], [])).ConfigureAwait(false);
-        }
-        catch (Exception) when (!_requests.Reader.Completion.IsCompleted)
-        {
-            // It shared a batch that failed, which the count below includes.
-        }
-
-        return Interlocked.Read(ref _failedBatches);
-    }
-
-    /// <summary>How many batches have failed so far.</summary>
-    public long FailedBatches => Interlocked.Read(ref _failedBatches);
 
     public async ValueTask DisposeAsync()
     {
@@ -130,12 +110,10 @@ public sealed class TaskWriteBatcher : IAsyncDisposable
         bool[] recorded;
         try
         {
-            recorded = rows == 0 ? [] : await _table.WriteAsync(added, [.. progress.Values], completed, CancellationToken.None).ConfigureAwait(false);
+            recorded = await _table.WriteAsync(added, [.. progress.Values], completed, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e)
         {
-            // Counted before anyone hears of it: a barrier that completes after this batch must see the failure.
-            Interlocked.Increment(ref _failedBatches);
             foreach (var request in batch)
             {
                 request.Done.TrySetException(e);
@@ -157,10 +135,7 @@ public sealed class TaskWriteBatcher : IAsyncDisposable
             request.Done.TrySetResult();
         }
 
-        if (rows > 0)
-        {
-            Committed?.Invoke(rows);
-        }
+        Committed?.Invoke(rows);
     }
 
     private sealed class Request(IReadOnlyList<NewTaskRow> added, IReadOnlyList<TaskProgressRow> progress, IReadOnlyList<TaskCompletionRow> completed)

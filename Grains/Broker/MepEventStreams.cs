@@ -16,6 +16,9 @@ public static class MepEventStreams
 {
     public const string Provider = "mep-events";
 
+    /// <summary>Events a user endpoint grain gets per delivery at most.</summary>
+    public const int EventBatchSize = 256;
+
     public static ISiloBuilder AddMepEventStreams(this ISiloBuilder silo) =>
         silo.AddRabbitMqStreams(Provider, c =>
         {
@@ -29,6 +32,8 @@ public static class MepEventStreams
                 // outlast the detection of a dead silo (calls to grains that lived there fail until then), which
                 // takes Orleans ~30 s with its default probes; Orleans' own default is one minute.
                 o.MaxEventDeliveryTime = TimeSpan.FromMinutes(2);
+                // A user endpoint gets the events waiting for it in one call, and records their results in one write.
+                o.BatchContainerBatchSize = EventBatchSize;
             }));
         });
 

@@ -50,9 +50,6 @@ public sealed class TaskStore(TaskWriteBatcher writer)
         return recorded;
     }
 
-    /// <summary>Waits until every write asked for before it has ended; returns how many batches have failed so far.</summary>
-    public Task<long> BarrierAsync() => writer.BarrierAsync();
-
     /// <summary>The queue of <paramref name="userEndpointId"/> as last written, in the order the tasks were accepted.</summary>
     public async Task<List<PendingTask>> ReadQueueAsync(string userEndpointId)
     {

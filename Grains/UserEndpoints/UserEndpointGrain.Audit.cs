@@ -89,19 +89,23 @@ public sealed partial class UserEndpointGrain
 
     /// <summary>Tasks that ended: with a worker's result (its uid, host and return code), or failed by the grain
     /// (the UEP could not start, its function is gone).</summary>
-    private async Task AuditTasksEndedAsync(IEnumerable<PendingTask> ended, TaskOutcome outcome)
+    private Task AuditTasksEndedAsync(IEnumerable<PendingTask> ended, TaskOutcome outcome) =>
+        AuditTasksEndedAsync(ended.Select(p => (p, outcome)));
+
+    /// <summary>Tasks that ended, each with its own outcome, in one write of the audit log.</summary>
+    private async Task AuditTasksEndedAsync(IEnumerable<(PendingTask Pending, TaskOutcome Outcome)> ended)
     {
-        await AuditAsync(ended.Select(p => Entry(AuditActions.TaskEnded, AuditEntry.Recorded, outcome.Error, S.Pid) with
+        await AuditAsync(ended.Select(e => (p: e.Pending, outcome: e.Outcome)).Select(e => Entry(AuditActions.TaskEnded, AuditEntry.Recorded, e.outcome.Error, S.Pid) with
         {
-            TaskId = p.Task.TaskId,
-            FunctionId = p.Task.FunctionId,
-            Uid = outcome.Uid ?? Account().Uid,
-            Host = outcome.Hostname,
-            WorkerId = p.Placement?.WorkerId,
-            JobId = p.Placement?.JobId,
-            Attempt = p.Placement?.Attempt,
-            ExitCode = outcome.ReturnCode,
-            State = outcome.State == TaskOutcomeState.Success ? "success" : "failed",
+            TaskId = e.p.Task.TaskId,
+            FunctionId = e.p.Task.FunctionId,
+            Uid = e.outcome.Uid ?? Account().Uid,
+            Host = e.outcome.Hostname,
+            WorkerId = e.p.Placement?.WorkerId,
+            JobId = e.p.Placement?.JobId,
+            Attempt = e.p.Placement?.Attempt,
+            ExitCode = e.outcome.ReturnCode,
+            State = e.outcome.State == TaskOutcomeState.Success ? "success" : "failed",
         }).ToList());
     }
 

@@ -18,12 +18,28 @@ namespace Mep.Grains.UserEndpoints;
 public sealed partial class UserEndpointGrain
 {
     public async Task OnSubscribed(IStreamSubscriptionHandleFactory handleFactory) =>
-        await handleFactory.Create<RabbitMqStreamMessage>().ResumeAsync(OnEventAsync);
+        await handleFactory.Create<RabbitMqStreamMessage>().ResumeAsync(OnEventsAsync);
+
+    /// <summary>
+    /// The events the stream delivers in one call (up to <see cref="Broker.MepEventStreams"/>' batch size), in order.
+    /// Results are staged and recorded together, in one write, before any other kind of event is handled and before
+    /// the call returns: one commit for a burst of results instead of one each, and the broker keeps every event
+    /// until what it reported is stored.
+    /// </summary>
+    private async Task OnEventsAsync(IList<SequentialItem<RabbitMqStreamMessage>> events)
+    {
+        foreach (var item in events)
+        {
+            await OnEventAsync(item.Item, item.Token);
+        }
+
+        await RecordStagedEndsAsync();
+    }
 
     /// <summary>
     /// Only this UEP's own broker user can have sent an event that counts: the broker lets a user-id through only
     /// when it is the publisher's own user, and each UEP has one. Anything else is refused and audited. A body
-    /// that is not an endpoint event throws, so the provider dead-letters it with the reason.
+    /// that is not an endpoint event is dropped with a warning naming it (only the UEP itself could have sent it).
     /// </summary>
     private async Task OnEventAsync(RabbitMqStreamMessage message, StreamSequenceToken? token)
     {
@@ -40,7 +56,9 @@ public sealed partial class UserEndpointGrain
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"event {message.MessageId} of UEP {UepId} is not an endpoint event: {e.Message}", e);
+            // Dropped here, not thrown: the stream delivers events in batches, and a throw would fail the others too.
+            LogUnreadableEvent(_logger, UepId, message.MessageId, e.Message);
+            return;
         }
         if (ev.UepId != UepId)
         {
@@ -53,15 +71,32 @@ public sealed partial class UserEndpointGrain
             await OnTaskStarted(start);
         }
 
+        if (ev is { Kind: EndpointEventKind.Result, Result: { } result })
+        {
+            StageEnd(result.TaskId, ToOutcome(result));
+            return;
+        }
+
+        if (ev.Kind != EndpointEventKind.TaskStarted)
+        {
+            // A lifecycle signal may change and write the state: the results before it are recorded first.
+            await RecordStagedEndsAsync();
+        }
+
         await (ev.Kind switch
         {
-            EndpointEventKind.Result when ev.Result is { } r => OnResult(r.TaskId, ToOutcome(r)),
             EndpointEventKind.TaskStarted when ev.Started is { } started => OnTaskStarted(started),
             EndpointEventKind.Started => OnSignal(Signal(UserEndpointSignalKind.Started, ev)),
             EndpointEventKind.Heartbeat => OnSignal(Signal(UserEndpointSignalKind.Heartbeat, ev)),
             EndpointEventKind.Stopping => OnSignal(Signal(UserEndpointSignalKind.Stopping, ev)),
-            _ => throw new InvalidDataException($"event {message.MessageId} of UEP {UepId}: {ev.Kind} without its payload"),
+            _ => Unreadable($"{ev.Kind} without its payload"),
         });
+
+        Task Unreadable(string error)
+        {
+            LogUnreadableEvent(_logger, UepId, message.MessageId, error);
+            return Task.CompletedTask;
+        }
     }
 
     /// <summary>
@@ -129,6 +164,10 @@ public sealed partial class UserEndpointGrain
     [LoggerMessage(EventId = 4001, Level = LogLevel.Warning,
         Message = "AUDIT refused event {MessageId} on the stream of UEP {UepId}: sent by broker user {BrokerUser}, which does not own it")]
     private static partial void LogForgedEvent(ILogger logger, string uepId, string brokerUser, string? messageId);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning,
+        Message = "Dropped event {MessageId} on the stream of UEP {UepId}: not an endpoint event ({Error})")]
+    private static partial void LogUnreadableEvent(ILogger logger, string uepId, string? messageId, string error);
 
     [LoggerMessage(EventId = 4002, Level = LogLevel.Warning,
         Message = "AUDIT refused event {MessageId} on the stream of UEP {UepId}: its body names UEP {ClaimedUepId}")]

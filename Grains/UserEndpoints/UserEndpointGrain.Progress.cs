@@ -20,9 +20,7 @@ public sealed partial class UserEndpointGrain
     public Task<IReadOnlyDictionary<Guid, TaskHistory>> GetTaskHistories(IReadOnlyList<Guid> taskIds)
     {
         var wanted = taskIds.ToHashSet();
-        // A task whose end is still being written shows as it was until the end is readable from the store.
         IReadOnlyDictionary<Guid, TaskHistory> found = Pending
-            .Concat(_ending.Values)
             .Where(p => wanted.Contains(p.Task.TaskId))
             .ToDictionary(p => p.Task.TaskId, p => p.History());
         return Task.FromResult(found);

@@ -50,9 +50,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     /// task store and loaded from it when the grain activates.</summary>
     private List<PendingTask> Pending { get; set; } = [];
 
-    // Ends recorded in memory whose write to the task store is still on its way (see RecordEnd).
-    private readonly Dictionary<Guid, PendingTask> _ending = [];
-    private readonly List<Task> _endWrites = [];
+    // Ends reported by the events of the batch being handled, recorded together (see RecordStagedEndsAsync).
+    private readonly Dictionary<Guid, (PendingTask Pending, TaskEnd End)> _staged = [];
 
     public UserEndpointGrain(
         [PersistentState("user-endpoint", StorageNames.Mep)] IPersistentState<UserEndpointState> state,
@@ -124,16 +123,6 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _gate.Leave(UepId);
-        try
-        {
-            // The next activation reads the queue from the store: it must not find a task whose end is still on its way.
-            await Task.WhenAll(_endWrites.ToList());
-        }
-        catch (Exception e)
-        {
-            _logger.LogDebug(e, "An end of a task on {UepId} was not recorded; its result event will be delivered again", UepId);
-        }
-
         if (_dirty)
         {
             await SaveAsync();
@@ -211,23 +200,60 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
     public async Task OnResult(Guid taskId, TaskOutcome outcome)
     {
-        var index = Pending.FindIndex(p => p.Task.TaskId == taskId);
-        if (index < 0)
+        StageEnd(taskId, outcome);
+        await RecordStagedEndsAsync();
+    }
+
+    /// <summary>
+    /// Takes a reported end into the batch of ends to record (<see cref="RecordStagedEndsAsync"/>); a task that is not
+    /// pending here, or already staged, is ignored (a redelivery, or not this UEP's task).
+    /// </summary>
+    private void StageEnd(Guid taskId, TaskOutcome outcome)
+    {
+        var pending = Pending.Find(p => p.Task.TaskId == taskId);
+        if (pending is null || _staged.ContainsKey(taskId))
         {
-            // Already recorded (a redelivery), or not this UEP's task: either way nothing to change.
             _logger.LogDebug("Ignoring result for task {TaskId} not pending on {UepId}", taskId, UepId);
             return;
         }
 
-        var pending = Pending[index];
         var end = outcome.State == TaskOutcomeState.Success ? TaskProgressState.Success : TaskProgressState.Failed;
-        Pending.RemoveAt(index);
-        RecordEnd(pending, new TaskEnd(taskId, outcome, pending.HistoryEndingIn(end, outcome.CompletedAt)));
-        S.LastTaskAt = outcome.CompletedAt;
-        _dirty = true;
-        Telemetry.MepMetrics.Completed(S.Spec?.EndpointId ?? "", outcome.State == TaskOutcomeState.Success, outcome.CompletedAt - pending.Task.SubmittedAt);
+        _staged[taskId] = (pending, new TaskEnd(taskId, outcome, pending.HistoryEndingIn(end, outcome.CompletedAt)));
+    }
 
-        // A lifecycle change is written now; a result alone changes nothing the state must keep at once.
+    /// <summary>
+    /// Records the staged ends in one write and only then lets the tasks go: the events that reported them are
+    /// delivered (and acked to the broker) once this returns, so a failed write leaves the tasks pending here and the
+    /// events are delivered again.
+    /// </summary>
+    private async Task RecordStagedEndsAsync()
+    {
+        if (_staged.Count == 0)
+        {
+            return;
+        }
+
+        var staged = _staged.Values.ToList();
+        try
+        {
+            await _tasks.CompleteAsync(staged.Select(s => s.End).ToList());
+        }
+        finally
+        {
+            _staged.Clear();
+        }
+
+        foreach (var (pending, end) in staged)
+        {
+            Pending.Remove(pending);
+            var outcome = end.Outcome;
+            S.LastTaskAt = outcome.CompletedAt;
+            Telemetry.MepMetrics.Completed(S.Spec?.EndpointId ?? "", outcome.State == TaskOutcomeState.Success, outcome.CompletedAt - pending.Task.SubmittedAt);
+        }
+
+        _dirty = true;
+
+        // A lifecycle change is written now; results alone change nothing the state must keep at once.
         if (S.Phase == UserEndpointPhase.Starting || S.FailedStarts != 0)
         {
             if (S.Phase == UserEndpointPhase.Starting)
@@ -240,40 +266,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             await SaveAsync();
         }
 
-        await AuditTasksEndedAsync([pending], outcome); // audit trail
-    }
-
-    /// <summary>
-    /// Records a task's end without waiting for the commit: this grain's event stream delivers one event at a time, so
-    /// waiting would allow one result per commit. The result event itself stays unacked in the broker until the commit
-    /// is done (<see cref="TaskStoreAckBarrier"/>); until then readers see the task as it was. A failed write drops this
-    /// activation, so that the next one reads the queue (with the task still in it) from the store, and the event,
-    /// delivered again, ends it then.
-    /// </summary>
-    private void RecordEnd(PendingTask pending, TaskEnd end)
-    {
-        _ending[end.TaskId] = pending;
-        var write = _tasks.CompleteAsync([end]);
-        _endWrites.Add(write);
-        _ = ObserveEndAsync(end.TaskId, write);
-    }
-
-    private async Task ObserveEndAsync(Guid taskId, Task write)
-    {
-        try
-        {
-            await write;
-        }
-        catch (Exception e)
-        {
-            _logger.LogWarning(e, "Recording the end of task {TaskId} on {UepId} failed; reloading the queue from the task store", taskId, UepId);
-            this.DeactivateOnIdle();
-        }
-        finally
-        {
-            _ending.Remove(taskId);
-            _endWrites.Remove(write);
-        }
+        await AuditTasksEndedAsync(staged.Select(s => (s.Pending, s.End.Outcome))); // audit trail
     }
 
     public async Task OnSignal(UserEndpointSignal signal)

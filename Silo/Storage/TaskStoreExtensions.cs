@@ -1,7 +1,5 @@
 using Mep.Database.Tasks;
-using Mep.Grains.Broker;
 using Mep.Grains.Tasks;
-using Mep.Streams.RabbitMQ;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -33,8 +31,6 @@ public static class TaskStoreExtensions
     {
         builder.Services.AddSingleton(sp => new TaskWriteBatcher(table(sp)));
         builder.Services.AddSingleton<TaskStore>();
-        // The event stream acks a result only once its end is committed (the user endpoint does not wait for it).
-        builder.Services.AddKeyedSingleton<IRabbitMqAckBarrier>(MepEventStreams.Provider, (sp, _) => new TaskStoreAckBarrier(sp.GetRequiredService<TaskStore>()));
         return builder;
     }
 

@@ -10,7 +10,6 @@ internal sealed class RabbitMqAdapter(
     RabbitMqPublisher publisher,
     RabbitMqMessageCodec codec,
     RabbitMqReceiverRegistry receivers,
-    IRabbitMqAckBarrier? ackBarrier,
     ILoggerFactory loggerFactory) : IQueueAdapter
 {
     public string Name => name;
@@ -41,7 +40,7 @@ internal sealed class RabbitMqAdapter(
     public IQueueAdapterReceiver CreateReceiver(QueueId queueId)
     {
         var receiver = new RabbitMqQueueAdapterReceiver(name, queueId, RabbitMqStreamQueueMapper.PartitionOf(queueId),
-            connections, publisher, codec, ackBarrier, loggerFactory.CreateLogger<RabbitMqQueueAdapterReceiver>());
+            connections, publisher, codec, loggerFactory.CreateLogger<RabbitMqQueueAdapterReceiver>());
         receivers.Register(receiver);
         return receiver;
     }

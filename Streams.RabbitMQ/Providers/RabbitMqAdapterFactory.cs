@@ -20,13 +20,11 @@ public sealed class RabbitMqAdapterFactory : IQueueAdapterFactory
     private readonly RabbitMqReceiverRegistry _receivers = new();
     private readonly RabbitMqMessageCodec _codec;
     private readonly ILoggerFactory _loggerFactory;
-    private readonly IRabbitMqAckBarrier? _ackBarrier;
     private RabbitMqAdapter? _adapter;
 
     internal RabbitMqAdapterFactory(string name, RabbitMqConnectionManager connections, SimpleQueueCacheOptions cacheOptions,
-        Serializer serializer, IRabbitMqAckBarrier? ackBarrier, ILoggerFactory loggerFactory)
+        Serializer serializer, ILoggerFactory loggerFactory)
     {
-        _ackBarrier = ackBarrier;
         _name = name;
         _connections = connections;
         _loggerFactory = loggerFactory;
@@ -40,7 +38,6 @@ public sealed class RabbitMqAdapterFactory : IQueueAdapterFactory
         services.GetRequiredKeyedService<RabbitMqConnectionManager>(name),
         services.GetOptionsByName<SimpleQueueCacheOptions>(name),
         services.GetRequiredService<Serializer>(),
-        services.GetKeyedService<IRabbitMqAckBarrier>(name),
         services.GetRequiredService<ILoggerFactory>());
 
     public Task<IQueueAdapter> CreateAdapter()
@@ -49,7 +46,7 @@ public sealed class RabbitMqAdapterFactory : IQueueAdapterFactory
         // start while the broker is still coming up.
         _adapter ??= new RabbitMqAdapter(_name, _connections,
             new RabbitMqPublisher(_connections, _loggerFactory.CreateLogger<RabbitMqPublisher>()),
-            _codec, _receivers, _ackBarrier, _loggerFactory);
+            _codec, _receivers, _loggerFactory);
         return Task.FromResult<IQueueAdapter>(_adapter);
     }
 

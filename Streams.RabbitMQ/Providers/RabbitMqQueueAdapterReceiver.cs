@@ -23,7 +23,6 @@ internal sealed partial class RabbitMqQueueAdapterReceiver(
     RabbitMqConnectionManager connections,
     RabbitMqPublisher publisher,
     RabbitMqMessageCodec codec,
-    IRabbitMqAckBarrier? ackBarrier,
     ILogger logger) : IQueueAdapterReceiver
 {
     private readonly RabbitMqStreamOptions _options = connections.Options;
@@ -40,8 +39,6 @@ internal sealed partial class RabbitMqQueueAdapterReceiver(
     // Set when the broker cancels our consumer (queue deleted, SAC handover gone wrong): the channel is open but idle.
     private volatile bool _consumerCancelled;
     private DateTime _lastUnavailableLog = DateTime.MinValue;
-    // Failed writes the ack barrier had reported at its last wait.
-    private long _barrierFailures;
 
     public QueueId QueueId => queueId;
 
@@ -107,53 +104,12 @@ internal sealed partial class RabbitMqQueueAdapterReceiver(
 
     public async Task MessagesDeliveredAsync(IList<IBatchContainer> messages)
     {
-        if (ackBarrier is not null && messages.Count > 0)
-        {
-            var failures = await ackBarrier.WaitAsync().ConfigureAwait(false);
-            if (failures != Interlocked.Exchange(ref _barrierFailures, failures))
-            {
-                // A subscriber's write failed: whatever this receiver holds unacked may have lost its effect.
-                LogBarrierFailed(logger, providerName, _queue);
-                await AbandonChannelAsync().ConfigureAwait(false);
-                return;
-            }
-        }
-
         foreach (var message in messages)
         {
             if (message.SequenceToken is RabbitMqSequenceToken token && _pending.TryRemove(token.SequenceNumber, out var delivery))
             {
                 await AckAsync(delivery).ConfigureAwait(false);
             }
-        }
-    }
-
-    /// <summary>Closes the channel without acking: the broker requeues everything it delivered and we did not ack, and
-    /// the next poll consumes on a new channel (as after a channel death).</summary>
-    private async Task AbandonChannelAsync()
-    {
-        await _channelGate.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (_channel is { } channel)
-            {
-                _channel = null;
-                _pending.Clear();
-                try
-                {
-                    await channel.CloseAsync().ConfigureAwait(false);
-                }
-                catch (Exception e)
-                {
-                    logger.LogDebug(e, "Closing the channel of {Queue} failed", _queue);
-                }
-
-                await channel.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            _channelGate.Release();
         }
     }
 
@@ -328,9 +284,6 @@ internal sealed partial class RabbitMqQueueAdapterReceiver(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "RabbitMQ stream provider {Provider}: message {MessageId} from {Queue} dead-lettered: {Reason}")]
     private static partial void LogDeadLettered(ILogger logger, string provider, string queue, string? messageId, string reason);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "RabbitMQ stream provider {Provider}: a subscriber's background write failed; giving back every unacked message of {Queue} for redelivery")]
-    private static partial void LogBarrierFailed(ILogger logger, string provider, string queue);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "RabbitMQ stream provider {Provider}: could not dead-letter a message from {Queue} ({Reason}); keeping it unacked")]
     private static partial void LogDeadLetterFailed(ILogger logger, string provider, string queue, string reason, Exception e);

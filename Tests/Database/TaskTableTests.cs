@@ -149,22 +149,6 @@ public sealed class TaskTableTests : IAsyncLifetime
         // The writer goes on: the next batch (progress only, which the role may still write) commits.
         await writer.SetProgressAsync([new TaskProgressRow(row.TaskId, "{}")]);
         Assert.Empty(await writer.Table.ReadAsync([row.TaskId], CancellationToken.None));
-        // The failure stays counted, for the event stream's ack barrier.
-        Assert.Equal(1, await writer.BarrierAsync());
-    }
-
-    [Theory, MemberData(nameof(Providers))]
-    public async Task A_barrier_returns_once_every_earlier_write_is_committed(string provider)
-    {
-        await using var writer = new TaskWriteBatcher(Table(provider));
-        var rows = Enumerable.Range(0, 50).Select(i => Row("uep-a", "alice", i, 0)).ToList();
-        // Not awaited, as a user endpoint records a result: the barrier is what waits.
-        var writes = rows.Select(r => writer.CompleteAsync([new TaskCompletionRow(r.TaskId, "\"x\"", "[]")])).ToList();
-        var adds = rows.Select(r => writer.AddAsync([r])).ToList();
-
-        Assert.Equal(0, await writer.BarrierAsync());
-        Assert.All(adds.Concat(writes), w => Assert.True(w.IsCompletedSuccessfully));
-        Assert.Equal(50, (await writer.Table.ReadAsync(rows.Select(r => r.TaskId).ToList(), CancellationToken.None)).Count);
     }
 
     private static NewTaskRow Row(string uep, string owner, long ticks, int position)
