@@ -127,7 +127,7 @@ internal sealed partial class EndpointManager : IAsyncDisposable
         var workerDoc = new WorkerDocument(
             _doc.UepId, _doc.Broker, _settings.MaxWorkers, _doc.Limits, _settings.AllowedFunctions, _dir.Path,
             Math.Min(_settings.HeartbeatPeriod.TotalSeconds, 10), ManagerTimeout.TotalSeconds, _settings.WorkerPrefetch);
-        AtomicFile.Write(_dir.WorkerDocumentPath, ProtocolJson.SerializeToUtf8(workerDoc));
+        AtomicFile.Write(_dir.WorkerDocumentPath, ProtocolJson.SerializeToUtf8(workerDoc, EndpointJson.Files.WorkerDocument));
         TouchAlive(force: true);
 
         if (_settings.Config.EndpointSetup is { Length: > 0 } setup)
@@ -408,7 +408,7 @@ internal sealed partial class EndpointManager : IAsyncDisposable
     {
         try
         {
-            return ProtocolJson.Deserialize<TaskMessage>(body).TaskId;
+            return ProtocolJson.Deserialize(body, ProtocolJsonContext.Default.TaskMessage).TaskId;
         }
         catch (System.Text.Json.JsonException)
         {
