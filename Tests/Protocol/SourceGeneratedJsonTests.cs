@@ -52,7 +52,7 @@ public sealed class SourceGeneratedJsonTests
         Same(new LauncherResponse(true, null, 7, [new LauncherChild("u1", "alice", 1000, 7, At)], "no cgroup: test"),
             ProtocolJsonContext.Default.LauncherResponse);
         Same(new LauncherEvent(LauncherEventKind.Exited, "u1", "alice", 7, 137, "tail", At, "expired"), ProtocolJsonContext.Default.LauncherEvent);
-        Same(new WorkerDocument("u1", doc.Broker, 4, TaskLimits.Default, [Guid.NewGuid()], "/home/a/.mep/x", 10, 60),
+        Same(new WorkerDocument("u1", doc.Broker, 4, TaskLimits.Default, [Guid.NewGuid()], "/home/a/.mep/x", 10, 60, 14),
             EndpointJson.Files.WorkerDocument);
         Same(new WorkerStatus("1-1.0", "1-1", 7, "node1", "123", WorkerPhase.Stopped, 0, 5, 4, null, At, "signal"),
             EndpointJson.Files.WorkerStatus);
