@@ -70,6 +70,8 @@ ensure_packages() {
     [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || missing+=(rabbitmq-server)
     command -v curl >/dev/null || missing+=(curl)
     [[ -x /usr/bin/python3 ]] || missing+=(python3)
+    # Native AOT publishing (mep-endpoint, mep-launcher) links with clang, or gcc when there is no clang.
+    command -v clang >/dev/null || command -v gcc >/dev/null || missing+=(gcc)
     (( ${#missing[@]} == 0 )) && return 0
     is_root || die "missing packages: ${missing[*]} (install them, or run as root)"
     say "installing ${missing[*]}"
@@ -80,7 +82,10 @@ ensure_packages() {
     # The package may start its own system node; ours runs privately, so leave the system one alone but quiet.
 }
 
-# Publishes one program into $BIN/NAME unless nothing under its sources changed since the last publish.
+# Publishes one program into $BIN/NAME unless nothing under its sources changed since the last publish. The projects
+# decide how: mep-endpoint and mep-launcher set PublishAot (a native binary, no runtime to load: every UEP start runs
+# both), the others publish framework-dependent. A fresh directory each time, so no file of an earlier publish (a JIT
+# build's dll beside a native binary) stays behind; running UEPs keep the files they have open.
 publish() {
     local project=$1 name=$2 stamp=$BIN/.$2.stamp
     if [[ -f "$stamp" ]] && [[ -z $(find "$REPO" -path "$REPO/.run" -prune -o -path '*/bin' -prune -o -path '*/obj' -prune -o \
@@ -88,9 +93,12 @@ publish() {
         return 0
     fi
     say "building $name"
-    dotnet publish "$REPO/$project" -c Release -o "$BIN/$name" --nologo -v quiet >"$LOG/build-$name.log" 2>&1 ||
+    rm -rf -- "$BIN/$name.partial"
+    dotnet publish "$REPO/$project" -c Release -o "$BIN/$name.partial" --nologo -v quiet >"$LOG/build-$name.log" 2>&1 ||
         { tail -n 30 "$LOG/build-$name.log" >&2; die "build of $name failed: see $LOG/build-$name.log"; }
-    chmod -R a+rX "$BIN/$name"
+    chmod -R a+rX "$BIN/$name.partial"
+    rm -rf -- "$BIN/$name"
+    mv -- "$BIN/$name.partial" "$BIN/$name"
     touch "$stamp"
 }
 
@@ -290,6 +298,11 @@ cmd_test() {
     is_root || say "not root: the end-to-end tests need root and will fail"
     ensure_slurm
     ensure_test_postgres
+    # The tests run the Native AOT mep-endpoint and mep-launcher as run.sh publishes them for a site, not the JIT
+    # build the solution makes (Tests/Infrastructure/PublicPrograms.cs).
+    publish Endpoint/Mep.Endpoint.csproj endpoint
+    publish Launcher/Mep.Launcher.csproj launcher
+    export MEP_TEST_PUBLISHED_PROGRAMS=$BIN
     dotnet test "$REPO/Orleans.sln" --nologo "$@"
 }
 

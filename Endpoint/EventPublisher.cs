@@ -18,7 +18,7 @@ internal sealed class EventPublisher(IChannel channel, BrokerCredentials broker)
 
     public async Task PublishAsync(EndpointEvent message, string messageId, CancellationToken cancel)
     {
-        var body = ProtocolJson.SerializeToUtf8(message);
+        var body = ProtocolJson.SerializeToUtf8(message, ProtocolJsonContext.Default.EndpointEvent);
         var properties = new BasicProperties
         {
             Persistent = true,

@@ -23,9 +23,14 @@ internal static class Program
             return await Worker.WorkerProgram.RunAsync(workerArgs).ConfigureAwait(false);
         }
 
+        if (args is [ConnectProbe.Command, .. var probeArgs])
+        {
+            return await ConnectProbe.RunAsync(probeArgs).ConfigureAwait(false);
+        }
+
         if (args.Length > 0)
         {
-            Console.Error.WriteLine("usage: mep-endpoint < start-document.json   (started by mep-launcher; takes no arguments)");
+            Console.Error.WriteLine("usage: mep-endpoint < start-document.json   (started by mep-launcher; the arguments worker … and probe-connect … are its own)");
             return args[0] is "-h" or "--help" ? ExitCodes.Ok : ExitCodes.BadStartDocument;
         }
 

@@ -51,7 +51,7 @@ internal static class StartDocument
         UepStartDocument doc;
         try
         {
-            doc = ProtocolJson.Deserialize<UepStartDocument>(utf8);
+            doc = ProtocolJson.Deserialize(utf8, ProtocolJsonContext.Default.UepStartDocument);
         }
         catch (JsonException e)
         {

@@ -46,7 +46,7 @@ internal sealed class ChildStateDirectory(string path)
         // Write aside, then rename: a launcher killed in between leaves the old record or none, never half of one.
         var file = FileOf(record.UepId);
         var temporary = file + ".tmp";
-        File.WriteAllBytes(temporary, ProtocolJson.SerializeToUtf8(record));
+        File.WriteAllBytes(temporary, ProtocolJson.SerializeToUtf8(record, LauncherJson.Files.ChildRecord));
         File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.Move(temporary, file, overwrite: true);
     }
@@ -63,7 +63,7 @@ internal sealed class ChildStateDirectory(string path)
             try
             {
                 var record = name.EndsWith(Suffix, StringComparison.Ordinal)
-                    ? ProtocolJson.Deserialize<ChildRecord>(File.ReadAllBytes(file))
+                    ? ProtocolJson.Deserialize(File.ReadAllBytes(file), LauncherJson.Files.ChildRecord)
                     : null;
                 if (record is not null && name == record.UepId + Suffix && RequestValidator.IsCanonicalUuid(record.UepId)
                     && RequestValidator.IsValidUsername(record.Username) && record.Pid > 1)

@@ -423,7 +423,7 @@ public sealed class ChildSupervisor(
     {
         var host = System.Environment.ProcessPath ?? throw new InvalidOperationException("the launcher's own path is unknown");
         return Path.GetFileNameWithoutExtension(host) == "dotnet"
-            ? (host, [typeof(ChildSupervisor).Assembly.Location])
+            ? (host, [Path.Combine(AppContext.BaseDirectory, "mep-launcher.dll")]) // not Assembly.Location: empty under Native AOT
             : (host, []);
     }
 

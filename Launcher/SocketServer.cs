@@ -176,7 +176,7 @@ public sealed class SocketServer(
                 LauncherRequest request;
                 try
                 {
-                    request = ProtocolJson.Deserialize<LauncherRequest>(line);
+                    request = ProtocolJson.Deserialize(line, ProtocolJsonContext.Default.LauncherRequest);
                 }
                 catch (JsonException e)
                 {
@@ -300,7 +300,8 @@ public sealed class SocketServer(
 
     private static async Task WriteLineAsync<T>(Stream stream, T message, CancellationToken cancellationToken)
     {
-        var json = ProtocolJson.SerializeToUtf8(message);
+        // The source-generated metadata of T (a response or an event): no reflection in the Native AOT launcher.
+        var json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(message, typeof(T), ProtocolJsonContext.Default);
         var line = new byte[json.Length + 1];
         json.CopyTo(line, 0);
         line[^1] = (byte)'\n';

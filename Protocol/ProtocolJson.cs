@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Mep.Protocol;
 
@@ -40,4 +41,14 @@ public static class ProtocolJson
 
     public static T Deserialize<T>(string json) =>
         JsonSerializer.Deserialize<T>(json, Options) ?? throw new JsonException($"empty {typeof(T).Name} document");
+
+    // The same calls with source-generated metadata (ProtocolJsonContext and the programs' own contexts): no
+    // reflection, so the Native AOT programs use these.
+    public static byte[] SerializeToUtf8<T>(T value, JsonTypeInfo<T> type) => JsonSerializer.SerializeToUtf8Bytes(value, type);
+
+    public static T Deserialize<T>(ReadOnlySpan<byte> utf8, JsonTypeInfo<T> type) =>
+        JsonSerializer.Deserialize(utf8, type) ?? throw new JsonException($"empty {typeof(T).Name} document");
+
+    public static T Deserialize<T>(string json, JsonTypeInfo<T> type) =>
+        JsonSerializer.Deserialize(json, type) ?? throw new JsonException($"empty {typeof(T).Name} document");
 }

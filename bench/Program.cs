@@ -6,12 +6,6 @@ using Spectre.Console;
 // mep-bench streams: events/s through the RabbitMQ stream provider against raw RabbitMQ, same broker, same run.
 // Exit codes: 0 measured (whatever the ratio), 1 a round did not complete in time, 2 usage or broker error.
 
-// The creation baseline's probe runs before any command is built: its start-up is what it measures.
-if (args is [Mep.Bench.Site.ConnectProbe.Command, .. var probeArgs])
-{
-    return await Mep.Bench.Site.ConnectProbe.RunAsync(probeArgs);
-}
-
 var host = Opt("--host", "127.0.0.1", "Broker host");
 var amqpPort = Opt("--amqp-port", 5672, "Broker AMQP port");
 var mgmtPort = Opt("--mgmt-port", 15672, "Broker management API port (creates and deletes the virtual host)");

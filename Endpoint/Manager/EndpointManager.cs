@@ -111,49 +111,65 @@ internal sealed partial class EndpointManager : IAsyncDisposable
     private async Task StartAsync()
     {
         var cancel = _stopRequested.Token;
+        // The workers connect on their own (the worker document carries the broker credentials), so they start while
+        // this process connects: a cold start then waits for the slower of the two, not for both in a row. A login
+        // the broker refuses still stops the UEP, and the shutdown cancels the blocks already submitted.
         var connecting = Stopwatch.GetTimestamp();
-        await _broker.ConnectAsync(cancel).ConfigureAwait(false);
-        // Fails now, with the broker's reason, if this UEP cannot read its own queue.
-        await _broker.ReadyCountAsync(cancel).ConfigureAwait(false);
-        var connected = Stopwatch.GetTimestamp();
+        var connect = ConnectAsync(cancel);
+        try
+        {
+            _dir.Prepare();
+            Log.CopyTo(_dir.LogPath);
+            var workerDoc = new WorkerDocument(
+                _doc.UepId, _doc.Broker, _settings.MaxWorkers, _doc.Limits, _settings.AllowedFunctions, _dir.Path,
+                Math.Min(_settings.HeartbeatPeriod.TotalSeconds, 10), ManagerTimeout.TotalSeconds, _settings.WorkerPrefetch);
+            AtomicFile.Write(_dir.WorkerDocumentPath, ProtocolJson.SerializeToUtf8(workerDoc, EndpointJson.Files.WorkerDocument));
+            TouchAlive(force: true);
 
-        _dir.Prepare();
-        Log.CopyTo(_dir.LogPath);
+            if (_settings.Config.EndpointSetup is { Length: > 0 } setup)
+            {
+                Log.Info("running endpoint_setup");
+                _setupFailure = await EndpointScript.RunAsync("endpoint_setup", setup, ScriptTimeout, cancel).ConfigureAwait(false);
+                if (_setupFailure is not null)
+                {
+                    Log.Warn($"{_setupFailure}; tasks sent to this user endpoint fail with that reason until it stops");
+                }
+            }
+
+            Log.Info($"workers from the {_provider.Name} provider: {_settings.MaxWorkers} tasks per worker, {_provider.WorkersPerBlock} worker(s) per block, blocks init {Blocks.Init} min {Blocks.Min} max {Blocks.Max}; idle timeout {Format(_settings.IdleTimeout)}");
+            if (_setupFailure is null)
+            {
+                for (var i = 0; i < Blocks.Init; i++)
+                {
+                    if (!await SubmitBlockAsync(cancel).ConfigureAwait(false))
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            // Never leave the connect unobserved, whatever failed here first.
+            await connect.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        await connect.ConfigureAwait(false);
+        var connected = Stopwatch.GetTimestamp();
         // The two durations let a cold start be split (mep-bench): Main → connect start, and the broker connect itself.
         Log.Info(string.Create(CultureInfo.InvariantCulture,
             $"user endpoint {_doc.UepId} of endpoint {_doc.EndpointId}, pid {Environment.ProcessId} on {_identity.Hostname}; " +
             $"main {Stopwatch.GetElapsedTime(Program.MainEntered, connected).TotalMilliseconds:F0} ms ago, " +
             $"broker connect {Stopwatch.GetElapsedTime(connecting, connected).TotalMilliseconds:F0} ms"));
-        var workerDoc = new WorkerDocument(
-            _doc.UepId, _doc.Broker, _settings.MaxWorkers, _doc.Limits, _settings.AllowedFunctions, _dir.Path,
-            Math.Min(_settings.HeartbeatPeriod.TotalSeconds, 10), ManagerTimeout.TotalSeconds, _settings.WorkerPrefetch);
-        AtomicFile.Write(_dir.WorkerDocumentPath, ProtocolJson.SerializeToUtf8(workerDoc));
-        TouchAlive(force: true);
-
-        if (_settings.Config.EndpointSetup is { Length: > 0 } setup)
-        {
-            Log.Info("running endpoint_setup");
-            _setupFailure = await EndpointScript.RunAsync("endpoint_setup", setup, ScriptTimeout, cancel).ConfigureAwait(false);
-            if (_setupFailure is not null)
-            {
-                Log.Warn($"{_setupFailure}; tasks sent to this user endpoint fail with that reason until it stops");
-            }
-        }
-
-        Log.Info($"workers from the {_provider.Name} provider: {_settings.MaxWorkers} tasks per worker, {_provider.WorkersPerBlock} worker(s) per block, blocks init {Blocks.Init} min {Blocks.Min} max {Blocks.Max}; idle timeout {Format(_settings.IdleTimeout)}");
         await _broker.PublishAsync(new EndpointEvent(EndpointEventKind.Started, _doc.UepId, DateTimeOffset.UtcNow, Pid: Environment.ProcessId), cancel)
             .ConfigureAwait(false);
+    }
 
-        if (_setupFailure is null)
-        {
-            for (var i = 0; i < Blocks.Init; i++)
-            {
-                if (!await SubmitBlockAsync(cancel).ConfigureAwait(false))
-                {
-                    break;
-                }
-            }
-        }
+    /// <summary>Connects, and fails now, with the broker's reason, if this UEP cannot read its own queue.</summary>
+    private async Task ConnectAsync(CancellationToken cancel)
+    {
+        await _broker.ConnectAsync(cancel).ConfigureAwait(false);
+        await _broker.ReadyCountAsync(cancel).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -408,7 +424,7 @@ internal sealed partial class EndpointManager : IAsyncDisposable
     {
         try
         {
-            return ProtocolJson.Deserialize<TaskMessage>(body).TaskId;
+            return ProtocolJson.Deserialize(body, ProtocolJsonContext.Default.TaskMessage).TaskId;
         }
         catch (System.Text.Json.JsonException)
         {

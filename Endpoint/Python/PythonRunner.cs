@@ -15,6 +15,7 @@ internal sealed class PythonRunner(string label, ProcessIdentity identity, strin
     Func<string?> pathVariable) : IDisposable
 {
     private PythonProcess? _python;
+    private Task<PythonProcess?>? _warming;
 
     private string StdoutPath => Path.Combine(scratchDirectory, $"{label}.stdout");
 
@@ -49,6 +50,19 @@ internal sealed class PythonRunner(string label, ProcessIdentity identity, strin
         File.Delete(StderrPath);
         try
         {
+            if (Interlocked.Exchange(ref _warming, null) is { } warming)
+            {
+                try
+                {
+                    _python = await warming.WaitAsync(stop.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    KillWhenStarted(warming);
+                    throw;
+                }
+            }
+
             if (_python is null || _python.HasExited)
             {
                 Discard();
@@ -60,8 +74,7 @@ internal sealed class PythonRunner(string label, ProcessIdentity identity, strin
 
                 try
                 {
-                    _python = await PythonProcess.StartAsync(python, workingDirectory, label, stop.Token).ConfigureAwait(false);
-                    Log.Info($"{label}: started {python} (Python {_python.Version}) pid {_python.Pid}");
+                    _python = await StartAsync(python, stop.Token).ConfigureAwait(false);
                 }
                 catch (PythonStartException e)
                 {
@@ -94,6 +107,41 @@ internal sealed class PythonRunner(string label, ProcessIdentity identity, strin
             var reason = string.Create(CultureInfo.InvariantCulture, $"walltime of {task.WalltimeSeconds:0.###} s exceeded");
             return WithOutput(Failed(task, startedAt, reason), task);
         }
+    }
+
+    /// <summary>
+    /// Starts this slot's python3 now, in the background, so that the first Python task finds it ready: a cold UEP is
+    /// started because a task is waiting, and python's own start is tens of milliseconds of that task's wait. A failure
+    /// is only logged; the first task then starts python itself and fails with the reason. Call before the slot runs a
+    /// task; <paramref name="shutdown"/> ends a start still under way.
+    /// </summary>
+    public void Warm(CancellationToken shutdown)
+    {
+        if (_python is null && _warming is null)
+        {
+            _warming = WarmAsync(shutdown);
+        }
+    }
+
+    private async Task<PythonProcess?> WarmAsync(CancellationToken shutdown)
+    {
+        var python = PythonLocator.Find(pathVariable());
+        try
+        {
+            return python is null ? null : await StartAsync(python, shutdown).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is PythonStartException or OperationCanceledException)
+        {
+            Log.Info($"{label}: python3 not started ahead of a task: {e.Message}");
+            return null;
+        }
+    }
+
+    private async Task<PythonProcess> StartAsync(string python, CancellationToken cancel)
+    {
+        var started = await PythonProcess.StartAsync(python, workingDirectory, label, cancel).ConfigureAwait(false);
+        Log.Info($"{label}: started {python} (Python {started.Version}) pid {started.Pid}");
+        return started;
     }
 
     private ReadOnlyMemory<byte> Request(PythonCall call, long resultLimitBytes)
@@ -180,7 +228,25 @@ internal sealed class PythonRunner(string label, ProcessIdentity identity, strin
     /// <summary>Kills the slot's python (the worker is exiting); does not wait for it.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _warming, null) is { } warming)
+        {
+            KillWhenStarted(warming);
+        }
+
         _python?.Kill();
         Discard();
     }
+
+    /// <summary>A python started ahead of a task that will not use it: killed once its start is through.</summary>
+    private static void KillWhenStarted(Task<PythonProcess?> warming) =>
+        _ = warming.ContinueWith(
+            started =>
+            {
+                if (started.Result is { } python)
+                {
+                    python.Kill();
+                    python.Dispose();
+                }
+            },
+            CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
 }

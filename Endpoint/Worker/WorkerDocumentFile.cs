@@ -83,7 +83,7 @@ internal static class WorkerDocumentFile
         WorkerDocument doc;
         try
         {
-            doc = ProtocolJson.Deserialize<WorkerDocument>(utf8);
+            doc = ProtocolJson.Deserialize(utf8, EndpointJson.Files.WorkerDocument);
         }
         catch (JsonException e)
         {

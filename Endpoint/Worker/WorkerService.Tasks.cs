@@ -59,7 +59,7 @@ internal sealed partial class WorkerService
         Guid taskId;
         try
         {
-            task = ProtocolJson.Deserialize<TaskMessage>(body);
+            task = ProtocolJson.Deserialize(body, ProtocolJsonContext.Default.TaskMessage);
             taskId = task.TaskId;
         }
         catch (JsonException e)

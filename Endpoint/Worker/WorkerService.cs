@@ -125,6 +125,10 @@ internal sealed partial class WorkerService : IAsyncDisposable
     private async Task StartAsync()
     {
         var cancel = _stopRequested.Token;
+        // A worker starts because tasks wait (a cold UEP for the task that started it): python3 for the first slot
+        // starts now, while this process connects, instead of after the first Python task arrived. It costs one
+        // idle python3 (~15 MB) in a worker that only ever runs shell tasks.
+        _allSlots.FirstOrDefault()?.Python.Warm(_abortTasks.Token);
         _connection = await BrokerConnect.ConnectAsync(Broker, $"mep-endpoint worker {_placement.WorkerId} uep={_doc.UepId} pid={Environment.ProcessId}", _brokerRecoveryDeadline, cancel).ConfigureAwait(false);
         _connection.ConnectionShutdownAsync += OnConnectionShutdownAsync;
         _connection.RecoverySucceededAsync += OnRecoverySucceededAsync;

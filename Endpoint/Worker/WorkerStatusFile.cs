@@ -18,7 +18,7 @@ internal sealed class WorkerStatusFile
     {
         try
         {
-            AtomicFile.Write(Path, ProtocolJson.SerializeToUtf8(status));
+            AtomicFile.Write(Path, ProtocolJson.SerializeToUtf8(status, EndpointJson.Files.WorkerStatus));
             return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -28,7 +28,7 @@ internal sealed class WorkerStatusFile
         }
     }
 
-    public static WorkerStatus Read(string path) => ProtocolJson.Deserialize<WorkerStatus>(File.ReadAllBytes(path));
+    public static WorkerStatus Read(string path) => ProtocolJson.Deserialize(File.ReadAllBytes(path), EndpointJson.Files.WorkerStatus);
 }
 
 /// <summary>

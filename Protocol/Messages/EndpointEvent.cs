@@ -2,7 +2,8 @@ namespace Mep.Protocol.Messages;
 
 public enum EndpointEventKind
 {
-    /// <summary>The UEP connected to the broker and is consuming its queue.</summary>
+    /// <summary>The UEP connected to the broker and is consuming its queue. Its workers start while it connects and
+    /// publish on their own connections, so their first TaskStarted or Result may arrive before it.</summary>
     Started,
     Heartbeat,
     Result,

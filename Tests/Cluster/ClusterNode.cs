@@ -47,7 +47,7 @@ public sealed class ClusterNode(ClusterFixture cluster, string name, string root
         Directory.CreateDirectory(DataDirectory);
         File.SetUnixFileMode(DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         TestUser.Run("chown", [$"{ClusterFixture.ServiceAccount}:", DataDirectory], allowFailure: false);
-        Launcher = ManagedProcess.Start($"{Name} launcher", "dotnet", ClusterFixture.LauncherArguments(this));
+        Launcher = SiteFixture.StartLauncherProcess($"{Name} launcher", ClusterFixture.LauncherArguments(this));
         await Poll.UntilTrue(LauncherAnswersAsync, TimeSpan.FromSeconds(90), () => $"{Name}'s launcher socket; output:\n{Launcher.Output}");
         Silo = ManagedProcess.Start($"{Name} silo", "dotnet", cluster.SiloArguments(this));
         using var http = new HttpClient();

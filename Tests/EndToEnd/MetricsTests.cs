@@ -36,7 +36,12 @@ public sealed partial class MetricsTests(SiteFixture site)
         }
         Assert.Equal([ApiTaskStatus.Success, ApiTaskStatus.Success, ApiTaskStatus.Failed], states);
 
-        var after = await ScrapeAsync(http);
+        // The exporter answers from a cached scrape for a while (300 ms by default), and a run can be quicker than that:
+        // poll until a scrape shows the last count the run makes, then check them all on that scrape.
+        var after = await Poll.Until(
+            async () => await ScrapeAsync(http) is var s && Sum(s, "mep_task_latency_seconds_count", endpoint) - Sum(before, "mep_task_latency_seconds_count", endpoint) >= 3 ? s : null,
+            TimeSpan.FromSeconds(30),
+            () => "no scrape showed the run's three task latencies");
         double Delta(string name, params string[] labels) => Sum(after, name, labels) - Sum(before, name, labels);
         Assert.Equal(3, Delta("mep_tasks_submitted", endpoint));
         Assert.Equal(2, Delta("mep_tasks_completed", endpoint, "state=\"success\""));

@@ -121,7 +121,7 @@ public sealed class SiteFixture : IAsyncLifetime
     public async Task StartLauncherAsync()
     {
         // The grain tests' in-process silos run as root; the launcher also serves root clients.
-        Launcher = ManagedProcess.Start("launcher", "dotnet", LauncherArguments(LauncherSocket, LauncherStateDirectory));
+        Launcher = StartLauncherProcess("launcher", LauncherArguments(LauncherSocket, LauncherStateDirectory));
         var client = new Mep.Grains.Launching.LauncherClient(LauncherSocket);
         await Poll.UntilTrue(
             async () =>
@@ -145,16 +145,26 @@ public sealed class SiteFixture : IAsyncLifetime
             () => $"launcher socket; output:\n{Launcher.Output}");
     }
 
-    /// <summary>The launcher's command line: UEPs run the published mep-endpoint, the service account is its client.</summary>
-    internal static string[] LauncherArguments(string socket, string stateDirectory) =>
-    [
-        Path.Combine(PublicPrograms.DirectoryOf("Launcher"), "mep-launcher.dll"),
-        $"--Launcher:SocketPath={socket}",
-        $"--Launcher:StateDirectory={stateDirectory}",
-        $"--Launcher:UepProgram={DotnetHost()}",
-        $"--Launcher:UepProgramArguments:0={Path.Combine(PublicPrograms.DirectoryOf("Endpoint"), "mep-endpoint.dll")}",
-        $"--Launcher:ClientUser={ServiceAccount}",
-    ];
+    /// <summary>The launcher's settings: UEPs run the public copy of mep-endpoint, the service account is its client.</summary>
+    internal static string[] LauncherArguments(string socket, string stateDirectory)
+    {
+        var (uep, uepPrefix) = PublicPrograms.Command("Endpoint", "mep-endpoint");
+        return
+        [
+            $"--Launcher:SocketPath={socket}",
+            $"--Launcher:StateDirectory={stateDirectory}",
+            $"--Launcher:UepProgram={uep}",
+            .. uepPrefix.Select((argument, i) => $"--Launcher:UepProgramArguments:{i}={argument}"),
+            $"--Launcher:ClientUser={ServiceAccount}",
+        ];
+    }
+
+    /// <summary>The public copy of mep-launcher (native, or its dll under dotnet) with <paramref name="arguments"/>.</summary>
+    internal static ManagedProcess StartLauncherProcess(string name, IEnumerable<string> arguments)
+    {
+        var (program, prefix) = PublicPrograms.Command("Launcher", "mep-launcher");
+        return ManagedProcess.Start(name, program, [.. prefix, .. arguments]);
+    }
 
     /// <summary>SIGKILL the launcher: its UEPs run on, recorded in <see cref="LauncherStateDirectory"/>.</summary>
     public async Task KillLauncherAsync()
@@ -401,8 +411,7 @@ public sealed class SiteFixture : IAsyncLifetime
     }
 
     /// <summary>The dotnet host running these tests: an absolute path, as the launcher requires.</summary>
-    internal static string DotnetHost() =>
-        Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "/usr/share/dotnet/dotnet";
+    internal static string DotnetHost() => PublicPrograms.DotnetHost;
 
     internal static int FreePort()
     {

@@ -225,6 +225,58 @@ public sealed class PythonRunnerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_python3_warmed_before_any_task_serves_the_first_task()
+    {
+        var pidFile = RecordingPython();
+
+        _runner.Warm(CancellationToken.None);
+        // Started ahead of the task: the wrapper has run (and exec'd python3 under the same pid) before any task came.
+        Assert.True(await ProcessProbe.WaitUntilAsync(() => File.Exists(pidFile), TimeSpan.FromSeconds(30)));
+        var warmed = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
+        var r = await RunAsync(Call("import os\ndef f():\n    return os.getpid()\n", "f"));
+
+        Assert.True(r.State == TaskState.Success, r.Error);
+        Assert.Equal(warmed.ToString(CultureInfo.InvariantCulture), r.ReturnValue);
+    }
+
+    [Fact]
+    public async Task A_warmed_python3_that_no_task_used_dies_with_the_slot()
+    {
+        var pidFile = RecordingPython();
+
+        _runner.Warm(CancellationToken.None);
+        Assert.True(await ProcessProbe.WaitUntilAsync(() => File.Exists(pidFile), TimeSpan.FromSeconds(30)));
+        var warmed = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
+        _runner.Dispose();
+
+        Assert.True(await ProcessProbe.WaitUntilAsync(() => ProcessProbe.IsDead(warmed), TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
+    public async Task Warming_without_python3_on_path_leaves_the_first_task_to_fail_saying_so()
+    {
+        _path = $"{_dir}:/nonexistent";
+
+        _runner.Warm(CancellationToken.None);
+        var r = await RunAsync(Call("def f():\n    return 1\n", "f"));
+
+        Assert.Equal(TaskState.Failed, r.State);
+        Assert.Equal($"python3 was not found on the worker's PATH ({_dir}:/nonexistent)", r.Error);
+    }
+
+    /// <summary>A python3 first on PATH that writes its pid to a file, then execs the real one (same pid).</summary>
+    private string RecordingPython()
+    {
+        var bin = Directory.CreateDirectory(Path.Combine(_dir, "recording", "bin")).FullName;
+        var pidFile = Path.Combine(_dir, "python.pid");
+        var wrapper = Path.Combine(bin, "python3");
+        File.WriteAllText(wrapper, $"#!/bin/sh\necho $$ > '{pidFile}.tmp' && mv '{pidFile}.tmp' '{pidFile}'\nexec /usr/bin/python3 \"$@\"\n");
+        File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        _path = $"{bin}:{_path}";
+        return pidFile;
+    }
+
+    [Fact]
     public void Locator_takes_the_first_executable_python3_in_path_order_and_ignores_relative_entries()
     {
         var first = Directory.CreateDirectory(Path.Combine(_dir, "first")).FullName;

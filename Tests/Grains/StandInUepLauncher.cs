@@ -37,8 +37,7 @@ internal sealed class StandInUepLauncher : IAsyncDisposable
         await File.WriteAllTextAsync(script, (uepScript ?? Script).ReplaceLineEndings("\n"));
         File.SetUnixFileMode(script, (UnixFileMode)0b111_101_101);
         var socket = Path.Combine(dir, "launcher.sock");
-        var process = ManagedProcess.Start("launcher", "dotnet", [
-            Path.Combine(PublicPrograms.DirectoryOf("Launcher"), "mep-launcher.dll"),
+        var process = SiteFixture.StartLauncherProcess("launcher", [
             $"--Launcher:SocketPath={socket}",
             "--Launcher:UepProgram=/bin/sh",
             $"--Launcher:UepProgramArguments:0={script}",

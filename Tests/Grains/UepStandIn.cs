@@ -49,7 +49,18 @@ internal sealed class UepStandIn : IAsyncDisposable
         var login = await Poll.Until(
             async () =>
             {
-                var credentials = await admin.MintUepCredentialsAsync(uepId);
+                BrokerCredentials credentials;
+                try
+                {
+                    credentials = await admin.MintUepCredentialsAsync(uepId);
+                }
+                catch (BrokerAdminException e) when (e.Message.Contains("user_already_exists", StringComparison.Ordinal))
+                {
+                    // The grain's own mint created the user at the same moment (RabbitMQ refuses the second of two
+                    // concurrent creations): mint again.
+                    return null;
+                }
+
                 try
                 {
                     var connection = await new ConnectionFactory

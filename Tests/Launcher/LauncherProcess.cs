@@ -5,7 +5,10 @@ using System.Text;
 
 namespace Mep.Tests.Launcher;
 
-/// <summary>The real mep-launcher program run as a child of the test: `dotnet mep-launcher.dll ARGS`.</summary>
+/// <summary>
+/// The real mep-launcher program run as a child of the test: the published Native AOT binary when run.sh test names it
+/// (<see cref="Mep.Tests.Infrastructure.PublicPrograms.PublishedVariable"/>), else `dotnet mep-launcher.dll ARGS`.
+/// </summary>
 [SupportedOSPlatform("linux")]
 internal sealed class LauncherProcess : IAsyncDisposable
 {
@@ -40,20 +43,20 @@ internal sealed class LauncherProcess : IAsyncDisposable
     /// <summary>
     /// Starts the launcher with <paramref name="arguments"/>; <paramref name="environment"/> entries are added to the
     /// test's environment, or, with <paramref name="userName"/>, make up the whole environment of a launcher run as
-    /// that user (a personal launcher). <paramref name="dll"/> defaults to the build output.
+    /// that user (a personal launcher). <paramref name="directory"/> (the program's) defaults to <see cref="ProgramDirectory"/>.
     /// </summary>
     public static LauncherProcess Start(
-        IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null, string? userName = null, string? dll = null)
+        IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null, string? userName = null, string? directory = null)
     {
-        var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "/usr/bin/dotnet")
+        var (program, prefix) = Mep.Tests.Infrastructure.PublicPrograms.CommandIn(directory ?? ProgramDirectory(), "mep-launcher");
+        var info = new ProcessStartInfo(program)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             WorkingDirectory = "/",
         };
-        info.ArgumentList.Add(dll ?? BuiltDll());
-        foreach (var argument in arguments)
+        foreach (var argument in prefix.Concat(arguments))
         {
             info.ArgumentList.Add(argument);
         }
@@ -73,19 +76,10 @@ internal sealed class LauncherProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// The launcher's own build output (its copy in the test directory lacks the Microsoft.Extensions assemblies that
-    /// the test project gets from the ASP.NET shared framework).
+    /// The launcher's published or build output directory (its copy in the test directory lacks the
+    /// Microsoft.Extensions assemblies that the test project gets from the ASP.NET shared framework).
     /// </summary>
-    public static string BuiltDll()
-    {
-        if (Environment.GetEnvironmentVariable("MEP_LAUNCHER_DLL") is { Length: > 0 } configured)
-        {
-            return configured;
-        }
-
-        var dll = Path.Combine(Mep.Tests.Infrastructure.PublicPrograms.BuildOutput("Launcher"), "mep-launcher.dll");
-        return File.Exists(dll) ? dll : throw new FileNotFoundException($"mep-launcher is not built at {dll}; set MEP_LAUNCHER_DLL");
-    }
+    public static string ProgramDirectory() => Mep.Tests.Infrastructure.PublicPrograms.BuildOutput("Launcher");
 
     /// <summary>Polls until something accepts connections on the socket; fails if the launcher exits first.</summary>
     public async Task WaitUntilListeningAsync(string socketPath, CancellationToken cancellationToken)

@@ -28,7 +28,7 @@ public sealed class PersonalLauncherTests : IAsyncLifetime
         const UnixFileMode readable = (UnixFileMode)0b111_101_101;
         Directory.CreateDirectory(directory, readable);
         var programDirectory = Path.Combine(directory, "launcher");
-        CopyDirectory(Path.GetDirectoryName(LauncherProcess.BuiltDll())!, programDirectory);
+        CopyDirectory(LauncherProcess.ProgramDirectory(), programDirectory);
         var script = Path.Combine(directory, "uep.sh");
         await File.WriteAllTextAsync(script, LauncherFixture.UepScript.ReplaceLineEndings("\n") + "\n");
         File.SetUnixFileMode(script, readable);
@@ -39,7 +39,7 @@ public sealed class PersonalLauncherTests : IAsyncLifetime
             [$"--Launcher:SocketPath={SocketPath}", "--Launcher:UepProgram=/bin/sh", $"--Launcher:UepProgramArguments:0={script}"],
             new Dictionary<string, string> { ["HOME"] = account.Home, ["PATH"] = "/usr/bin:/bin" },
             userName: user,
-            dll: Path.Combine(programDirectory, "mep-launcher.dll"));
+            directory: programDirectory);
         await launcher.WaitUntilListeningAsync(SocketPath, timeout.Token);
     }
 

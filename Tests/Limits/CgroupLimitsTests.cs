@@ -4,6 +4,7 @@ using System.Runtime.Versioning;
 using Mep.Launcher;
 using Mep.Launcher.Cgroups;
 using Mep.Protocol.Launcher;
+using Mep.Tests.Infrastructure;
 using Mep.Tests.Launcher;
 using Xunit;
 
@@ -260,17 +261,18 @@ public sealed class CgroupLimitsTests : IAsyncLifetime
             (expected.All[0], $"cgroup {expected.All[0]} is not a directory owned by root"),
         })
         {
-            var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "/usr/bin/dotnet")
+            var (program, prefix) = PublicPrograms.CommandIn(LauncherProcess.ProgramDirectory(), "mep-launcher");
+            var info = new ProcessStartInfo(program)
             {
                 RedirectStandardError = true,
                 UseShellExecute = false,
             };
-            foreach (var argument in new[]
+            foreach (var argument in prefix.Concat(new[]
             {
-                LauncherProcess.BuiltDll(), "--exec-as", "--user", user, "--uid", account.Uid.ToString(CultureInfo.InvariantCulture),
+                "--exec-as", "--user", user, "--uid", account.Uid.ToString(CultureInfo.InvariantCulture),
                 "--gid", account.Gid.ToString(CultureInfo.InvariantCulture), "--home", account.Home, "--umask", "77", "--no-new-privs", "1",
                 "--cgroup-parent", "mep", "--cgroup", cgroup, "--", "/bin/true",
-            })
+            }))
             {
                 info.ArgumentList.Add(argument);
             }

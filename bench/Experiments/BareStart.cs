@@ -3,16 +3,17 @@ using System.Diagnostics;
 namespace Mep.Bench.Experiments;
 
 /// <summary>
-/// The baseline of a UEP start, without MEP: a fresh .NET process started as the bench user (setpriv) that opens a
-/// broker connection and a channel and exits (<see cref="Site.ConnectProbe"/>: same runtime and RabbitMQ client as
-/// the UEP). Also the UEP program's own bare start (<c>mep-endpoint --help</c>: runtime and program load, no connect).
+/// The baseline of a UEP start, without MEP: the UEP program itself started as the bench user (setpriv) in its probe
+/// mode, <c>mep-endpoint probe-connect HOST PORT VHOST</c> (Endpoint/ConnectProbe.cs), which opens a broker connection
+/// with the UEP's own connect code and a channel, then exits: the same binary, runtime and client as a UEP, so the
+/// ratio measures what MEP adds. Also the program's bare start (<c>mep-endpoint --help</c>: load only, no connect).
 /// </summary>
 internal static class BareStart
 {
     /// <summary>Starts <paramref name="count"/> probes at once; the time until the last one exited.</summary>
     public static Task<TimeSpan> ConnectingAsync(BenchContext ctx, int count, CancellationToken ct) =>
-        AsUserAsync(ctx, count, Environment.ProcessPath ?? throw new InvalidOperationException("no path of mep-bench"),
-            [Site.ConnectProbe.Command, ctx.Broker.AmqpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), RawBroker.VirtualHost], ct);
+        AsUserAsync(ctx, count, ctx.Site.EndpointProgram,
+            ["probe-connect", "127.0.0.1", ctx.Broker.AmqpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), RawBroker.VirtualHost], ct);
 
     /// <summary>The UEP program alone: <c>mep-endpoint --help</c> as the user.</summary>
     public static Task<TimeSpan> ProgramOnlyAsync(BenchContext ctx, CancellationToken ct) =>
@@ -31,8 +32,9 @@ internal static class BareStart
                 UseShellExecute = false,
                 WorkingDirectory = "/",
             };
-            psi.Environment["MEP_BENCH_PROBE_USER"] = ctx.Broker.User;
-            psi.Environment["MEP_BENCH_PROBE_PASSWORD"] = ctx.Broker.Password;
+            // The probe's credentials (never on its command line); --help ignores them.
+            psi.Environment["MEP_PROBE_BROKER_USER"] = ctx.Broker.User;
+            psi.Environment["MEP_PROBE_BROKER_PASSWORD"] = ctx.Broker.Password;
             using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start setpriv");
             var output = await Task.WhenAll(process.StandardOutput.ReadToEndAsync(ct), process.StandardError.ReadToEndAsync(ct));
             await process.WaitForExitAsync(ct);

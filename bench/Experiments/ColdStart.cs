@@ -64,7 +64,9 @@ internal static class ColdStart
         results.Notes.Add($"Cold start breakdown: {samples} UEPs started one at a time by one no-op each; phases from the client's clock, the " +
             "task transitions (running, success: the worker's clock), the audit log's uep-start (pid), /proc/PID/stat against /proc/uptime " +
             "(10 ms steps) and the UEP's first log line (Main age and connect time). exec includes the launcher's pre-exec step " +
-            "(mep-launcher --exec-as, a .NET program itself) and the UEP's runtime load.");
+            "(mep-launcher --exec-as) and the UEP program's load; both are Native AOT binaries. The UEP connects while its first worker " +
+            "starts, so \"workers up\" (connected → task started) is what the worker still needed after the UEP's connect, and can be " +
+            "near zero.");
     }
 
     /// <summary>One cold start; the phase durations in ms and, last, the total.</summary>

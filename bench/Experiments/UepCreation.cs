@@ -79,8 +79,8 @@ internal static class UepCreation
         results.Series.Add(new Series(Name, "baseline: bare start + connect, all at once", x, y, bareAtOnce) { Baseline = true });
         results.Notes.Add("UEP creation: each UEP is new (a fresh label in the user config), one worker; the clock runs from the submit " +
             "of a Python no-op to its result, UEP start included. Baseline: " +
-            "a fresh .NET process as the bench user (setpriv) that opens an AMQP connection and a channel and exits (mep-bench connect-probe: same runtime " +
-            "and RabbitMQ client as the UEP), medians of " +
+            "the UEP program itself as the bench user (setpriv), `mep-endpoint probe-connect`: it opens an AMQP connection with the UEP's " +
+            "own connect code and a channel and exits (same binary, runtime and RabbitMQ client as a UEP), medians of " +
             $"{ctx.Run.BaselineSamples} samples; the endpoint allows 64 concurrent starts (the default is 16).");
     }
 
