@@ -178,14 +178,29 @@ internal sealed partial class WorkerService
             var start = new TaskStartedMessage(task.TaskId, DateTimeOffset.UtcNow, _identity.Hostname, _placement.WorkerId, _placement.JobId, prior + 1);
             var claim = new StartClaim();
             using var ended = CancellationTokenSource.CreateLinkedTokenSource(_abortTasks.Token);
-            // A run after a worker death reports its start at once: it may kill this worker too, and its start belongs
-            // in the record.
-            var reported = ReportStartLaterAsync(start, claim, prior > 0 ? TimeSpan.Zero : StartReportDelay, ended.Token);
+            Task reported;
+            if (prior > 0)
+            {
+                // A run after a worker death reports its start before it runs: it may kill this worker too, and its
+                // start belongs in the record.
+                claim.TryClaim();
+                reported = PublishStartedAsync(start);
+            }
+            else
+            {
+                reported = ReportStartLaterAsync(start, claim, ended.Token);
+            }
+
             try
             {
                 Log.Info($"task {task.TaskId} started ({task.Kind.ToString().ToLowerInvariant()}, slot {slot.Index}, attempt {prior + 1})");
                 try
                 {
+                    if (prior > 0)
+                    {
+                        await reported.ConfigureAwait(false);
+                    }
+
                     var result = await _executor.RunAsync(task, slot, _abortTasks.Token).ConfigureAwait(false);
                     if (claim.TryClaim())
                     {
@@ -228,14 +243,11 @@ internal sealed partial class WorkerService
         public bool TryClaim() => Interlocked.Exchange(ref _claimed, 1) == 0;
     }
 
-    private async Task ReportStartLaterAsync(TaskStartedMessage start, StartClaim claim, TimeSpan delay, CancellationToken ended)
+    private async Task ReportStartLaterAsync(TaskStartedMessage start, StartClaim claim, CancellationToken ended)
     {
         try
         {
-            if (delay > TimeSpan.Zero)
-            {
-                await Task.Delay(delay, ended).ConfigureAwait(false);
-            }
+            await Task.Delay(StartReportDelay, ended).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

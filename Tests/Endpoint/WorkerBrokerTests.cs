@@ -376,7 +376,7 @@ public sealed class WorkerBrokerTests(RabbitMqNode node, ITestOutputHelper outpu
         Assert.Equal(TaskState.Failed, result.State);
         Assert.Equal("its worker died 2 times while running it", result.Error);
         // The first run died within the delay after which a start is reported on its own, so its start may never have
-        // gone out; a run after a death reports its start at once.
+        // gone out; a run after a death reports its start before it runs.
         var attempts = _broker.StartsOf(task.TaskId).Select(s => s.Started.Attempt).ToList();
         Assert.Contains(2, attempts);
         Assert.All(attempts, a => Assert.InRange(a, 1, 2));
