@@ -49,12 +49,21 @@ public sealed class TaskProgressTests(SiteFixture site) : IAsyncLifetime
         TestEndpoint.Write(endpointDir, _endpointId, TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(1),
             new Dictionary<string, string> { [Identity] = site.Alice.Name });
         _launcher = await StandInUepLauncher.StartAsync(_dir);
-        _cluster = await GrainTestCluster.StartAsync(site, _suffix, _dir, endpointDir, _launcher.Socket, o =>
+        try
         {
-            o.MaxArgsBytesPerTask = MaxArgsPerTask;
-            o.MaxArgsBytesPerSubmit = MaxArgsPerSubmit;
-        });
-        _api = await ClusterApi.StartAsync(_cluster, site.Tokens, _dir);
+            _cluster = await GrainTestCluster.StartAsync(site, _suffix, _dir, endpointDir, _launcher.Socket, o =>
+            {
+                o.MaxArgsBytesPerTask = MaxArgsPerTask;
+                o.MaxArgsBytesPerSubmit = MaxArgsPerSubmit;
+            });
+            _api = await ClusterApi.StartAsync(_cluster, site.Tokens, _dir);
+        }
+        catch
+        {
+            // xUnit does not dispose a test class whose initialisation failed: stop the launcher process here.
+            await DisposeAsync();
+            throw;
+        }
     }
 
     public async Task DisposeAsync()
