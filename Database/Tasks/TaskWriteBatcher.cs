@@ -24,7 +24,7 @@ public sealed class TaskWriteBatcher : IAsyncDisposable
         _loop = Task.Run(RunAsync);
     }
 
-    /// <summary>Rows per commit so far (for the bench and the metrics: how well writes are grouped).</summary>
+    /// <summary>Raised after each commit with its number of rows (the silo's metrics: how well writes are grouped).</summary>
     public event Action<int>? Committed;
 
     public ITaskTable Table => _table;

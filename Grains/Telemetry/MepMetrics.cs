@@ -39,6 +39,12 @@ public static class MepMetrics
     private static readonly Counter<long> LauncherRequests = Meter.CreateCounter<long>(
         "mep.launcher.requests", "{request}", "Requests to the local launcher, by operation and outcome");
 
+    private static readonly Histogram<int> TaskStoreCommits = Meter.CreateHistogram<int>(
+        "mep.task_store.commit_rows", "{row}", "Rows (new tasks, progress, ends) per task-store commit: how well writes are grouped",
+        advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096] });
+
+    public static void TaskStoreCommit(int rows) => TaskStoreCommits.Record(rows);
+
     public static void Request(string endpointId, string action, int status) =>
         Requests.Add(1, new("endpoint", endpointId), new("action", action), new("status", status));
 

@@ -29,7 +29,12 @@ public static class TaskStoreExtensions
 
     private static ISiloBuilder AddMepTaskStore(this ISiloBuilder builder, Func<IServiceProvider, ITaskTable> table)
     {
-        builder.Services.AddSingleton(sp => new TaskWriteBatcher(table(sp)));
+        builder.Services.AddSingleton(sp =>
+        {
+            var writer = new TaskWriteBatcher(table(sp));
+            writer.Committed += Mep.Grains.Telemetry.MepMetrics.TaskStoreCommit;
+            return writer;
+        });
         builder.Services.AddSingleton<TaskStore>();
         return builder;
     }

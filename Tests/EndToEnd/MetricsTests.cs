@@ -51,6 +51,9 @@ public sealed partial class MetricsTests(SiteFixture site)
         Assert.Equal(1, Delta("mep_uep_starts", endpoint, "outcome=\"started\""));
         Assert.Equal(1, Delta("mep_requests", endpoint, "action=\"submit\"", "status=\"200\""));
         Assert.True(Delta("mep_launcher_requests", "operation=\"start\"", "outcome=\"ok\"") >= 1, "the launcher start was not counted");
+        // The three tasks and their three ends went through task-store commits: at least six rows.
+        Assert.True(Delta("mep_task_store_commit_rows_count") >= 1, "no task-store commit was counted");
+        Assert.True(Delta("mep_task_store_commit_rows_sum") >= 6, "the task-store commits carried fewer rows than the run wrote");
 
         // Gauges refresh in the background: poll until they have caught up with the running UEP.
         var gauges = await Poll.Until(
