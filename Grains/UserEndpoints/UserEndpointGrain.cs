@@ -367,7 +367,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         {
             if (!_reconciled)
             {
-                await ReconcileWithLauncherAsync();
+                await Step("reconcile with the launcher", ReconcileWithLauncherAsync());
             }
 
             if (Pending.Count == 0 || S.Held)
@@ -384,24 +384,24 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
                     return;
                 }
 
-                if (!await StartProcessAsync(spec))
+                if (!await Step("start the process", StartProcessAsync(spec)))
                 {
                     return;
                 }
             }
 
-            if (await StopIfAccountGoneAsync())
+            if (await Step("check the account", StopIfAccountGoneAsync()))
             {
                 return;
             }
 
-            var unpublished = await BuildMessagesAsync(Pending.Where(p => !p.Published).ToList());
+            var unpublished = await Step("build task messages", BuildMessagesAsync(Pending.Where(p => !p.Published).ToList()));
             if (unpublished.Count > 0)
             {
                 // Stamped when handed to the broker, not when it confirmed: a worker may take the task (and report on
                 // it) before the confirmation is back, and the timeline must not show it queued after it started.
                 var handedOver = DateTimeOffset.UtcNow;
-                await _broker.PublishTasksAsync(UepId, unpublished.Select(u => u.Message).ToList(), CallDeadline());
+                await Step("publish tasks", _broker.PublishTasksAsync(UepId, unpublished.Select(u => u.Message).ToList(), CallDeadline()));
                 foreach (var (pending, _) in unpublished)
                 {
                     pending.Published = true;
@@ -409,7 +409,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
                     pending.Enter(TaskProgressState.WaitingForNodes, handedOver);
                 }
 
-                await SaveProgressAsync();
+                await Step("save progress", SaveProgressAsync());
             }
 
             _retryDelay = TimeSpan.FromSeconds(1);
@@ -441,7 +441,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             return false;
         }
 
-        var node = await _nodes.ChooseAsync(spec.EndpointId, S.Node);
+        var node = await Step("choose a node", _nodes.ChooseAsync(spec.EndpointId, S.Node));
         if (!_gate.TryEnter(node, UepId, endpoint.Lifecycle.MaxConcurrentStarts))
         {
             // The node is busy starting other UEPs (max_concurrent_starts): the tasks wait, durable, for a slot.
@@ -463,8 +463,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
     private async Task<bool> LaunchAsync(UserEndpointSpec spec, EndpointDefinition endpoint, string node, uint uid)
     {
-        await _broker.EnsureTaskQueueAsync(UepId, CallDeadline());
-        var credentials = await _broker.MintCredentialsAsync(UepId, CallDeadline());
+        await Step("declare the task queue", _broker.EnsureTaskQueueAsync(UepId, CallDeadline()));
+        var credentials = await Step("mint broker credentials", _broker.MintCredentialsAsync(UepId, CallDeadline()));
         var document = new UepStartDocument(
             UepId,
             spec.EndpointId,
@@ -475,8 +475,8 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
             endpoint.Limits,
             endpoint.AllowedFunctions.Order().ToList());
         var limits = endpoint.UserEndpointLimits?.ToRequest();
-        var launched = await NodeLauncher(node).Start(new NodeLaunchRequest(spec.EndpointId, UepId, spec.LocalUsername,
-            ProtocolJson.Serialize(document), limits is null ? null : ProtocolJson.Serialize(limits), endpoint.PamService));
+        var launched = await Step("launcher start", NodeLauncher(node).Start(new NodeLaunchRequest(spec.EndpointId, UepId, spec.LocalUsername,
+            ProtocolJson.Serialize(document), limits is null ? null : ProtocolJson.Serialize(limits), endpoint.PamService)));
         if (launched.Pid is not { } pid)
         {
             var refusal = launched.Refusal ?? "no pid and no reason";
@@ -496,7 +496,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         S.Reason = S.FailedStarts > 0 ? $"start attempt {S.FailedStarts + 1} of {Lifecycle().MaxStartAttempts}" : null;
         _reconciled = true;
         ReachedByProcess(DateTimeOffset.UtcNow);
-        await SaveAsync();
+        await Step("save the started state", SaveAsync());
         GrainFactory.GetGrain<IEndpointGrain>(spec.EndpointId).SetActive(UepId, true).Ignore();
         _logger.LogInformation("Started user endpoint {UepId} as {User} on node {Node} (pid {Pid}); {ResourceControl}",
             UepId, spec.LocalUsername, launched.Node, pid, launched.ResourceControl ?? "resource control not reported by the launcher");
@@ -516,7 +516,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         IReadOnlyList<NodeUep> children;
         try
         {
-            children = await NodeLauncher(ProcessNode()).List(spec.EndpointId);
+            children = await Step("launcher list", NodeLauncher(ProcessNode()).List(spec.EndpointId));
         }
         catch (NodeUnavailableException e)
         {

@@ -8,6 +8,8 @@ public sealed class ManagedProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
+    // MEP_TEST_LOGS=1 also keeps the whole output in a file (the failure message shows only its tail).
+    private StreamWriter? _file;
 
     private ManagedProcess(Process process, string name)
     {
@@ -46,6 +48,15 @@ public sealed class ManagedProcess : IAsyncDisposable
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
         var managed = new ManagedProcess(process, name);
+        if (Environment.GetEnvironmentVariable("MEP_TEST_LOGS") == "1")
+        {
+            var directory = Path.Combine(Path.GetTempPath(), "mep-test-logs");
+            Directory.CreateDirectory(directory);
+            managed._file = new StreamWriter(Path.Combine(directory, $"{name}-{DateTime.UtcNow:HHmmss.fff}-{Guid.NewGuid():N}.log"))
+            {
+                AutoFlush = true,
+            };
+        }
         process.OutputDataReceived += (_, e) => managed.Append(e.Data);
         process.ErrorDataReceived += (_, e) => managed.Append(e.Data);
         process.Start();
@@ -89,6 +100,11 @@ public sealed class ManagedProcess : IAsyncDisposable
     {
         await StopAsync(TimeSpan.FromSeconds(10));
         _process.Dispose();
+        lock (_output)
+        {
+            _file?.Dispose();
+            _file = null;
+        }
     }
 
     private void Append(string? line)
@@ -101,6 +117,7 @@ public sealed class ManagedProcess : IAsyncDisposable
         lock (_output)
         {
             _output.AppendLine(line);
+            _file?.WriteLine(line);
         }
     }
 }
