@@ -40,6 +40,20 @@ public sealed class BrokerAdmin(HttpClient http, IOptions<BrokerOptions> options
             null, ct, notFoundIsOk: true);
 
     /// <summary>
+    /// The state the broker reports for the UEP's task queue: null when there is no such queue, "running" (or
+    /// another state of a live queue process) when it works, and "down" or "" (no state at all) for a queue the broker
+    /// lists but runs no process for. RabbitMQ 3.10 leaves a quorum queue so when the client that declared it goes
+    /// away mid-declaration (the record is written, the Raft cluster never started); it never confirms a publish.
+    /// </summary>
+    /// <remarks>A new queue reports no state until the broker's first statistics round (5 s by default).</remarks>
+    public async Task<string?> GetTaskQueueStateAsync(string uepId, CancellationToken ct = default)
+    {
+        var body = await SendAsync(HttpMethod.Get,
+            $"queues/{Esc(VirtualHost)}/{Esc(BrokerNames.TaskQueue(UepIds.Check(uepId)))}", null, ct, notFoundIsOk: true);
+        return body is null ? null : JsonNode.Parse(body)?["state"]?.GetValue<string>() ?? "";
+    }
+
+    /// <summary>
     /// Creates (or overwrites, with a fresh password) the broker user <c>uep-{id}</c>. It has no tags, so no
     /// management access; it may consume only its task queue and publish only to <c>mep.events</c> with its own
     /// routing key (<see cref="BrokerOptions.EventsRoutingKey"/>); it may declare, delete or bind nothing.
@@ -86,7 +100,8 @@ public sealed class BrokerAdmin(HttpClient http, IOptions<BrokerOptions> options
         SendAsync(HttpMethod.Put, $"permissions/{Esc(VirtualHost)}/{Esc(user)}",
             new JsonObject { ["configure"] = configure, ["write"] = write, ["read"] = read }, ct);
 
-    private async Task SendAsync(HttpMethod method, string path, JsonObject? body, CancellationToken ct, bool notFoundIsOk = false)
+    /// <returns>The response body, or null for a 404 when <paramref name="notFoundIsOk"/>.</returns>
+    private async Task<string?> SendAsync(HttpMethod method, string path, JsonObject? body, CancellationToken ct, bool notFoundIsOk = false)
     {
         using var request = new HttpRequestMessage(method, new Uri(_options.ManagementUri, path));
         request.Headers.Authorization = _auth.Value;
@@ -105,9 +120,13 @@ public sealed class BrokerAdmin(HttpClient http, IOptions<BrokerOptions> options
         }
         using (response)
         {
-            if (response.IsSuccessStatusCode || (notFoundIsOk && response.StatusCode == HttpStatusCode.NotFound))
+            if (response.IsSuccessStatusCode)
             {
-                return;
+                return await response.Content.ReadAsStringAsync(ct);
+            }
+            if (notFoundIsOk && response.StatusCode == HttpStatusCode.NotFound)
+            {
+                return null;
             }
             // The broker's error body names the cause (e.g. "inequivalent arg 'x-queue-type'"); it never echoes passwords.
             var reason = await response.Content.ReadAsStringAsync(ct);

@@ -46,6 +46,11 @@ public sealed class BrokerOptions
     public ushort EventPrefetch { get; set; } = 512;
     /// <summary>Publishes in flight at once before their confirms are awaited.</summary>
     public int PublishBatchSize { get; set; } = 500;
+    /// <summary>
+    /// How long a batch of publishes waits for the broker's confirms (milliseconds normally). Past it the channel is
+    /// taken for wedged and replaced, and the batch is reported failed, to be published again.
+    /// </summary>
+    public TimeSpan PublishConfirmTimeout { get; set; } = TimeSpan.FromSeconds(15);
     /// <summary>Name the broker shows for the silo's connection.</summary>
     public string ClientName { get; set; } = "mep-silo";
 

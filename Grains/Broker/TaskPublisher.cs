@@ -1,5 +1,7 @@
 using Mep.Protocol;
 using Mep.Protocol.Messages;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
@@ -7,35 +9,50 @@ using RabbitMQ.Client.Exceptions;
 namespace Mep.Grains.Broker;
 
 /// <summary>Some tasks of a batch were not confirmed by the broker; the others are safely in the queue.</summary>
-public sealed class TaskPublishException(string message, IReadOnlyList<Guid> failedTaskIds, Exception? inner)
+public sealed class TaskPublishException(string message, IReadOnlyList<Guid> failedTaskIds, int unconfirmed, Exception? inner)
     : Exception(message, inner)
 {
     /// <summary>Tasks to publish again (the UEP drops duplicates by message id, so a retry of all is safe too).</summary>
     public IReadOnlyList<Guid> FailedTaskIds { get; } = failedTaskIds;
+
+    /// <summary>
+    /// Of those, the ones the broker neither confirmed nor refused within the confirm timeout: a sign that the
+    /// queue (or the channel) is not working, where a nack or a return is an answer.
+    /// </summary>
+    public int Unconfirmed { get; } = unconfirmed;
 }
 
 /// <summary>
 /// Publishes tasks to a UEP's queue with publisher confirms. A batch is published with all messages in flight
 /// before any confirm is awaited: one round trip per batch, not per message.
 /// </summary>
-public sealed class TaskPublisher(BrokerConnection connection, IOptions<BrokerOptions> options) : IAsyncDisposable
+public sealed class TaskPublisher(BrokerConnection connection, IOptions<BrokerOptions> options,
+    ILogger<TaskPublisher>? logger = null) : IAsyncDisposable
 {
     private readonly int _batchSize = Math.Max(1, options.Value.PublishBatchSize);
+    private readonly TimeSpan _confirmTimeout = options.Value.PublishConfirmTimeout;
+    private readonly ILogger _logger = logger ?? NullLogger<TaskPublisher>.Instance;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IChannel? _channel;
 
     /// <summary>
     /// Returns when the broker has confirmed every task (written to the durable queue). Throws
-    /// <see cref="TaskPublishException"/> naming the tasks the broker nacked or returned (e.g. no such queue).
+    /// <see cref="TaskPublishException"/> naming the tasks the broker nacked or returned (e.g. no such queue), or did
+    /// not confirm within <see cref="BrokerOptions.PublishConfirmTimeout"/>.
     /// </summary>
     public async Task PublishAsync(string uepId, IReadOnlyList<TaskMessage> tasks, CancellationToken ct = default)
     {
         var queue = BrokerNames.TaskQueue(UepIds.Check(uepId));
         var channel = await GetChannelAsync(ct);
         var failed = new List<Guid>();
+        var unconfirmedInAll = 0;
         Exception? firstError = null;
         for (var start = 0; start < tasks.Count; start += _batchSize)
         {
+            // The confirms of one batch get a deadline of their own: one channel carries every UEP's tasks, so a
+            // channel the broker stopped confirming on must be noticed and replaced, not waited on by each caller.
+            using var confirmDeadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            confirmDeadline.CancelAfter(_confirmTimeout);
             var batch = tasks.Skip(start).Take(_batchSize).ToList();
             var confirms = new List<Task>(batch.Count);
             foreach (var task in batch)
@@ -47,8 +64,9 @@ public sealed class TaskPublisher(BrokerConnection connection, IOptions<BrokerOp
                     ContentType = "application/json",
                 };
                 // The default exchange routes by queue name; mandatory makes a missing queue an error, not a silent drop.
-                confirms.Add(PublishOneAsync(channel, queue, properties, ProtocolJson.SerializeToUtf8(task), ct));
+                confirms.Add(PublishOneAsync(channel, queue, properties, ProtocolJson.SerializeToUtf8(task), confirmDeadline.Token));
             }
+            var unconfirmed = 0;
             for (var i = 0; i < confirms.Count; i++)
             {
                 try
@@ -60,15 +78,32 @@ public sealed class TaskPublisher(BrokerConnection connection, IOptions<BrokerOp
                     failed.Add(batch[i].TaskId);
                     firstError ??= e;
                 }
+                catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+                {
+                    failed.Add(batch[i].TaskId);
+                    firstError ??= e;
+                    unconfirmed++;
+                }
+            }
+            if (unconfirmed > 0)
+            {
+                unconfirmedInAll += unconfirmed;
+                await RetireAsync(channel, uepId, unconfirmed);
+                // The rest would go out on the retired channel: leave them to the retry.
+                failed.AddRange(tasks.Skip(start + batch.Count).Select(t => t.TaskId));
+                break;
             }
         }
         if (failed.Count > 0)
         {
-            var cause = firstError is PublishException { IsReturn: true }
-                ? $"queue {queue} does not exist (message returned)"
-                : firstError!.Message;
+            var cause = firstError switch
+            {
+                PublishException { IsReturn: true } => $"queue {queue} does not exist (message returned)",
+                OperationCanceledException => $"no confirm from the broker within {_confirmTimeout.TotalSeconds:0.#} s",
+                _ => firstError!.Message,
+            };
             throw new TaskPublishException(
-                $"{failed.Count} of {tasks.Count} tasks for UEP {uepId} were not confirmed: {cause}", failed, firstError);
+                $"{failed.Count} of {tasks.Count} tasks for UEP {uepId} were not confirmed: {cause}", failed, unconfirmedInAll, firstError);
         }
     }
 
@@ -76,6 +111,32 @@ public sealed class TaskPublisher(BrokerConnection connection, IOptions<BrokerOp
     private static async Task PublishOneAsync(IChannel channel, string queue, BasicProperties properties, byte[] body,
         CancellationToken ct) =>
         await channel.BasicPublishAsync("", queue, mandatory: true, properties, body, ct);
+
+    /// <summary>
+    /// Replaces a channel whose confirms stopped coming. The messages may still be in the queue: publishing them
+    /// again is safe, since a UEP drops a task it has seen by its message id.
+    /// </summary>
+    private async Task RetireAsync(IChannel channel, string uepId, int unconfirmed)
+    {
+        _logger.LogWarning("The broker did not confirm {Unconfirmed} tasks for {UepId} within {Timeout}; replacing the publishing channel",
+            unconfirmed, uepId, _confirmTimeout);
+        await _gate.WaitAsync();
+        try
+        {
+            if (!ReferenceEquals(_channel, channel))
+            {
+                return;
+            }
+            _channel = null;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        // Abort, not close: a close waits for the broker's close-ok, which a wedged channel may never send.
+        await channel.AbortAsync();
+        await channel.DisposeAsync();
+    }
 
     private async Task<IChannel> GetChannelAsync(CancellationToken ct)
     {

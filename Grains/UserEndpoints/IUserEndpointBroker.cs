@@ -14,6 +14,13 @@ public interface IUserEndpointBroker
     /// <summary>Publishes with publisher confirms; returns once the broker has confirmed every message.</summary>
     Task PublishTasksAsync(string uepId, IReadOnlyList<TaskMessage> tasks, CancellationToken ct);
 
+    /// <summary>
+    /// When the broker lists the UEP's task queue but runs no process for it (see
+    /// <see cref="Broker.BrokerAdmin.GetTaskQueueStateAsync"/>), or has lost it, deletes it and declares it afresh.
+    /// Returns whether it did: the queue is then empty, whatever was published to it is gone.
+    /// </summary>
+    Task<bool> RepairTaskQueueAsync(string uepId, CancellationToken ct);
+
     /// <summary>Deletes the UEP's broker user (closing its connections) and, if asked, its task queue.</summary>
     Task RevokeAsync(string uepId, bool deleteQueue, CancellationToken ct);
 }

@@ -401,7 +401,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
                 // Stamped when handed to the broker, not when it confirmed: a worker may take the task (and report on
                 // it) before the confirmation is back, and the timeline must not show it queued after it started.
                 var handedOver = DateTimeOffset.UtcNow;
-                await Step("publish tasks", _broker.PublishTasksAsync(UepId, unpublished.Select(u => u.Message).ToList(), CallDeadline()));
+                await PublishOrRepairAsync(unpublished.Select(u => u.Message).ToList());
                 foreach (var (pending, _) in unpublished)
                 {
                     pending.Published = true;

@@ -31,6 +31,24 @@ public sealed class UserEndpointBroker(BrokerAdmin admin, TaskPublisher publishe
     public Task PublishTasksAsync(string uepId, IReadOnlyList<TaskMessage> tasks, CancellationToken ct) =>
         publisher.PublishAsync(uepId, tasks, ct);
 
+    public async Task<bool> RepairTaskQueueAsync(string uepId, CancellationToken ct)
+    {
+        switch (await admin.GetTaskQueueStateAsync(uepId, ct))
+        {
+            case null:
+                break;
+            case "" or "down":
+                // Deleting a queue with no running process takes the broker a few seconds (it gives up on the Raft
+                // cluster, then removes the record and any data).
+                await admin.DeleteTaskQueueAsync(uepId, ct);
+                break;
+            default:
+                return false;
+        }
+        await admin.EnsureTaskQueueAsync(uepId, ct);
+        return true;
+    }
+
     public async Task RevokeAsync(string uepId, bool deleteQueue, CancellationToken ct)
     {
         await admin.DeleteUepUserAsync(uepId, ct);

@@ -111,9 +111,23 @@ public sealed class RabbitMqNode : IAsyncLifetime
         }
     }
 
-    private static async Task RunScriptAsync(TimeSpan timeout, params string[] args)
+    /// <summary>
+    /// Evaluates an Erlang expression inside the node (<c>rabbitmqctl eval</c>) and returns what it printed: for faults
+    /// that only the broker's internals can cause on demand.
+    /// </summary>
+    public async Task<string> EvalAsync(string expression)
     {
-        var psi = new ProcessStartInfo(ScriptPath)
+        var env = await File.ReadAllLinesAsync(Path.Combine(DataDirectory, "node.env"));
+        var nodeName = env.Select(l => l.Split('=', 2)).First(kv => kv[0] == "NODE")[1];
+        var cookie = (await File.ReadAllTextAsync(Path.Combine(DataDirectory, "home", ".erlang.cookie"))).Trim();
+        return await RunAsync("rabbitmqctl", TimeSpan.FromSeconds(60), "-n", nodeName, "--erlang-cookie", cookie, "eval", expression);
+    }
+
+    private static Task RunScriptAsync(TimeSpan timeout, params string[] args) => RunAsync(ScriptPath, timeout, args);
+
+    private static async Task<string> RunAsync(string program, TimeSpan timeout, params string[] args)
+    {
+        var psi = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -123,7 +137,8 @@ public sealed class RabbitMqNode : IAsyncLifetime
         {
             psi.ArgumentList.Add(arg);
         }
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot run {ScriptPath}");
+        var name = Path.GetFileName(program);
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot run {program}");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(timeout);
@@ -134,13 +149,16 @@ public sealed class RabbitMqNode : IAsyncLifetime
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"rabbitmq-node {args[0]} did not finish within {timeout}");
+            throw new InvalidOperationException($"{name} {args[0]} did not finish within {timeout}");
         }
         var output = await stdout + await stderr;
         if (process.ExitCode != 0)
         {
-            throw new InvalidOperationException($"rabbitmq-node {string.Join(' ', args)} exited {process.ExitCode}: {output.Trim()}");
+            // rabbitmqctl's arguments carry the node's cookie: not in the message.
+            var shown = name == "rabbitmqctl" ? "eval" : string.Join(' ', args);
+            throw new InvalidOperationException($"{name} {shown} exited {process.ExitCode}: {output.Trim()}");
         }
+        return output;
     }
 }
 
