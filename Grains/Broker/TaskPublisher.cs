@@ -133,9 +133,20 @@ public sealed class TaskPublisher(BrokerConnection connection, IOptions<BrokerOp
         {
             _gate.Release();
         }
-        // Abort, not close: a close waits for the broker's close-ok, which a wedged channel may never send.
-        await channel.AbortAsync();
-        await channel.DisposeAsync();
+        // In the background: even an abort waits (up to the library's continuation timeout, 20 s) for the broker's
+        // close-ok, which a wedged channel may never send, and the caller has a retry to get on with.
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await channel.AbortAsync();
+                await channel.DisposeAsync();
+            }
+            catch (Exception e)
+            {
+                _logger.LogDebug(e, "Closing the retired publishing channel failed");
+            }
+        });
     }
 
     private async Task<IChannel> GetChannelAsync(CancellationToken ct)
