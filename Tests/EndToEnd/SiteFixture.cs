@@ -83,6 +83,9 @@ public sealed class SiteFixture : IAsyncLifetime
 
     public string EveIdentity => $"eve-{_suffix}@e2e.example.org";
 
+    /// <summary>An admin of <see cref="EndpointId"/> (config.yaml <c>admins</c>) that maps to no account: the admin API's caller.</summary>
+    public string AdminIdentity => $"admin-{_suffix}@e2e.example.org";
+
     /// <summary>An identity from outside the site's domain (<c>e2e.example.org</c>).</summary>
     public string OutsiderIdentity => $"carol-{_suffix}@elsewhere.example.net";
 
@@ -323,7 +326,8 @@ public sealed class SiteFixture : IAsyncLifetime
     private void WriteEndpoint()
     {
         var mappings = new Dictionary<string, string> { [AliceIdentity] = Alice.Name, [BobIdentity] = Bob.Name };
-        TestEndpoint.Write(Path.Combine(Root, "endpoint"), EndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), mappings);
+        TestEndpoint.Write(Path.Combine(Root, "endpoint"), EndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), mappings,
+            $"admins: [{AdminIdentity}]");
         TestEndpoint.Write(Path.Combine(Root, "guarded"), GuardedEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2),
             new Dictionary<string, string> { [OutsiderIdentity] = Bob.Name, [AliceIdentity] = Alice.Name, [BobIdentity] = Bob.Name },
             $"""
