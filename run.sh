@@ -192,6 +192,8 @@ run_silo() { # DATA_DIR LAUNCHER_SOCKET API_PORT LOG_NAME [EXTRA_ARGS...]: the s
         --Mep:Auth:Issuers:0:Audiences:0=mep \
         --Mep:Auth:Issuers:0:IdentitySetClaim=identity_set \
         --Mep:Api:Urls="http://127.0.0.1:$port" \
+        --Mep:SiteAdmins:0=admin@example.org \
+        --Mep:Dashboard=true \
         --Mep:Broker:Host=127.0.0.1 \
         --Mep:Broker:AmqpPort="$AMQP_PORT" \
         --Mep:Broker:ManagementPort="$MGMT_PORT" \

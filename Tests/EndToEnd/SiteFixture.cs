@@ -83,8 +83,12 @@ public sealed class SiteFixture : IAsyncLifetime
 
     public string EveIdentity => $"eve-{_suffix}@e2e.example.org";
 
-    /// <summary>An admin of <see cref="EndpointId"/> (config.yaml <c>admins</c>) that maps to no account: the admin API's caller.</summary>
+    /// <summary>An admin of <see cref="EndpointId"/> (config.yaml <c>admins</c>) and of the site (Mep:SiteAdmins) that maps
+    /// to no account: the admin API's and the status page's caller.</summary>
     public string AdminIdentity => $"admin-{_suffix}@e2e.example.org";
+
+    /// <summary>An admin of <see cref="ConfiguredEndpointId"/> only (not of the site): sees that endpoint alone.</summary>
+    public string ConfiguredAdminIdentity => $"cfg-admin-{_suffix}@e2e.example.org";
 
     /// <summary>An identity from outside the site's domain (<c>e2e.example.org</c>).</summary>
     public string OutsiderIdentity => $"carol-{_suffix}@elsewhere.example.net";
@@ -194,6 +198,8 @@ public sealed class SiteFixture : IAsyncLifetime
             $"--Mep:Endpoints:6={Path.Combine(Root, "limited")}",
             $"--Mep:Endpoints:7={ReloadEndpointDir}",
             $"--Mep:LauncherSocket={LauncherSocket}",
+            $"--Mep:SiteAdmins:0={AdminIdentity}",
+            "--Mep:Dashboard=true",
             .. Tokens.SiloArguments(JwksFile),
             $"--Mep:Api:Urls=http://127.0.0.1:{ApiPort}",
             $"--Mep:Cluster:SiloPort={siloPort}",
@@ -339,7 +345,8 @@ public sealed class SiteFixture : IAsyncLifetime
             mappings, $"allowed_functions: [{OnlyFunctionId}]");
         TestEndpoint.Write(Path.Combine(Root, "one-function"), OneFunctionEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2),
             mappings, $"allowed_functions: [{OnlyFunctionId}]");
-        TestEndpoint.Write(Path.Combine(Root, "configured"), ConfiguredEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), mappings);
+        TestEndpoint.Write(Path.Combine(Root, "configured"), ConfiguredEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), mappings,
+            $"admins: [{ConfiguredAdminIdentity}]");
         File.WriteAllText(Path.Combine(Root, "configured", "user_config_template.yaml.j2"), """
             display_name: {{ _GC.mapped_identity.local.uname }}
             engine:
