@@ -102,6 +102,15 @@ public sealed class SiteFixture : IAsyncLifetime
 
     public ManagedProcess? Silo { get; private set; }
 
+    /// <summary>
+    /// systemd's notify socket as the silo sees it (<c>NOTIFY_SOCKET</c>): a real datagram socket bound by the fixture,
+    /// in the abstract namespace so that the silo, once it has dropped to the service account, may still send to it.
+    /// What every start of the silo sent queues here.
+    /// </summary>
+    public System.Net.Sockets.Socket NotifySocket { get; } = new(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+
+    private string NotifyName => $"@mep-e2e-notify-{_suffix}";
+
     public async Task InitializeAsync()
     {
         await Broker.InitializeAsync();
@@ -185,6 +194,11 @@ public sealed class SiteFixture : IAsyncLifetime
     public async Task StartSiloAsync()
     {
         var (siloPort, gatewayPort) = (FreePort(), FreePort());
+        if (!NotifySocket.IsBound)
+        {
+            NotifySocket.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint("\0" + NotifyName[1..]));
+        }
+
         Silo = ManagedProcess.Start("silo", "dotnet", [
             Path.Combine(PublicPrograms.DirectoryOf("Silo"), "mep-silo.dll"),
             $"--Mep:RunAs={ServiceAccount}",
@@ -209,7 +223,7 @@ public sealed class SiteFixture : IAsyncLifetime
             $"--Mep:Broker:ManagementPort={Broker.ManagementPort}",
             $"--Mep:Broker:AdminUser={Broker.AdminUser}",
             $"--Mep:Broker:AdminPasswordFile={Path.Combine(Root, "broker-admin-password")}",
-        ]);
+        ], new Dictionary<string, string> { ["NOTIFY_SOCKET"] = NotifyName });
         using var http = new HttpClient();
         await Poll.UntilTrue(
             async () =>
@@ -286,6 +300,7 @@ public sealed class SiteFixture : IAsyncLifetime
         Bob?.Dispose();
         await Broker.DisposeAsync();
         Tokens.Dispose();
+        NotifySocket.Dispose();
         if (Root.Length > 0 && Directory.Exists(Root))
         {
             Directory.Delete(Root, recursive: true);
