@@ -69,7 +69,6 @@ builder.UseOrleans(silo =>
 builder.Services.AddMepGrainCallers();
 builder.Services.AddMepMetrics();
 builder.Services.AddHostedService<SystemdNotifier>();
-builder.Services.AddSingleton<Mep.Grains.Telemetry.TaskRates>();
 builder.Services.AddMepStatus();
 builder.Services.AddMepReadiness(sp => (System.Data.Common.DbDataSource?)postgres ?? sp.GetRequiredService<SqliteStorageRegistration>().DataSource);
 

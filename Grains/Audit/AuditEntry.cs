@@ -93,9 +93,12 @@ public static class AuditActions
     public const string NodeDrain = "node-drain";
     public const string NodeUndrain = "node-undrain";
 
+    /// <summary>A status page sign-in: a token exchanged for a session cookie (allowed), or refused to a non-admin.</summary>
+    public const string StatusSession = "status-session";
+
     public static readonly IReadOnlyList<string> All =
     [
         Submit, Describe, Event, UepStart, UepExit, TaskReceived, TaskStarted, TaskEnded, Stop,
-        AdminList, AdminUser, AdminAudit, NodeList, NodeDrain, NodeUndrain,
+        AdminList, AdminUser, AdminAudit, NodeList, NodeDrain, NodeUndrain, StatusSession,
     ];
 }

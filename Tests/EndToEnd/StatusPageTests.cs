@@ -54,13 +54,27 @@ public sealed class StatusPageTests(SiteFixture site)
 
         // The page refreshes itself; the launcher's own list is the truth it must show (other tests' UEPs included).
         var launcher = new LauncherClient(site.LauncherSocket);
-        var shown = await Poll.Until(
+        // Everything read from one rendering of the page (it reloads itself every 10 s).
+        var snapshot = $$"""
+            (() => {
+              const total = document.getElementById('live-ueps-total');
+              if (!total || document.readyState !== 'complete') return null;
+              const row = document.querySelector('#endpoints tr[data-endpoint="{{SiteFixture.EndpointId}}"] td:nth-child(3)');
+              return {
+                total: total.textContent,
+                endpoints: [...document.querySelectorAll('#endpoints tr[data-endpoint]')].map(r => r.dataset.endpoint),
+                perMinute: row ? row.textContent : null,
+                nodes: [...document.querySelectorAll('#nodes td.live')].map(c => c.textContent),
+              };
+            })()
+            """;
+        var page = await Poll.Until(
             async () =>
             {
-                var text = (string?)await chromium.EvaluateAsync("document.getElementById('live-ueps-total')?.textContent ?? null");
+                var shown = (await chromium.EvaluateAsync(snapshot))?.AsObject();
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
                 var live = (await launcher.ListAsync(timeout.Token)).Count;
-                return text is not null && int.Parse(text, System.Globalization.CultureInfo.InvariantCulture) == live && live >= 1 ? text : null;
+                return shown is not null && int.Parse((string)shown["total"]!, System.Globalization.CultureInfo.InvariantCulture) == live && live >= 1 ? shown : null;
             },
             TimeSpan.FromSeconds(90),
             () => "the status page never showed the launcher's live UEP count");
@@ -70,22 +84,22 @@ public sealed class StatusPageTests(SiteFixture site)
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], screenshot[..4]);
 
         // A site admin sees every endpoint, with the task just submitted in the last minute's rate; node rows add up.
-        var endpoints = ((string?)await chromium.EvaluateAsync("[...document.querySelectorAll('#endpoints tr[data-endpoint]')].map(r => r.dataset.endpoint).join(',')"))!.Split(',');
+        var endpoints = page["endpoints"]!.AsArray().Select(e => (string)e!).ToList();
         Assert.Contains(SiteFixture.EndpointId, endpoints);
         Assert.Contains(SiteFixture.GuardedEndpointId, endpoints);
-        var perMinute = (string?)await chromium.EvaluateAsync($"document.querySelector('#endpoints tr[data-endpoint=\"{SiteFixture.EndpointId}\"] td:nth-child(3)').textContent");
+        var perMinute = (string?)page["perMinute"];
         Assert.True(double.Parse(perMinute!, System.Globalization.CultureInfo.InvariantCulture) >= 1, $"submitted per minute: {perMinute}");
-        var nodeCounts = (string?)await chromium.EvaluateAsync("[...document.querySelectorAll('#nodes td.live')].map(c => c.textContent).join(',')");
-        Assert.Equal(shown, nodeCounts);
+        Assert.Equal((string)page["total"]!, string.Join(',', page["nodes"]!.AsArray().Select(n => (string)n!)));
         var data = await chromium.EvaluateAsync("fetch('/status/data').then(r => r.json())");
-        Assert.Equal(int.Parse(shown, System.Globalization.CultureInfo.InvariantCulture), (int)data!["live_user_endpoints"]!);
+        Assert.True((int)data!["live_user_endpoints"]! >= 1, data.ToJsonString());
+        Assert.Single(data["nodes"]!.AsArray());
 
         // The dashboard, for the same signed-in session (the admin is a site admin too).
         Assert.Equal(200, (int)(await chromium.EvaluateAsync("fetch('/dashboard/').then(r => r.status)"))!);
         await chromium.NavigateAsync($"{baseUrl}/dashboard/");
         // Rendered once its script has fetched the cluster's figures (through the same gate).
         await Poll.UntilTrue(
-            async () => await chromium.EvaluateAsync("document.body.innerText") is { } text && !((string)text!).Contains("Loading", StringComparison.Ordinal)
+            async () => await chromium.EvaluateAsync("document.body?.innerText ?? ''") is { } text && !((string)text!).Contains("Loading", StringComparison.Ordinal)
                 && ((string)text!).Contains("Silos", StringComparison.OrdinalIgnoreCase),
             TimeSpan.FromSeconds(60),
             () => "the dashboard never rendered its figures");
@@ -110,6 +124,19 @@ public sealed class StatusPageTests(SiteFixture site)
             Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
             Assert.Contains("samesite=strict", cookie, StringComparison.OrdinalIgnoreCase);
         }
+
+        // Sign-ins are audited on the node, allowed or refused (Alice's, from the other test or this one's below).
+        using (var alice = site.ClientFor(site.AliceIdentity))
+        using (var refused = await alice.PostAsync("/status/session", null))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        }
+
+        var signIns = File.ReadAllLines(site.AuditLog).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.GetProperty("action").GetString() == "status-session")
+            .Select(e => (e.GetProperty("username").GetString(), e.GetProperty("status").GetInt32())).ToList();
+        Assert.Contains((site.ConfiguredAdminIdentity, 204), signIns);
+        Assert.Contains((site.AliceIdentity, 403), signIns);
 
         using var data = JsonDocument.Parse(await http.GetStringAsync("/status/data"));
         Assert.Equal([SiteFixture.ConfiguredEndpointId],
