@@ -1,7 +1,6 @@
 using Mep.Contracts;
 using Mep.Contracts.Model;
 using Mep.Grains.Nodes;
-using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 
 namespace Mep.Grains.Audit;
@@ -12,7 +11,9 @@ namespace Mep.Grains.Audit;
 /// </summary>
 [NodePlacement]
 [Reentrant]
-public sealed class NodeAuditGrain(IOptions<AuditOptions> options, ILocalSiloDetails silo) : Grain, INodeAuditGrain
+/// <remarks>Takes the node's writer, not just its settings: the writer creates the file when first needed, so a node
+/// that has audited nothing yet has an empty log to read rather than none.</remarks>
+public sealed class NodeAuditGrain(AuditLogFile log, ILocalSiloDetails silo) : Grain, INodeAuditGrain
 {
     public override Task OnActivateAsync(CancellationToken cancellationToken) =>
         NodePlacement.CheckActivatedOnItsNode(this.GetPrimaryKeyString(), silo.Name, "node audit log");
@@ -20,7 +21,7 @@ public sealed class NodeAuditGrain(IOptions<AuditOptions> options, ILocalSiloDet
     public async Task<NodeAuditAnswer> Query(AuditQuery query)
     {
         // File reading blocks: off the grain's scheduler, which other grains of this silo share.
-        var path = options.Value.Path;
+        var path = log.Path;
         try
         {
             var read = await Task.Run(() => AuditLogReader.Read(path, query));
