@@ -10,6 +10,9 @@
 #                         pairs named node1..nodeN, each with its own ports; see scripts/run-cluster.sh; Ctrl-C stops all
 #   ./run.sh demo         start the site, submit `id -un` as two identities, print both results, stop
 #   ./run.sh mep ARGS     the mep CLI against this site (rebuilt only when sources changed)
+#   ./run.sh install [--destdir DIR] [--from DIR] [--no-reload]
+#                         as root: the programs into /opt/mep, config into /etc/mep, the systemd units, the
+#                         service account, systemctl daemon-reload (idempotent; --destdir stages under DIR)
 #   ./run.sh bench [QUICK] [ARGS]
 #                         the issue-9 harness (mep-bench site) against a private site it starts and stops: UEP
 #                         creation, strong scaling, warm latency, throughput, footprint, cold-start breakdown, each
@@ -192,6 +195,8 @@ run_silo() { # DATA_DIR LAUNCHER_SOCKET API_PORT LOG_NAME [EXTRA_ARGS...]: the s
         --Mep:Auth:Issuers:0:Audiences:0=mep \
         --Mep:Auth:Issuers:0:IdentitySetClaim=identity_set \
         --Mep:Api:Urls="http://127.0.0.1:$port" \
+        --Mep:SiteAdmins:0=admin@example.org \
+        --Mep:Dashboard=true \
         --Mep:Broker:Host=127.0.0.1 \
         --Mep:Broker:AmqpPort="$AMQP_PORT" \
         --Mep:Broker:ManagementPort="$MGMT_PORT" \
@@ -348,6 +353,85 @@ cmd_bench() {
         --service-account "$SERVICE_ACCOUNT" --results "$REPO/bench/results" "${args[@]}"
 }
 
+# ./run.sh install [--destdir DIR] [--from DIR] [--no-reload]: the programs into /opt/mep (root-owned, a fresh
+# directory per program swapped in whole), the units into /etc/systemd/system, /etc/mep (0750 root:mep) with
+# silo.env (0640 root:mep) and launcher.json (0600 root) from the examples only when missing (never overwritten;
+# the examples are refreshed beside them), the service account, then systemctl daemon-reload. Idempotent.
+# --destdir stages everything under DIR (paths inside the units stay /opt/mep, /etc/mep) and skips the reload;
+# --from installs programs already published (a directory laid out as $BIN: silo/ launcher/ endpoint/ mep/).
+cmd_install() {
+    local root=${DESTDIR:-} from="" reload=1
+    while (( $# > 0 )); do
+        case "$1" in
+            --destdir) root=${2:?--destdir needs a directory}; shift 2 ;;
+            --destdir=*) root=${1#*=}; shift ;;
+            --from) from=${2:?--from needs a directory}; shift 2 ;;
+            --from=*) from=${1#*=}; shift ;;
+            --no-reload) reload=0; shift ;;
+            *) die "install: unknown option '$1' (--destdir DIR, --from DIR, --no-reload)" ;;
+        esac
+    done
+    is_root || die "install creates the service account and root-owned files: run it as root"
+    if [[ -z "$from" ]]; then
+        ensure_packages
+        build_all
+        from=$BIN
+    fi
+    local program
+    for program in silo/mep-silo launcher/mep-launcher endpoint/mep-endpoint mep/mep; do
+        [[ -e "$from/$program" ]] || die "install: $from/$program is missing (--from wants silo/, launcher/, endpoint/, mep/ as run.sh publishes them)"
+    done
+    ensure_service_account
+
+    root=${root%/}
+    local opt=$root/opt/mep etc=$root/etc/mep units=$root/etc/systemd/system name
+    install -d -m 0755 -o root -g root "$opt" "$units" "$root/usr/local/bin"
+    for name in silo launcher endpoint mep; do
+        # A whole new directory, then one rename: a running program keeps the files it has open, and no mix of two
+        # versions is ever on disk under the live name.
+        rm -rf -- "$opt/$name.new" "$opt/$name.old"
+        cp -R -L -- "$from/$name" "$opt/$name.new"
+        chown -R root:root "$opt/$name.new"
+        chmod -R u=rwX,go=rX "$opt/$name.new"
+        if [[ -e "$opt/$name" ]]; then mv -- "$opt/$name" "$opt/$name.old"; fi
+        mv -- "$opt/$name.new" "$opt/$name"
+        rm -rf -- "$opt/$name.old"
+    done
+    install -m 0644 -o root -g root "$REPO/README.md" "$opt/README.md"
+    ln -sfn /opt/mep/mep/mep "$root/usr/local/bin/mep"
+    say "installed the programs into $opt"
+
+    install -d -m 0750 -o root -g "$SERVICE_ACCOUNT" "$etc"
+    install_config "$REPO/deploy/systemd/silo.env.example" "$etc/silo.env" 0640 "root:$SERVICE_ACCOUNT"
+    install_config "$REPO/deploy/systemd/launcher.json.example" "$etc/launcher.json" 0600 root:root
+    for name in mep-silo.service mep-launcher.service; do
+        install -m 0644 -o root -g root "$REPO/deploy/systemd/$name" "$units/$name"
+    done
+    say "installed mep-silo.service and mep-launcher.service into $units"
+
+    if [[ -n "$root" ]]; then
+        say "staged under $root: no systemctl daemon-reload"
+    elif (( reload == 0 )); then
+        say "--no-reload: run systemctl daemon-reload yourself"
+    elif [[ -d /run/systemd/system ]]; then
+        systemctl daemon-reload
+        say "systemctl daemon-reload done; next: edit /etc/mep/silo.env and launcher.json, then systemctl enable --now mep-launcher mep-silo"
+    else
+        say "systemd is not running here: run systemctl daemon-reload once it is"
+    fi
+}
+
+install_config() { # EXAMPLE TARGET MODE OWNER: TARGET from EXAMPLE only when missing; EXAMPLE refreshed beside it
+    local example=$1 target=$2 mode=$3 owner=$4
+    install -m "$mode" -o "${owner%%:*}" -g "${owner#*:}" "$example" "$target.example"
+    if [[ -e "$target" ]]; then
+        say "kept $target (changes in the example: diff $target $target.example)"
+    else
+        install -m "$mode" -o "${owner%%:*}" -g "${owner#*:}" "$example" "$target"
+        say "installed $target from the example: edit it for this node"
+    fi
+}
+
 main() {
     choose_home
     case "${1:-run}" in
@@ -358,6 +442,7 @@ main() {
         mep) shift; publish Cli/Mep.Cli.csproj mep; mep_cli "$@" ;;
         bench-streams) shift; cmd_bench_streams "$@" ;;
         bench) shift; cmd_bench "$@" ;;
+        install) shift; cmd_install "$@" ;;
         -h | --help | help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
         *) die "unknown command '$1' (try ./run.sh help)" ;;
     esac

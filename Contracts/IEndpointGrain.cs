@@ -40,6 +40,14 @@ public interface IEndpointGrain : IGrainWithStringKey
     [Alias("admin-explain-user"), AlwaysInterleave]
     Task<AdministeredUser> ExplainUser(CallerIdentity caller, string identityUsername);
 
+    /// <summary>
+    /// This endpoint's entries in the audit logs of every login node (each node keeps its own), merged in time order,
+    /// and which nodes did not answer: for the endpoint's admins only; anyone else gets 403. The query's endpoint id is
+    /// always this endpoint's. Audited as <c>admin-audit</c>.
+    /// </summary>
+    [Alias("admin-query-audit"), AlwaysInterleave]
+    Task<AuditQueryResult> QueryAudit(CallerIdentity caller, AuditQuery query);
+
     /// <summary>A user endpoint reports that it has (or no longer has) work or a process, so restarts can find it.</summary>
     [Alias("set-active"), OneWay]
     Task SetActive(string userEndpointId, bool active);

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Mep.Contracts.Model;
 
 namespace Mep.Grains;
 
@@ -31,6 +32,10 @@ public sealed class MepOptions
     /// <summary>Identities (federated usernames) that administer the site: they list and drain login nodes. The same
     /// on every node. Endpoint admins are per endpoint (config.yaml <c>admins</c>).</summary>
     public List<string> SiteAdmins { get; set; } = [];
+
+    /// <summary>Any identity of the caller's set may be the one listed (as for endpoint admins).</summary>
+    public bool IsSiteAdmin(CallerIdentity caller) =>
+        caller.IdentitySet().Any(i => SiteAdmins.Contains(i.Username, StringComparer.OrdinalIgnoreCase));
 
     /// <summary>Walltime of a function registered without one.</summary>
     [Range(1, 31_536_000)]

@@ -107,12 +107,9 @@ public sealed class MepClient : IDisposable
     public Task<AdminUserEndpointList> ListUserEndpointsAsync(
         string endpointId, string? user = null, string? state = null, string? node = null, CancellationToken cancellationToken = default)
     {
-        var query = string.Join('&', new[] { ("user", user), ("state", state), ("node", node) }
-            .Where(q => !string.IsNullOrEmpty(q.Item2))
-            .Select(q => $"{q.Item1}={Uri.EscapeDataString(q.Item2!)}"));
         return SendAsync<AdminUserEndpointList>(
             HttpMethod.Get,
-            $"v1/admin/endpoints/{Segment(endpointId)}/user_endpoints" + (query.Length > 0 ? "?" + query : ""),
+            $"v1/admin/endpoints/{Segment(endpointId)}/user_endpoints" + QueryString([("user", user), ("state", state), ("node", node)]),
             body: null,
             cancellationToken);
     }
@@ -126,6 +123,25 @@ public sealed class MepClient : IDisposable
             body: null,
             cancellationToken);
 
+    /// <summary>An endpoint's audit entries from every login node, filtered (endpoint admins only; others get a 403
+    /// <see cref="MepApiException"/>). Null arguments do not filter; <paramref name="limit"/> keeps the newest.</summary>
+    public Task<AdminAuditList> QueryAuditAsync(
+        string endpointId, string? user = null, DateTimeOffset? since = null, DateTimeOffset? until = null, string? userEndpointId = null,
+        Guid? taskId = null, IEnumerable<string>? actions = null, int? limit = null, CancellationToken cancellationToken = default)
+    {
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        (string, string?)[] query =
+        [
+            ("user", user), ("since", since?.ToString("O", invariant)), ("until", until?.ToString("O", invariant)), ("uep", userEndpointId),
+            ("task", taskId?.ToString()), ("limit", limit?.ToString(invariant)), .. (actions ?? []).Select(a => ("action", (string?)a)),
+        ];
+        return SendAsync<AdminAuditList>(
+            HttpMethod.Get,
+            $"v1/admin/endpoints/{Segment(endpointId)}/audit" + QueryString(query),
+            body: null,
+            cancellationToken);
+    }
+
     /// <summary>The login nodes: live, drained (site admins only).</summary>
     public Task<AdminNodeList> ListNodesAsync(CancellationToken cancellationToken = default) =>
         SendAsync<AdminNodeList>(HttpMethod.Get, "v1/admin/nodes", body: null, cancellationToken);
@@ -136,6 +152,13 @@ public sealed class MepClient : IDisposable
         SendAsync<AdminNodeView>(HttpMethod.Post, $"v1/admin/nodes/{Segment(node)}/{(drained ? "drain" : "undrain")}", body: null, cancellationToken);
 
     public void Dispose() => http.Dispose();
+
+    /// <summary>"?a=1&amp;b=2" of the pairs that have a value; "" when none has.</summary>
+    private static string QueryString(IEnumerable<(string Name, string? Value)> pairs)
+    {
+        var query = string.Join('&', pairs.Where(q => !string.IsNullOrEmpty(q.Value)).Select(q => $"{q.Name}={Uri.EscapeDataString(q.Value!)}"));
+        return query.Length > 0 ? "?" + query : "";
+    }
 
     private static string Segment(string endpointId)
     {

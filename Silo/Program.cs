@@ -11,7 +11,9 @@ using Mep.Silo.Health;
 using Mep.Silo.Metrics;
 using Mep.Silo.Hosting;
 using Mep.Silo.Services;
+using Mep.Silo.Status;
 using Mep.Silo.Storage;
+using Orleans.Dashboard;
 
 // Composition only: what runs is decided by the grains and services this wires together.
 var early = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(args).Build();
@@ -59,18 +61,32 @@ builder.UseOrleans(silo =>
     silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(settings.Cluster.Membership.ApplyTo);
     silo.AddMepNodes(settings.Cluster.NodeName);
     silo.AddMepEventStreams();
+    if (settings.Dashboard)
+    {
+        silo.AddDashboard();
+    }
 });
 builder.Services.AddMepGrainCallers();
 builder.Services.AddMepMetrics();
 builder.Services.AddHostedService<SystemdNotifier>();
+builder.Services.AddMepStatus();
 builder.Services.AddMepReadiness(sp => (System.Data.Common.DbDataSource?)postgres ?? sp.GetRequiredService<SqliteStorageRegistration>().DataSource);
 
 var app = builder.Build();
+
+// Counts from the start, so the status page's first rates are whole.
+app.Services.GetRequiredService<Mep.Grains.Telemetry.TaskRates>();
 app.UseMiddleware<ProblemMiddleware>();
 app.MapMepMetrics();
 app.UseAuthentication();
 app.UseAuthorization();
 app.MapMepHealth();
 app.MapMepApi();
+app.MapMepStatus(settings.Dashboard);
+if (settings.Dashboard)
+{
+    app.MapOrleansDashboard(StatusRoutes.DashboardPath.TrimStart('/'));
+}
+
 app.MapFallback(() => Problems.Result(404, "Not found", "no such API path"));
 await app.RunAsync();

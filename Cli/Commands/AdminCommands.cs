@@ -12,9 +12,10 @@ internal static class AdminCommands
 
     public static Command Create(CliContext context)
     {
-        var admin = new Command("admin", "Endpoint admins: every user's user endpoints");
+        var admin = new Command("admin", "Endpoint admins: every user's user endpoints and the audit log; site admins: login nodes");
         admin.Subcommands.Add(UserEndpoints(context));
         admin.Subcommands.Add(User(context));
+        admin.Subcommands.Add(AdminAuditCommand.Create(context));
         admin.Subcommands.Add(Nodes(context));
         admin.Subcommands.Add(Drain(context, "drain", drained: true, "Drain a login node: no new user endpoint processes start there; running ones finish"));
         admin.Subcommands.Add(Drain(context, "undrain", drained: false, "Return a drained login node to service"));

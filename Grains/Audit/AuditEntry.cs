@@ -80,5 +80,25 @@ public static class AuditActions
     public const string TaskStarted = "task-started";
     public const string TaskEnded = "task-ended";
 
-    public static readonly IReadOnlyList<string> All = [Submit, Describe, Event, UepStart, UepExit, TaskReceived, TaskStarted, TaskEnded];
+    /// <summary>A user endpoint stopped through the API (by its owner or an admin).</summary>
+    public const string Stop = "stop";
+
+    /// <summary>Admin API requests (endpoint admins): listing user endpoints, explaining a user, querying the audit log.</summary>
+    public const string AdminList = "admin-list";
+    public const string AdminUser = "admin-user";
+    public const string AdminAudit = "admin-audit";
+
+    /// <summary>Admin API requests of the site's admins (Mep:SiteAdmins) about login nodes.</summary>
+    public const string NodeList = "node-list";
+    public const string NodeDrain = "node-drain";
+    public const string NodeUndrain = "node-undrain";
+
+    /// <summary>A status page sign-in: a token exchanged for a session cookie (allowed), or refused to a non-admin.</summary>
+    public const string StatusSession = "status-session";
+
+    public static readonly IReadOnlyList<string> All =
+    [
+        Submit, Describe, Event, UepStart, UepExit, TaskReceived, TaskStarted, TaskEnded, Stop,
+        AdminList, AdminUser, AdminAudit, NodeList, NodeDrain, NodeUndrain, StatusSession,
+    ];
 }

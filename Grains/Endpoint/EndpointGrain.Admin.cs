@@ -63,8 +63,7 @@ public sealed partial class EndpointGrain
     /// <summary>403 for anyone but the endpoint's admins, whether or not the policies would let them use it.</summary>
     private static void RequireAdmin(EndpointDefinition endpoint, CallerIdentity caller)
     {
-        var decision = endpoint.Policy.Evaluate(caller, DateTimeOffset.UtcNow);
-        if (!decision.Allowed || !decision.IsAdmin)
+        if (!endpoint.Policy.IsAdmin(caller, DateTimeOffset.UtcNow))
         {
             throw ProblemException.Forbidden($"{caller.Username} is not an admin of endpoint {endpoint.EndpointId} (config.yaml admins)");
         }

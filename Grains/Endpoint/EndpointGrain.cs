@@ -50,6 +50,7 @@ public sealed partial class EndpointGrain(
     IOptions<MepOptions> options,
     Mep.Grains.UserEndpoints.StartGate startGate,
     Mep.Grains.Nodes.NodeChooser nodeChooser,
+    IClusterMembershipService membership,
     ILogger<EndpointGrain> logger) : Grain, IEndpointGrain
 {
     private readonly SemaphoreSlim _writes = new(1, 1);

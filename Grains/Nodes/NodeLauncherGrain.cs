@@ -24,13 +24,8 @@ public sealed class NodeLauncherGrain(
 {
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
-    {
-        // The director placed us by name; a mismatch would mean another node's launcher is being driven from here.
-        return silo.Name == this.GetPrimaryKeyString()
-            ? Task.CompletedTask
-            : throw new NodeUnavailableException($"node launcher '{this.GetPrimaryKeyString()}' activated on silo '{silo.Name}'");
-    }
+    public override Task OnActivateAsync(CancellationToken cancellationToken) =>
+        NodePlacement.CheckActivatedOnItsNode(this.GetPrimaryKeyString(), silo.Name, "node launcher");
 
     public async Task<NodeLaunchResult> Start(NodeLaunchRequest request)
     {

@@ -11,6 +11,15 @@ namespace Mep.Grains.Nodes;
 public sealed class NodePlacement : PlacementStrategy
 {
     internal static NodePlacement Singleton { get; } = new();
+
+    /// <summary>
+    /// For a node grain's activation: the director placed it by name, so a mismatch would mean another node's local
+    /// resources are being served from here.
+    /// </summary>
+    internal static Task CheckActivatedOnItsNode(string key, string siloName, string what) =>
+        siloName == key
+            ? Task.CompletedTask
+            : throw new Mep.Contracts.Model.NodeUnavailableException($"{what} '{key}' activated on silo '{siloName}'");
 }
 
 /// <summary>Marks a grain class for <see cref="NodePlacement"/>.</summary>

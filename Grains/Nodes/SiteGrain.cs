@@ -51,11 +51,9 @@ public sealed class SiteGrain(
         return new NodeStatus(node, live, drained);
     }
 
-    /// <summary>Any identity of the caller's set may be the one listed (as for endpoint admins).</summary>
     private async Task RequireSiteAdminAsync(CallerIdentity caller, string action, string? node)
     {
-        var admins = options.Value.SiteAdmins;
-        if (caller.IdentitySet().Any(i => admins.Contains(i.Username, StringComparer.OrdinalIgnoreCase)))
+        if (options.Value.IsSiteAdmin(caller))
         {
             return;
         }

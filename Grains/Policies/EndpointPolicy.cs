@@ -21,6 +21,9 @@ public sealed record EndpointPolicy(
     /// Denial looks at the whole identity set (an admin who denies a person means every identity they link); the
     /// other rules look only at the identities in the allowed domains, which are also the only ones offered to mapping.
     /// </remarks>
+    /// <summary>An admin of the endpoint, whom its policies also let in (an admin the policies refuse is none).</summary>
+    public bool IsAdmin(CallerIdentity caller, DateTimeOffset now) => Evaluate(caller, now) is { Allowed: true, IsAdmin: true };
+
     public PolicyDecision Evaluate(CallerIdentity caller, DateTimeOffset now)
     {
         var identities = caller.IdentitySet();

@@ -15,6 +15,7 @@ namespace Mep.Protocol.Api;
 //   POST /v1/tasks/status                   TaskStatusRequest -> TaskStatusResponse (finished_only, wait_ms: long poll)
 //   GET  /v1/admin/endpoints/{endpoint_id}/user_endpoints?user=&state=&node= -> AdminUserEndpointList (admins only)
 //   GET  /v1/admin/endpoints/{endpoint_id}/users/{identity_username} -> AdminUserView (admins only)
+//   GET  /v1/admin/endpoints/{endpoint_id}/audit?user=&since=&until=&uep=&task=&action=&limit= -> AdminAuditList (admins only)
 //   GET  /v1/admin/nodes                    -> AdminNodeList (site admins only)
 //   POST /v1/admin/nodes/{node}/drain|undrain -> AdminNodeView (site admins only)
 // Errors are RFC 7807 application/problem+json.
@@ -227,3 +228,22 @@ public sealed record AdminNodeList(IReadOnlyList<AdminNodeView> Nodes);
 /// <param name="Live">An active silo of that name is in the cluster.</param>
 /// <param name="Drained">No new user endpoint process starts there; those it runs finish.</param>
 public sealed record AdminNodeView(string Node, bool Live, bool Drained);
+
+/// <summary>An endpoint's audit entries from every login node's log (each node keeps its own), for its admins.</summary>
+/// <param name="Entries">Oldest first; at most the query's limit, the newest.</param>
+/// <param name="NodesAnswered">The nodes whose logs were read.</param>
+/// <param name="NodesFailed">Nodes whose logs could not be read (no live silo, an unreadable file, no answer in time):
+/// their entries are missing from <paramref name="Entries"/>.</param>
+/// <param name="Truncated">More entries matched than the limit: the oldest were left out.</param>
+public sealed record AdminAuditList(
+    string EndpointId,
+    IReadOnlyList<AdminAuditEntry> Entries,
+    IReadOnlyList<string> NodesAnswered,
+    IReadOnlyList<AdminAuditNodeFailure> NodesFailed,
+    bool Truncated);
+
+/// <param name="Node">The login node whose audit log holds the entry (the silo that wrote it).</param>
+/// <param name="Entry">The entry as stored: snake_case keys, see the README's audit log section.</param>
+public sealed record AdminAuditEntry(string Node, JsonObject Entry);
+
+public sealed record AdminAuditNodeFailure(string Node, string Reason);

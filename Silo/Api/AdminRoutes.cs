@@ -18,6 +18,7 @@ public static class AdminRoutes
         var admin = app.MapGroup("/v1/admin").RequireAuthorization();
         admin.MapGet("/endpoints/{endpointId}/user_endpoints", ListUserEndpoints);
         admin.MapGet("/endpoints/{endpointId}/users/{identityUsername}", ExplainUser);
+        admin.MapGet("/endpoints/{endpointId}/audit", AdminAuditRoute.Query);
         admin.MapGet("/nodes", ListNodes);
         admin.MapPost("/nodes/{node}/drain", (HttpContext http, string node, IGrainFactory grains) => SetDrained(http, node, grains, drained: true));
         admin.MapPost("/nodes/{node}/undrain", (HttpContext http, string node, IGrainFactory grains) => SetDrained(http, node, grains, drained: false));

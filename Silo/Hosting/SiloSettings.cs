@@ -14,6 +14,12 @@ public sealed class SiloSettings
 
     public ApiSettings Api { get; set; } = new();
 
+    /// <summary>
+    /// The Orleans dashboard under <c>/dashboard/</c>, for site admins signed in on the status page. Off by default:
+    /// it profiles every grain call of the silo.
+    /// </summary>
+    public bool Dashboard { get; set; }
+
     public ClusterSettings Cluster { get; set; } = new();
 
     /// <summary>sqlite (default, one node) or postgresql (Mep:Database:ConnectionStringFile).</summary>

@@ -49,6 +49,9 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public string IdentityOf(int user) => $"user{user}-{_suffix}@cluster.example.org";
 
+    /// <summary>An admin of the endpoint (config.yaml <c>admins</c>), mapped to no account.</summary>
+    public string AdminIdentity => $"admin-{_suffix}@cluster.example.org";
+
     public async Task InitializeAsync()
     {
         Root = Path.Combine("/var/tmp", $"mep-cluster-{_suffix}");
@@ -141,7 +144,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         var dir = Path.Combine(Root, "endpoint");
         var mappings = Enumerable.Range(0, UserCount).ToDictionary(IdentityOf, i => _users[i].Name);
         TestEndpoint.Write(dir, EndpointId, TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(2), mappings,
-            "max_user_endpoints_per_user: 8\nmax_starts_per_minute: 60\nmax_concurrent_starts: 32");
+            $"max_user_endpoints_per_user: 8\nmax_starts_per_minute: 60\nmax_concurrent_starts: 32\nadmins: [{AdminIdentity}]");
         // Workers per node and a worker_init from the user's config (the restart test holds its workers back with it).
         File.WriteAllText(Path.Combine(dir, "user_config_template.yaml.j2"), """
             engine:

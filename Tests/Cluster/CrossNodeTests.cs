@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json.Nodes;
 using Mep.Protocol.Api;
 using Mep.Tests.EndToEnd;
 using Xunit;
@@ -16,6 +17,7 @@ public sealed class CrossNodeTests(ClusterFixture cluster, ITestOutputHelper out
     {
         await cluster.StartDownNodesAsync();
         var clock = Stopwatch.StartNew();
+        var since = DateTimeOffset.UtcNow.AddSeconds(-1);
         var (a, b, c) = (cluster.Nodes[0], cluster.Nodes[1], cluster.Nodes[2]);
         using var viaA = cluster.ClientFor(0, a);
         using var viaB = cluster.ClientFor(0, b);
@@ -47,6 +49,22 @@ public sealed class CrossNodeTests(ClusterFixture cluster, ITestOutputHelper out
         using var stranger = cluster.ClientFor(1, c);
         var hidden = await stranger.GetAsync($"v1/tasks/{submitted.TaskIds[0]}");
         Assert.Equal(System.Net.HttpStatusCode.NotFound, hidden.StatusCode);
+
+        // The audit log through node C, for the endpoint's admin: every node's file read, each entry of this run with the
+        // node that holds it, exactly what the three files hold (wherever the endpoint's and the UEP's grains ran).
+        using var admin = new Mep.Sdk.MepClient(c.ApiBase, cluster.Tokens.Issue(cluster.AdminIdentity));
+        var audit = await admin.QueryAuditAsync(ClusterFixture.EndpointId, user: user, since: since);
+        Assert.True(audit.NodesFailed.Count == 0, string.Join("; ", audit.NodesFailed.Select(f => $"{f.Node}: {f.Reason}")));
+        Assert.Equal(cluster.Nodes.Select(n => n.Name).Order(StringComparer.Ordinal), audit.NodesAnswered.Order(StringComparer.Ordinal));
+        var inFiles = cluster.Nodes
+            .SelectMany(n => File.ReadAllLines(n.AuditLog).Select(l => (n.Name, Entry: JsonNode.Parse(l)!.AsObject())))
+            .Where(e => (string?)e.Entry["endpoint_id"] == ClusterFixture.EndpointId && DateTimeOffset.Parse((string)e.Entry["time"]!) >= since
+                && ((string?)e.Entry["local_user"] == user || (string?)e.Entry["username"] == user))
+            .Select(e => $"{e.Name} {e.Entry.ToJsonString()}")
+            .Order(StringComparer.Ordinal);
+        Assert.Equal(inFiles, audit.Entries.Select(e => $"{e.Node} {e.Entry.ToJsonString()}").Order(StringComparer.Ordinal));
+        Assert.Equal(5, audit.Entries.Count(e => (string?)e.Entry["action"] == "task-ended"));
+        output.WriteLine($"audit entries of the run on {string.Join(", ", audit.Entries.Select(e => e.Node).Distinct())}");
         output.WriteLine($"submit through {a.Name}, results through {b.Name} and {c.Name}: {clock.Elapsed.TotalSeconds:F1} s");
     }
 }

@@ -34,7 +34,7 @@ public sealed class ManagedProcess : IAsyncDisposable
         }
     }
 
-    public static ManagedProcess Start(string name, string file, IEnumerable<string> args)
+    public static ManagedProcess Start(string name, string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(file, args)
         {
@@ -46,6 +46,11 @@ public sealed class ManagedProcess : IAsyncDisposable
             WorkingDirectory = "/",
         };
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[key] = value;
+        }
+
         var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
         var managed = new ManagedProcess(process, name);
         if (Environment.GetEnvironmentVariable("MEP_TEST_LOGS") == "1")

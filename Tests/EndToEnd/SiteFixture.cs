@@ -83,6 +83,13 @@ public sealed class SiteFixture : IAsyncLifetime
 
     public string EveIdentity => $"eve-{_suffix}@e2e.example.org";
 
+    /// <summary>An admin of <see cref="EndpointId"/> (config.yaml <c>admins</c>) and of the site (Mep:SiteAdmins) that maps
+    /// to no account: the admin API's and the status page's caller.</summary>
+    public string AdminIdentity => $"admin-{_suffix}@e2e.example.org";
+
+    /// <summary>An admin of <see cref="ConfiguredEndpointId"/> only (not of the site): sees that endpoint alone.</summary>
+    public string ConfiguredAdminIdentity => $"cfg-admin-{_suffix}@e2e.example.org";
+
     /// <summary>An identity from outside the site's domain (<c>e2e.example.org</c>).</summary>
     public string OutsiderIdentity => $"carol-{_suffix}@elsewhere.example.net";
 
@@ -94,6 +101,15 @@ public sealed class SiteFixture : IAsyncLifetime
     public ManagedProcess? Launcher { get; private set; }
 
     public ManagedProcess? Silo { get; private set; }
+
+    /// <summary>
+    /// systemd's notify socket as the silo sees it (<c>NOTIFY_SOCKET</c>): a real datagram socket bound by the fixture,
+    /// in the abstract namespace so that the silo, once it has dropped to the service account, may still send to it.
+    /// What every start of the silo sent queues here.
+    /// </summary>
+    public System.Net.Sockets.Socket NotifySocket { get; } = new(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+
+    private string NotifyName => $"@mep-e2e-notify-{_suffix}";
 
     public async Task InitializeAsync()
     {
@@ -178,6 +194,11 @@ public sealed class SiteFixture : IAsyncLifetime
     public async Task StartSiloAsync()
     {
         var (siloPort, gatewayPort) = (FreePort(), FreePort());
+        if (!NotifySocket.IsBound)
+        {
+            NotifySocket.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint("\0" + NotifyName[1..]));
+        }
+
         Silo = ManagedProcess.Start("silo", "dotnet", [
             Path.Combine(PublicPrograms.DirectoryOf("Silo"), "mep-silo.dll"),
             $"--Mep:RunAs={ServiceAccount}",
@@ -191,6 +212,8 @@ public sealed class SiteFixture : IAsyncLifetime
             $"--Mep:Endpoints:6={Path.Combine(Root, "limited")}",
             $"--Mep:Endpoints:7={ReloadEndpointDir}",
             $"--Mep:LauncherSocket={LauncherSocket}",
+            $"--Mep:SiteAdmins:0={AdminIdentity}",
+            "--Mep:Dashboard=true",
             .. Tokens.SiloArguments(JwksFile),
             $"--Mep:Api:Urls=http://127.0.0.1:{ApiPort}",
             $"--Mep:Cluster:SiloPort={siloPort}",
@@ -200,7 +223,7 @@ public sealed class SiteFixture : IAsyncLifetime
             $"--Mep:Broker:ManagementPort={Broker.ManagementPort}",
             $"--Mep:Broker:AdminUser={Broker.AdminUser}",
             $"--Mep:Broker:AdminPasswordFile={Path.Combine(Root, "broker-admin-password")}",
-        ]);
+        ], new Dictionary<string, string> { ["NOTIFY_SOCKET"] = NotifyName });
         using var http = new HttpClient();
         await Poll.UntilTrue(
             async () =>
@@ -277,6 +300,7 @@ public sealed class SiteFixture : IAsyncLifetime
         Bob?.Dispose();
         await Broker.DisposeAsync();
         Tokens.Dispose();
+        NotifySocket.Dispose();
         if (Root.Length > 0 && Directory.Exists(Root))
         {
             Directory.Delete(Root, recursive: true);
@@ -323,7 +347,8 @@ public sealed class SiteFixture : IAsyncLifetime
     private void WriteEndpoint()
     {
         var mappings = new Dictionary<string, string> { [AliceIdentity] = Alice.Name, [BobIdentity] = Bob.Name };
-        TestEndpoint.Write(Path.Combine(Root, "endpoint"), EndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), mappings);
+        TestEndpoint.Write(Path.Combine(Root, "endpoint"), EndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), mappings,
+            $"admins: [{AdminIdentity}]");
         TestEndpoint.Write(Path.Combine(Root, "guarded"), GuardedEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2),
             new Dictionary<string, string> { [OutsiderIdentity] = Bob.Name, [AliceIdentity] = Alice.Name, [BobIdentity] = Bob.Name },
             $"""
@@ -335,7 +360,8 @@ public sealed class SiteFixture : IAsyncLifetime
             mappings, $"allowed_functions: [{OnlyFunctionId}]");
         TestEndpoint.Write(Path.Combine(Root, "one-function"), OneFunctionEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2),
             mappings, $"allowed_functions: [{OnlyFunctionId}]");
-        TestEndpoint.Write(Path.Combine(Root, "configured"), ConfiguredEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), mappings);
+        TestEndpoint.Write(Path.Combine(Root, "configured"), ConfiguredEndpointId, TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), mappings,
+            $"admins: [{ConfiguredAdminIdentity}]");
         File.WriteAllText(Path.Combine(Root, "configured", "user_config_template.yaml.j2"), """
             display_name: {{ _GC.mapped_identity.local.uname }}
             engine:
