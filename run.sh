@@ -162,8 +162,23 @@ start_launcher() { # [SOCKET STATE_DIR LOG_NAME]: defaults are the single node's
     wait_for "the launcher" 30 test -S "$socket"
 }
 
+# The site's private CA and the API's server certificate (`mep tls init`: made on first start, kept after, issued again
+# when a name is missing or it nears expiry). The CA key stays root's; the silo's account reads the server key.
+# Clients trust the CA through MEP_CA_FILE (mep_cli sets it).
+ensure_tls() {
+    TLS_DIR=$HOME_DIR/tls
+    CA_FILE=$TLS_DIR/ca.pem
+    "$BIN/mep/mep" tls init "$TLS_DIR" >>"$LOG/tls.log" 2>&1 || { tail -n 5 "$LOG/tls.log" >&2; die "mep tls init $TLS_DIR failed"; }
+    chmod 0755 "$TLS_DIR"
+    if is_root; then
+        chown root:root "$TLS_DIR/ca.key"
+        chown "$SERVICE_ACCOUNT:" "$TLS_DIR/server.key"
+    fi
+}
+
 # The example endpoint and the token key's JWKS, which every silo of this checkout serves and trusts.
 prepare_silo_files() {
+    ensure_tls
     SILO_JWKS=$(signing_key)
     rm -rf "$HOME_DIR/endpoints/example"
     mkdir -p "$HOME_DIR/endpoints"
@@ -181,7 +196,7 @@ run_silo() { # DATA_DIR LAUNCHER_SOCKET API_PORT LOG_NAME [EXTRA_ARGS...]: the s
     mkdir -p "$data"
     chmod 0700 "$data"
     if is_root; then chown "$SERVICE_ACCOUNT:" "$data"; fi
-    say "starting the silo (API http://127.0.0.1:$port)"
+    say "starting the silo (API https://127.0.0.1:$port)"
     "$BIN/silo/mep-silo" \
         --Mep:RunAs="$SERVICE_ACCOUNT" \
         --Mep:DataDirectory="$data" \
@@ -191,7 +206,9 @@ run_silo() { # DATA_DIR LAUNCHER_SOCKET API_PORT LOG_NAME [EXTRA_ARGS...]: the s
         --Mep:Auth:Issuers:0:JwksFile="$SILO_JWKS" \
         --Mep:Auth:Issuers:0:Audiences:0=mep \
         --Mep:Auth:Issuers:0:IdentitySetClaim=identity_set \
-        --Mep:Api:Urls="http://127.0.0.1:$port" \
+        --Mep:Api:Urls="https://127.0.0.1:$port" \
+        --Mep:Tls:CertificateFile="$TLS_DIR/server.pem" \
+        --Mep:Tls:KeyFile="$TLS_DIR/server.key" \
         --Mep:Broker:Host=127.0.0.1 \
         --Mep:Broker:AmqpPort="$AMQP_PORT" \
         --Mep:Broker:ManagementPort="$MGMT_PORT" \
@@ -200,7 +217,7 @@ run_silo() { # DATA_DIR LAUNCHER_SOCKET API_PORT LOG_NAME [EXTRA_ARGS...]: the s
         "$@" \
         >>"$LOG/$log.log" 2>&1 &
     SILO_PID=$!
-    wait_for "the silo" 120 curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" ||
+    wait_for "the silo" 120 curl -fsS --cacert "$CA_FILE" -o /dev/null "https://127.0.0.1:$port/readyz" ||
         { tail -n 30 "$LOG/$log.log" >&2; die "the silo did not come up: see $LOG/$log.log"; }
 }
 
@@ -234,7 +251,8 @@ start_site() {
 }
 
 mep_cli() {
-    MEP_URL=${MEP_URL:-http://127.0.0.1:$API_PORT} MEP_TOKEN_KEY_FILE=${MEP_TOKEN_KEY_FILE:-$HOME_DIR/token-signing.key} \
+    MEP_URL=${MEP_URL:-https://127.0.0.1:$API_PORT} MEP_CA_FILE=${MEP_CA_FILE:-$HOME_DIR/tls/ca.pem} \
+        MEP_TOKEN_KEY_FILE=${MEP_TOKEN_KEY_FILE:-$HOME_DIR/token-signing.key} \
         "$BIN/mep/mep" "$@"
 }
 
@@ -242,8 +260,8 @@ cmd_run() {
     start_site
     cat >&2 <<EOF
 
-  MEP is up: endpoint $EXAMPLE_ENDPOINT_ID (examples/endpoint), API http://127.0.0.1:$API_PORT
-  From another terminal:
+  MEP is up: endpoint $EXAMPLE_ENDPOINT_ID (examples/endpoint), API https://127.0.0.1:$API_PORT (CA: $CA_FILE)
+  From another terminal (./run.sh mep sets MEP_URL and MEP_CA_FILE for this site):
     export MEP_TOKEN=\$(./run.sh mep token issue --identity alice@example.org)
     F=\$(./run.sh mep function register-shell --command 'id -un')
     ./run.sh mep submit --endpoint $EXAMPLE_ENDPOINT_ID --function \$F

@@ -83,7 +83,7 @@ cmd_cluster() {
     {
         printf '\n  MEP cluster is up: %s nodes on PostgreSQL 127.0.0.1:%s, endpoint %s\n' "$n" "$CLUSTER_PG_PORT" "$EXAMPLE_ENDPOINT_ID"
         for ((i = 1; i <= n; i++)); do
-            printf '    node%s: MEP_URL=http://127.0.0.1:%s ./run.sh mep …\n' "$i" $((CLUSTER_API_PORT + i - 1))
+            printf '    node%s: MEP_URL=https://127.0.0.1:%s ./run.sh mep …\n' "$i" $((CLUSTER_API_PORT + i - 1))
         done
         printf '  Pids and ports: %s   Logs: %s/node*-{silo,launcher}.log   Ctrl-C stops everything.\n' "$CLUSTER_DIR/nodes.tsv" "$LOG"
         printf '  Try a failover: kill -KILL one node'"'"'s silo_pid and launcher_pid (and its mep-endpoint processes).\n\n'

@@ -111,7 +111,7 @@ public sealed class EndToEndTests(SiteFixture site)
         var unknown = await alice.PostAsJsonAsync($"v1/endpoints/{SiteFixture.EndpointId}/submit", new SubmitRequest([new TaskSubmission(Guid.NewGuid())]), ProtocolJson.Options);
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
 
-        using var anonymous = new HttpClient { BaseAddress = alice.BaseAddress };
+        using var anonymous = site.Tls.Client(alice.BaseAddress);
         var noToken = await anonymous.GetAsync($"v1/endpoints/{SiteFixture.EndpointId}");
         Assert.Equal(HttpStatusCode.Unauthorized, noToken.StatusCode);
         Assert.Equal("application/problem+json", noToken.Content.Headers.ContentType?.MediaType);

@@ -33,6 +33,12 @@ internal sealed class BenchSite : IAsyncDisposable
 
     public string KeyFile => Path.Combine(_settings.RuntimeDirectory, "token-signing.key");
 
+    /// <summary>The private CA and server certificate, made by <c>mep tls init</c> as run.sh makes them.</summary>
+    public string TlsDirectory => Path.Combine(_settings.RuntimeDirectory, "tls");
+
+    /// <summary>The CA the site's clients trust (MEP_CA_FILE).</summary>
+    public string CaFile => Path.Combine(TlsDirectory, "ca.pem");
+
     public string AuditLog => Path.Combine(_settings.RuntimeDirectory, "data", "audit.log");
 
     public string EndpointProgram => Path.Combine(_settings.BinDirectory, "endpoint", "mep-endpoint");
@@ -125,6 +131,11 @@ internal sealed class BenchSite : IAsyncDisposable
         // The development key as run.sh makes it: private half root's, the JWKS readable by the silo's account.
         await Commands.RunAsync(Path.Combine(_settings.BinDirectory, "mep", "mep"), ["token", "key", "create", KeyFile, "--jwks", Jwks], ct);
         File.SetUnixFileMode(Jwks, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+
+        // The API is measured over https, as a site serves it: the silo's account reads the server key.
+        await Commands.RunAsync(Path.Combine(_settings.BinDirectory, "mep", "mep"), ["tls", "init", TlsDirectory], ct);
+        File.SetUnixFileMode(TlsDirectory, (UnixFileMode)0b111_101_101);
+        await Commands.RunAsync("chown", [account, Path.Combine(TlsDirectory, "server.key")], ct);
     }
 
     private string Jwks => KeyFile + ".jwks.json";
@@ -161,6 +172,8 @@ internal sealed class BenchSite : IAsyncDisposable
             "--Mep:Auth:Issuers:0:Audiences:0=mep",
             "--Mep:Auth:Issuers:0:IdentitySetClaim=identity_set",
             $"--Mep:Api:Urls={_settings.ApiUrl}",
+            $"--Mep:Tls:CertificateFile={Path.Combine(TlsDirectory, "server.pem")}",
+            $"--Mep:Tls:KeyFile={Path.Combine(TlsDirectory, "server.key")}",
             Invariant($"--Mep:Cluster:SiloPort={_settings.SiloPort}"),
             Invariant($"--Mep:Cluster:GatewayPort={_settings.GatewayPort}"),
             "--Mep:Broker:Host=127.0.0.1",
@@ -170,7 +183,7 @@ internal sealed class BenchSite : IAsyncDisposable
             $"--Mep:Broker:AdminPasswordFile={Path.Combine(root, "broker-admin-password")}",
             .. _settings.SiloSettings.Select(setting => $"--Mep:{setting}"),
         ], _settings.LogDirectory);
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        using var http = new HttpClient(Mep.Sdk.MepTls.CreateHandler(CaFile)) { Timeout = TimeSpan.FromSeconds(5) };
         await WaitAsync("the silo", Silo, async () =>
         {
             try
