@@ -136,9 +136,13 @@ signing_key() {
     echo "$jwks"
 }
 
+# AMQPS and https only (no plain listener): the node gets a certificate from the site's CA, and the silo, the UEPs
+# and their workers verify it against that CA (Mep:Broker:CaFile, passed on in each UEP's start document).
 start_rabbitmq() {
-    say "starting RabbitMQ (amqp 127.0.0.1:$AMQP_PORT, management 127.0.0.1:$MGMT_PORT)"
-    "$REPO/scripts/rabbitmq-node" start "$HOME_DIR/rabbitmq" "$AMQP_PORT" "$MGMT_PORT" >>"$LOG/rabbitmq.log" 2>&1 ||
+    ensure_tls
+    say "starting RabbitMQ (amqps 127.0.0.1:$AMQP_PORT, management https 127.0.0.1:$MGMT_PORT)"
+    RABBITMQ_TLS_CA=$CA_FILE RABBITMQ_TLS_CERT=$TLS_DIR/server.pem RABBITMQ_TLS_KEY=$TLS_DIR/server.key \
+        "$REPO/scripts/rabbitmq-node" start "$HOME_DIR/rabbitmq" "$AMQP_PORT" "$MGMT_PORT" >>"$LOG/rabbitmq.log" 2>&1 ||
         { tail -n 20 "$LOG/rabbitmq.log" >&2; die "RabbitMQ did not start"; }
     "$REPO/scripts/rabbitmq-node" wait "$HOME_DIR/rabbitmq" 120 >>"$LOG/rabbitmq.log" 2>&1 ||
         { tail -n 20 "$LOG/rabbitmq.log" >&2; die "RabbitMQ did not come up in time: see $HOME_DIR/rabbitmq/log"; }
@@ -164,8 +168,9 @@ start_launcher() { # [SOCKET STATE_DIR LOG_NAME]: defaults are the single node's
 
 # The site's private CA and the API's server certificate (`mep tls init`: made on first start, kept after, issued again
 # when a name is missing or it nears expiry). The CA key stays root's; the silo's account reads the server key.
-# Clients trust the CA through MEP_CA_FILE (mep_cli sets it).
+# Clients trust the CA through MEP_CA_FILE (mep_cli sets it); the broker gets a certificate from it too.
 ensure_tls() {
+    [[ -z "${TLS_DIR:-}" ]] || return 0
     TLS_DIR=$HOME_DIR/tls
     CA_FILE=$TLS_DIR/ca.pem
     "$BIN/mep/mep" tls init "$TLS_DIR" >>"$LOG/tls.log" 2>&1 || { tail -n 5 "$LOG/tls.log" >&2; die "mep tls init $TLS_DIR failed"; }
@@ -214,6 +219,7 @@ run_silo() { # DATA_DIR LAUNCHER_SOCKET API_PORT LOG_NAME [EXTRA_ARGS...]: the s
         --Mep:Broker:ManagementPort="$MGMT_PORT" \
         --Mep:Broker:AdminUser=admin \
         --Mep:Broker:AdminPasswordFile="$HOME_DIR/broker-admin-password" \
+        --Mep:Broker:CaFile="$CA_FILE" \
         "$@" \
         >>"$LOG/$log.log" 2>&1 &
     SILO_PID=$!

@@ -14,17 +14,8 @@ public static class MepTls
     public const string CaFileVariable = "MEP_CA_FILE";
 
     /// <summary>A handler that trusts the CA certificates in <paramref name="caFile"/> only (null: the system's store).</summary>
-    public static HttpMessageHandler CreateHandler(string? caFile)
-    {
-        var handler = new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1) };
-        if (!string.IsNullOrWhiteSpace(caFile))
-        {
-            var trust = PrivateTrust.Load(caFile, CaFileVariable);
-            handler.SslOptions.CertificateChainPolicy = trust.ChainPolicy();
-        }
-
-        return handler;
-    }
+    public static HttpMessageHandler CreateHandler(string? caFile) =>
+        PrivateTrust.HttpHandler(string.IsNullOrWhiteSpace(caFile) ? null : PrivateTrust.Load(caFile, CaFileVariable));
 
     /// <summary>The handler for <see cref="CaFileVariable"/> as this process's environment sets it.</summary>
     public static HttpMessageHandler CreateHandlerFromEnvironment() => CreateHandler(Environment.GetEnvironmentVariable(CaFileVariable));

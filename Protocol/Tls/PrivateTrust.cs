@@ -85,10 +85,15 @@ public sealed class PrivateTrust
         return false;
     }
 
-    /// <summary>Client options that verify the server against <see cref="Roots"/> and <paramref name="host"/>.</summary>
-    public SslClientAuthenticationOptions ClientOptions(string host) => new()
+    /// <summary>An HTTP handler that verifies servers against <paramref name="trust"/>'s CA, or the system's store when null.</summary>
+    public static SocketsHttpHandler HttpHandler(PrivateTrust? trust)
     {
-        TargetHost = host,
-        CertificateChainPolicy = ChainPolicy(),
-    };
+        var handler = new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1) };
+        if (trust is not null)
+        {
+            handler.SslOptions.CertificateChainPolicy = trust.ChainPolicy();
+        }
+
+        return handler;
+    }
 }

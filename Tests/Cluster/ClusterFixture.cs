@@ -117,6 +117,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         $"--Mep:Broker:ManagementPort={Broker.ManagementPort}",
         $"--Mep:Broker:AdminUser={Broker.AdminUser}",
         $"--Mep:Broker:AdminPasswordFile={Path.Combine(Root, "broker-admin-password")}",
+        $"--Mep:Broker:CaFile={Broker.CaFile}",
     ];
 
     /// <summary>The schema, applied as an operator would: the real <c>mep db init</c>, granting the silos' role.</summary>

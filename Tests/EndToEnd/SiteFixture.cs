@@ -208,6 +208,7 @@ public sealed class SiteFixture : IAsyncLifetime
             $"--Mep:Broker:ManagementPort={Broker.ManagementPort}",
             $"--Mep:Broker:AdminUser={Broker.AdminUser}",
             $"--Mep:Broker:AdminPasswordFile={Path.Combine(Root, "broker-admin-password")}",
+            $"--Mep:Broker:CaFile={Broker.CaFile}",
         ]);
         using var http = Tls.Client();
         await Poll.UntilTrue(
@@ -253,6 +254,7 @@ public sealed class SiteFixture : IAsyncLifetime
         ManagementPort = Broker.ManagementPort,
         AdminUser = Broker.AdminUser,
         AdminPassword = Broker.AdminPassword,
+        CaFile = Broker.CaFile,
     };
 
     /// <summary>An API client with a token for <paramref name="identity"/> (a normal sign-in unless <paramref name="token"/> says otherwise).</summary>

@@ -80,6 +80,7 @@ internal sealed class BenchSite : IAsyncDisposable
         File.SetUnixFileMode(root, (UnixFileMode)0b111_101_101); // the service account and the bench user reach programs through it
 
         await EnsureAccountsAsync(ct);
+        await MakeCertificatesAsync(ct);
         await StartBrokerAsync(ct);
         await WriteSecretsAsync(ct);
         BenchEndpoint.Write(Path.Combine(root, "endpoint"), _settings.BenchUser);
@@ -109,7 +110,12 @@ internal sealed class BenchSite : IAsyncDisposable
         _say($"starting RabbitMQ (amqp 127.0.0.1:{_settings.AmqpPort}, management 127.0.0.1:{_settings.ManagementPort})");
         _brokerStarted = true;
         var ports = new[] { _settings.AmqpPort, _settings.ManagementPort }.Select(p => p.ToString(CultureInfo.InvariantCulture));
-        await Commands.RunAsync(Script, ["start", BrokerDirectory, .. ports], ct);
+        await Commands.RunAsync(Script, ["start", BrokerDirectory, .. ports], ct, new Dictionary<string, string>
+        {
+            ["RABBITMQ_TLS_CA"] = CaFile,
+            ["RABBITMQ_TLS_CERT"] = Path.Combine(TlsDirectory, "server.pem"),
+            ["RABBITMQ_TLS_KEY"] = Path.Combine(TlsDirectory, "server.key"),
+        });
         await Commands.RunAsync(Script, ["wait", BrokerDirectory, "120"], ct);
         BrokerAdminPassword = (await File.ReadAllTextAsync(Path.Combine(BrokerDirectory, "admin-password"), ct)).Trim();
     }
@@ -131,11 +137,17 @@ internal sealed class BenchSite : IAsyncDisposable
         // The development key as run.sh makes it: private half root's, the JWKS readable by the silo's account.
         await Commands.RunAsync(Path.Combine(_settings.BinDirectory, "mep", "mep"), ["token", "key", "create", KeyFile, "--jwks", Jwks], ct);
         File.SetUnixFileMode(Jwks, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+    }
 
-        // The API is measured over https, as a site serves it: the silo's account reads the server key.
+    /// <summary>
+    /// The site's CA and server certificate, as run.sh makes them: the API and the broker are measured over https and
+    /// AMQPS, as a site serves them. The silo's account reads the server key; the CA file is everyone's.
+    /// </summary>
+    private async Task MakeCertificatesAsync(CancellationToken ct)
+    {
         await Commands.RunAsync(Path.Combine(_settings.BinDirectory, "mep", "mep"), ["tls", "init", TlsDirectory], ct);
         File.SetUnixFileMode(TlsDirectory, (UnixFileMode)0b111_101_101);
-        await Commands.RunAsync("chown", [account, Path.Combine(TlsDirectory, "server.key")], ct);
+        await Commands.RunAsync("chown", [$"{_settings.ServiceAccount}:", Path.Combine(TlsDirectory, "server.key")], ct);
     }
 
     private string Jwks => KeyFile + ".jwks.json";
@@ -181,6 +193,7 @@ internal sealed class BenchSite : IAsyncDisposable
             Invariant($"--Mep:Broker:ManagementPort={_settings.ManagementPort}"),
             "--Mep:Broker:AdminUser=admin",
             $"--Mep:Broker:AdminPasswordFile={Path.Combine(root, "broker-admin-password")}",
+            $"--Mep:Broker:CaFile={CaFile}",
             .. _settings.SiloSettings.Select(setting => $"--Mep:{setting}"),
         ], _settings.LogDirectory);
         using var http = new HttpClient(Mep.Sdk.MepTls.CreateHandler(CaFile)) { Timeout = TimeSpan.FromSeconds(5) };
