@@ -303,14 +303,20 @@ ensure_slurm() {
 }
 
 # The PostgreSQL tests share one private server (scripts/postgres-node) in $HOME_DIR/postgres-test, found through
-# MEP_TEST_POSTGRES_DIR; each test makes and drops a database of its own in it. Stopped when the tests end.
+# MEP_TEST_POSTGRES_DIR; each test makes and drops a database of its own in it. Stopped when the tests end. TLS only,
+# with this checkout's CA (connection strings: SSL Mode=VerifyFull), as a cluster's database is reached.
 ensure_test_postgres() {
     local dir=$HOME_DIR/postgres-test
     say "starting the tests' PostgreSQL server (127.0.0.1:$TEST_PG_PORT, log: $LOG/postgres.log)"
-    { "$REPO/scripts/postgres-node" install && "$REPO/scripts/postgres-node" start "$dir" "$TEST_PG_PORT"; } >>"$LOG/postgres.log" 2>&1 ||
+    { "$REPO/scripts/postgres-node" install && start_postgres "$dir" "$TEST_PG_PORT"; } >>"$LOG/postgres.log" 2>&1 ||
         { tail -n 20 "$LOG/postgres.log" >&2; die "PostgreSQL did not start: see $LOG/postgres.log (another port: MEP_TEST_PG_PORT)"; }
     export MEP_TEST_POSTGRES_DIR=$dir
     trap stop_test_postgres EXIT
+}
+
+start_postgres() { # DIR PORT: a private server serving TLS with the site's certificate (ensure_tls)
+    POSTGRES_TLS_CA=$CA_FILE POSTGRES_TLS_CERT=$TLS_DIR/server.pem POSTGRES_TLS_KEY=$TLS_DIR/server.key \
+        "$REPO/scripts/postgres-node" start "$1" "$2"
 }
 
 stop_test_postgres() {
@@ -321,6 +327,8 @@ cmd_test() {
     ensure_packages
     is_root || say "not root: the end-to-end tests need root and will fail"
     ensure_slurm
+    publish Cli/Mep.Cli.csproj mep
+    ensure_tls
     ensure_test_postgres
     # The tests run the Native AOT mep-endpoint and mep-launcher as run.sh publishes them for a site, not the JIT
     # build the solution makes (Tests/Infrastructure/PublicPrograms.cs).

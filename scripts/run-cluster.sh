@@ -11,14 +11,15 @@ CLUSTER_GATEWAY_PORT=${MEP_CLUSTER_GATEWAY_PORT:-30021}
 CLUSTER_PG_PORT=${MEP_CLUSTER_PG_PORT:-5743}
 CLUSTER_NODE_PIDS=()
 
-# The database: server, database `mep` owned by `mep_owner`, the silos' role `mep_silo` with row rights only
+# The database (TLS only, with the site's certificate; the connection strings say SSL Mode=VerifyFull): server, database `mep` owned by `mep_owner`, the silos' role `mep_silo` with row rights only
 # (given by `mep db init --grant-to`). The silos' connection string gets a pool cap: N silos share the server's
 # 200 connections with `mep db` and whoever else uses it.
 start_cluster_postgres() {
     local pg=$CLUSTER_DIR/postgres log=$LOG/cluster-postgres.log
     say "starting PostgreSQL (127.0.0.1:$CLUSTER_PG_PORT, data $pg, log $log)"
+    ensure_tls
     { "$REPO/scripts/postgres-node" install &&
-        "$REPO/scripts/postgres-node" start "$pg" "$CLUSTER_PG_PORT" &&
+        start_postgres "$pg" "$CLUSTER_PG_PORT" &&
         "$REPO/scripts/postgres-node" create-db "$pg" mep mep_owner &&
         "$REPO/scripts/postgres-node" create-role "$pg" mep_silo mep; } >>"$log" 2>&1 ||
         { tail -n 20 "$log" >&2; die "PostgreSQL did not start: see $log (another port: MEP_CLUSTER_PG_PORT)"; }
