@@ -139,9 +139,13 @@ signing_key() {
     echo "$jwks"
 }
 
+# AMQPS and https only (no plain listener): the node gets a certificate from the site's CA, and the silo, the UEPs
+# and their workers verify it against that CA (Mep:Broker:CaFile, passed on in each UEP's start document).
 start_rabbitmq() {
-    say "starting RabbitMQ (amqp 127.0.0.1:$AMQP_PORT, management 127.0.0.1:$MGMT_PORT)"
-    "$REPO/scripts/rabbitmq-node" start "$HOME_DIR/rabbitmq" "$AMQP_PORT" "$MGMT_PORT" >>"$LOG/rabbitmq.log" 2>&1 ||
+    ensure_tls
+    say "starting RabbitMQ (amqps 127.0.0.1:$AMQP_PORT, management https 127.0.0.1:$MGMT_PORT)"
+    RABBITMQ_TLS_CA=$CA_FILE RABBITMQ_TLS_CERT=$TLS_DIR/server.pem RABBITMQ_TLS_KEY=$TLS_DIR/server.key \
+        "$REPO/scripts/rabbitmq-node" start "$HOME_DIR/rabbitmq" "$AMQP_PORT" "$MGMT_PORT" >>"$LOG/rabbitmq.log" 2>&1 ||
         { tail -n 20 "$LOG/rabbitmq.log" >&2; die "RabbitMQ did not start"; }
     "$REPO/scripts/rabbitmq-node" wait "$HOME_DIR/rabbitmq" 120 >>"$LOG/rabbitmq.log" 2>&1 ||
         { tail -n 20 "$LOG/rabbitmq.log" >&2; die "RabbitMQ did not come up in time: see $HOME_DIR/rabbitmq/log"; }
@@ -165,8 +169,24 @@ start_launcher() { # [SOCKET STATE_DIR LOG_NAME]: defaults are the single node's
     wait_for "the launcher" 30 test -S "$socket"
 }
 
+# The site's private CA and the API's server certificate (`mep tls init`: made on first start, kept after, issued again
+# when a name is missing or it nears expiry). The CA key stays root's; the silo's account reads the server key.
+# Clients trust the CA through MEP_CA_FILE (mep_cli sets it); the broker gets a certificate from it too.
+ensure_tls() {
+    [[ -z "${TLS_DIR:-}" ]] || return 0
+    TLS_DIR=$HOME_DIR/tls
+    CA_FILE=$TLS_DIR/ca.pem
+    "$BIN/mep/mep" tls init "$TLS_DIR" >>"$LOG/tls.log" 2>&1 || { tail -n 5 "$LOG/tls.log" >&2; die "mep tls init $TLS_DIR failed"; }
+    chmod 0755 "$TLS_DIR"
+    if is_root; then
+        chown root:root "$TLS_DIR/ca.key"
+        chown "$SERVICE_ACCOUNT:" "$TLS_DIR/server.key"
+    fi
+}
+
 # The example endpoint and the token key's JWKS, which every silo of this checkout serves and trusts.
 prepare_silo_files() {
+    ensure_tls
     SILO_JWKS=$(signing_key)
     rm -rf "$HOME_DIR/endpoints/example"
     mkdir -p "$HOME_DIR/endpoints"
@@ -184,7 +204,7 @@ run_silo() { # DATA_DIR LAUNCHER_SOCKET API_PORT LOG_NAME [EXTRA_ARGS...]: the s
     mkdir -p "$data"
     chmod 0700 "$data"
     if is_root; then chown "$SERVICE_ACCOUNT:" "$data"; fi
-    say "starting the silo (API http://127.0.0.1:$port)"
+    say "starting the silo (API https://127.0.0.1:$port)"
     "$BIN/silo/mep-silo" \
         --Mep:RunAs="$SERVICE_ACCOUNT" \
         --Mep:DataDirectory="$data" \
@@ -194,7 +214,9 @@ run_silo() { # DATA_DIR LAUNCHER_SOCKET API_PORT LOG_NAME [EXTRA_ARGS...]: the s
         --Mep:Auth:Issuers:0:JwksFile="$SILO_JWKS" \
         --Mep:Auth:Issuers:0:Audiences:0=mep \
         --Mep:Auth:Issuers:0:IdentitySetClaim=identity_set \
-        --Mep:Api:Urls="http://127.0.0.1:$port" \
+        --Mep:Api:Urls="https://127.0.0.1:$port" \
+        --Mep:Tls:CertificateFile="$TLS_DIR/server.pem" \
+        --Mep:Tls:KeyFile="$TLS_DIR/server.key" \
         --Mep:SiteAdmins:0=admin@example.org \
         --Mep:Dashboard=true \
         --Mep:Broker:Host=127.0.0.1 \
@@ -202,10 +224,11 @@ run_silo() { # DATA_DIR LAUNCHER_SOCKET API_PORT LOG_NAME [EXTRA_ARGS...]: the s
         --Mep:Broker:ManagementPort="$MGMT_PORT" \
         --Mep:Broker:AdminUser=admin \
         --Mep:Broker:AdminPasswordFile="$HOME_DIR/broker-admin-password" \
+        --Mep:Broker:CaFile="$CA_FILE" \
         "$@" \
         >>"$LOG/$log.log" 2>&1 &
     SILO_PID=$!
-    wait_for "the silo" 120 curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" ||
+    wait_for "the silo" 120 curl -fsS --cacert "$CA_FILE" -o /dev/null "https://127.0.0.1:$port/readyz" ||
         { tail -n 30 "$LOG/$log.log" >&2; die "the silo did not come up: see $LOG/$log.log"; }
 }
 
@@ -239,7 +262,8 @@ start_site() {
 }
 
 mep_cli() {
-    MEP_URL=${MEP_URL:-http://127.0.0.1:$API_PORT} MEP_TOKEN_KEY_FILE=${MEP_TOKEN_KEY_FILE:-$HOME_DIR/token-signing.key} \
+    MEP_URL=${MEP_URL:-https://127.0.0.1:$API_PORT} MEP_CA_FILE=${MEP_CA_FILE:-$HOME_DIR/tls/ca.pem} \
+        MEP_TOKEN_KEY_FILE=${MEP_TOKEN_KEY_FILE:-$HOME_DIR/token-signing.key} \
         "$BIN/mep/mep" "$@"
 }
 
@@ -247,8 +271,8 @@ cmd_run() {
     start_site
     cat >&2 <<EOF
 
-  MEP is up: endpoint $EXAMPLE_ENDPOINT_ID (examples/endpoint), API http://127.0.0.1:$API_PORT
-  From another terminal:
+  MEP is up: endpoint $EXAMPLE_ENDPOINT_ID (examples/endpoint), API https://127.0.0.1:$API_PORT (CA: $CA_FILE)
+  From another terminal (./run.sh mep sets MEP_URL and MEP_CA_FILE for this site):
     export MEP_TOKEN=\$(./run.sh mep token issue --identity alice@example.org)
     F=\$(./run.sh mep function register-shell --command 'id -un')
     ./run.sh mep submit --endpoint $EXAMPLE_ENDPOINT_ID --function \$F
@@ -284,14 +308,20 @@ ensure_slurm() {
 }
 
 # The PostgreSQL tests share one private server (scripts/postgres-node) in $HOME_DIR/postgres-test, found through
-# MEP_TEST_POSTGRES_DIR; each test makes and drops a database of its own in it. Stopped when the tests end.
+# MEP_TEST_POSTGRES_DIR; each test makes and drops a database of its own in it. Stopped when the tests end. TLS only,
+# with this checkout's CA (connection strings: SSL Mode=VerifyFull), as a cluster's database is reached.
 ensure_test_postgres() {
     local dir=$HOME_DIR/postgres-test
     say "starting the tests' PostgreSQL server (127.0.0.1:$TEST_PG_PORT, log: $LOG/postgres.log)"
-    { "$REPO/scripts/postgres-node" install && "$REPO/scripts/postgres-node" start "$dir" "$TEST_PG_PORT"; } >>"$LOG/postgres.log" 2>&1 ||
+    { "$REPO/scripts/postgres-node" install && start_postgres "$dir" "$TEST_PG_PORT"; } >>"$LOG/postgres.log" 2>&1 ||
         { tail -n 20 "$LOG/postgres.log" >&2; die "PostgreSQL did not start: see $LOG/postgres.log (another port: MEP_TEST_PG_PORT)"; }
     export MEP_TEST_POSTGRES_DIR=$dir
     trap stop_test_postgres EXIT
+}
+
+start_postgres() { # DIR PORT: a private server serving TLS with the site's certificate (ensure_tls)
+    POSTGRES_TLS_CA=$CA_FILE POSTGRES_TLS_CERT=$TLS_DIR/server.pem POSTGRES_TLS_KEY=$TLS_DIR/server.key \
+        "$REPO/scripts/postgres-node" start "$1" "$2"
 }
 
 stop_test_postgres() {
@@ -302,6 +332,8 @@ cmd_test() {
     ensure_packages
     is_root || say "not root: the end-to-end tests need root and will fail"
     ensure_slurm
+    publish Cli/Mep.Cli.csproj mep
+    ensure_tls
     ensure_test_postgres
     # The tests run the Native AOT mep-endpoint and mep-launcher as run.sh publishes them for a site, not the JIT
     # build the solution makes (Tests/Infrastructure/PublicPrograms.cs).

@@ -14,6 +14,7 @@ internal static class CliApp
         root.Options.Add(context.Url);
         root.Options.Add(context.Token);
         root.Options.Add(context.TokenFile);
+        root.Options.Add(context.CaFile);
         root.Subcommands.Add(TokenCommands.Create(context));
         root.Subcommands.Add(FunctionCommands.Create(context));
         root.Subcommands.Add(SubmitCommand.Create(context));
@@ -25,6 +26,7 @@ internal static class CliApp
         root.Subcommands.Add(DbCommands.Create(context));
         root.Subcommands.Add(AdminCommands.Create(context));
         root.Subcommands.Add(DoctorCommand.Create(context));
+        root.Subcommands.Add(TlsCommands.Create(context));
 
         // No response files: "@file.json" is --config's own syntax, and a token must never be read from a surprise file.
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });

@@ -5,7 +5,7 @@ using Spectre.Console;
 namespace Mep.Cli;
 
 /// <summary>
-/// What every command shares: the writers, the environment, the global options (--url, --token, --token-file)
+/// What every command shares: the writers, the environment, the global options (--url, --token, --token-file, --ca-file)
 /// and the one place where expected errors become a single "mep: ..." line on stderr and exit code 2.
 /// </summary>
 internal sealed class CliContext(InvocationConfiguration invocation, CliEnvironment environment)
@@ -14,7 +14,7 @@ internal sealed class CliContext(InvocationConfiguration invocation, CliEnvironm
     public const int ExitTasksFailed = 1;
     public const int ExitUsage = 2;
     public const int ExitInterrupted = 130; // 128 + SIGINT, as shells report it
-    public const string DefaultUrl = "http://127.0.0.1:8480";
+    public const string DefaultUrl = "https://127.0.0.1:8480";
 
     private Uri? baseAddress;
 
@@ -39,6 +39,12 @@ internal sealed class CliContext(InvocationConfiguration invocation, CliEnvironm
     public Option<string> TokenFile { get; } = new("--token-file")
     {
         Description = "File holding the bearer token (env MEP_TOKEN_FILE)",
+        Recursive = true,
+    };
+
+    public Option<string> CaFile { get; } = new("--ca-file")
+    {
+        Description = $"PEM file of the CA certificates that issued the site's server certificate, trusted instead of the system's (env {MepTls.CaFileVariable})",
         Recursive = true,
     };
 
@@ -85,7 +91,23 @@ internal sealed class CliContext(InvocationConfiguration invocation, CliEnvironm
     public MepClient CreateClient(ParseResult parse)
     {
         baseAddress = ResolveUrl(parse);
-        return new MepClient(baseAddress, ResolveToken(parse), environment.HttpHandler);
+        return new MepClient(baseAddress, ResolveToken(parse), environment.HttpHandler ?? CreateHandler(parse));
+    }
+
+    /// <summary>Trust in the site's CA (--ca-file, MEP_CA_FILE) or, without one, in the system's store; never no verification.</summary>
+    private HttpMessageHandler CreateHandler(ParseResult parse)
+    {
+        var (path, source) = parse.GetValue(CaFile) is { } flag ? (flag, "--ca-file")
+            : environment.Variable(MepTls.CaFileVariable) is { Length: > 0 } env ? (env, MepTls.CaFileVariable)
+            : (null, "");
+        try
+        {
+            return MepTls.CreateHandler(path);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new UsageException(e.Message.Replace(MepTls.CaFileVariable, source, StringComparison.Ordinal));
+        }
     }
 
     /// <summary>Spectre output on our writer: colours and live progress only when it is a terminal.</summary>

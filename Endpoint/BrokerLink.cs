@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Mep.Protocol.Launcher;
 using Mep.Protocol.Messages;
+using Mep.Protocol.Tls;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 using RabbitMQ.Client.Exceptions;
@@ -226,6 +227,7 @@ internal static class BrokerConnect
     /// <summary>Retries an unreachable broker until <paramref name="deadline"/>; a refused login fails at once.</summary>
     public static async Task<IConnection> ConnectAsync(BrokerCredentials broker, string clientName, TimeSpan deadline, CancellationToken cancel)
     {
+        var check = new ServerCertificateCheck(LoadTrust(broker));
         var factory = new ConnectionFactory
         {
             HostName = broker.Host,
@@ -239,8 +241,10 @@ internal static class BrokerConnect
             NetworkRecoveryInterval = TimeSpan.FromSeconds(2),
             RequestedHeartbeat = TimeSpan.FromSeconds(30),
             ClientProvidedName = clientName,
+            // AMQPS: the broker's certificate must chain to the site's CA (or the system's) and name broker.Host.
+            Ssl = new SslOption { Enabled = broker.Tls, ServerName = broker.Host, CertificateValidationCallback = check.Validate },
         };
-        var target = $"{broker.Host}:{broker.Port} vhost {broker.VirtualHost} as {broker.Username}";
+        var target = $"{(broker.Tls ? "amqps" : "amqp")}://{broker.Host}:{broker.Port} vhost {broker.VirtualHost} as {broker.Username}";
         var giveUpAt = Stopwatch.GetTimestamp() + (long)(deadline.TotalSeconds * Stopwatch.Frequency);
         while (true)
         {
@@ -254,6 +258,11 @@ internal static class BrokerConnect
             {
                 throw new BrokerException($"broker refused the login {target}: {BrokerLink.Describe(e)}");
             }
+            catch (BrokerUnreachableException) when (check.Refusal is { } refusal)
+            {
+                // Not transient: the same certificate will be refused again.
+                throw new BrokerException($"TLS with broker {target} failed: {refusal}");
+            }
             catch (BrokerUnreachableException e)
             {
                 if (Stopwatch.GetTimestamp() > giveUpAt)
@@ -264,6 +273,23 @@ internal static class BrokerConnect
                 Log.Warn($"cannot connect to broker {target} yet: {BrokerLink.Describe(e)}");
                 await Task.Delay(RetryDelay, cancel).ConfigureAwait(false);
             }
+        }
+    }
+
+    private static PrivateTrust? LoadTrust(BrokerCredentials broker)
+    {
+        if (!broker.Tls || string.IsNullOrEmpty(broker.CaFile))
+        {
+            return null;
+        }
+
+        try
+        {
+            return PrivateTrust.Load(broker.CaFile, "broker CA file");
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new BrokerException(e.Message);
         }
     }
 }

@@ -9,8 +9,10 @@ using Mep.Protocol.Api;
 namespace Mep.Sdk;
 
 /// <summary>
-/// The REST API v1 over HTTP with a bearer token. Thread-safe; one instance per base address and token.
-/// Every non-2xx answer throws <see cref="MepApiException"/>; transport failures surface as <see cref="HttpRequestException"/>.
+/// The REST API v1 over HTTPS with a bearer token. Thread-safe; one instance per base address and token.
+/// Every non-2xx answer throws <see cref="MepApiException"/>; transport failures surface as <see cref="HttpRequestException"/>
+/// (a refused server certificate with a message that says so). Without a handler, the server is verified against the
+/// CA file in <c>MEP_CA_FILE</c> when it is set, else against the system's trust store (<see cref="MepTls"/>).
 /// </summary>
 public sealed class MepClient : IDisposable
 {
@@ -32,7 +34,7 @@ public sealed class MepClient : IDisposable
 
         // A trailing slash makes relative paths resolve under a path prefix (https://host/mep/ + v1/tasks).
         BaseAddress = baseAddress.AbsoluteUri.EndsWith('/') ? baseAddress : new Uri(baseAddress.AbsoluteUri + "/");
-        http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+        http = handler is null ? new HttpClient(MepTls.CreateHandlerFromEnvironment()) : new HttpClient(handler, disposeHandler: false);
         http.BaseAddress = BaseAddress;
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearerToken.Trim());
         http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
@@ -176,7 +178,7 @@ public sealed class MepClient : IDisposable
             request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
         }
 
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        using var response = await TransmitAsync(request, cancellationToken).ConfigureAwait(false);
         var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
@@ -197,6 +199,18 @@ public sealed class MepClient : IDisposable
             throw new MepApiException(new Problem(
                 "about:blank", "Unreadable response", (int)response.StatusCode,
                 $"{method} {path} answered {(int)response.StatusCode} with a body that is not a {typeof(T).Name}: {e.Message}"));
+        }
+    }
+
+    private async Task<HttpResponseMessage> TransmitAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e) when (MepTls.Explain(e, BaseAddress) is { } clear)
+        {
+            throw clear;
         }
     }
 

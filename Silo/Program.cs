@@ -23,6 +23,17 @@ PrivilegeDrop.BecomeServiceAccount(early.GetSection("Mep").Get<SiloSettings>()?.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 var settings = builder.Configuration.GetSection(MepOptions.Section).Get<SiloSettings>() ?? new SiloSettings();
 
+// Checked before anything starts so that a binding that would expose the API in clear is one line, not a stack trace.
+var binding = new ApiBindingValidator();
+if (binding.Validate(null, settings) is { Failed: true } refused)
+{
+    Console.Error.WriteLine($"mep-silo: {string.Join("; ", refused.Failures)}");
+    return 2;
+}
+
+builder.Services.AddOptions<SiloSettings>().Bind(builder.Configuration.GetSection(MepOptions.Section)).ValidateOnStart();
+builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<SiloSettings>>(binding);
+
 builder.Services.AddOptions<MepOptions>().Bind(builder.Configuration.GetSection(MepOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddSingleton<EndpointCatalog>();
 builder.Services.AddMepAuditLog(o =>
@@ -34,6 +45,11 @@ builder.Services.AddMepBrokerServices(builder.Configuration.GetSection("Mep:Brok
 builder.Services.AddMepLauncherServices();
 builder.Services.AddMepTokenAuthentication(builder.Configuration.GetSection(TokenAuthOptions.Section));
 builder.WebHost.UseUrls(settings.Api.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+if (settings.Tls is { CertificateFile: { Length: > 0 } certificateFile, KeyFile: { Length: > 0 } keyFile })
+{
+    var certificates = new ServerCertificateFiles(certificateFile, keyFile);
+    builder.WebHost.ConfigureKestrel(kestrel => kestrel.ConfigureHttpsDefaults(https => https.ServerCertificateSelector = (_, _) => certificates.Current()));
+}
 
 settings.Database.Validate();
 var postgres = settings.Database.IsPostgreSql ? settings.Database.CreatePostgreSqlDataSource() : null;
@@ -90,3 +106,4 @@ if (settings.Dashboard)
 
 app.MapFallback(() => Problems.Result(404, "Not found", "no such API path"));
 await app.RunAsync();
+return 0;

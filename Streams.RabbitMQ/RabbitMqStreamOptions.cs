@@ -1,3 +1,4 @@
+using Orleans;
 using RabbitMQ.Client;
 
 namespace Mep.Streams.RabbitMQ;
@@ -21,6 +22,8 @@ public sealed class RabbitMqStreamOptions
     public int Port { get; set; } = AmqpTcpEndpoint.UseDefaultPort;
     public string VirtualHost { get; set; } = "/";
     public string UserName { get; set; } = "guest";
+    /// <summary>Never shown: Orleans logs every provider's options at start, and redacts only what is marked so.</summary>
+    [Redact]
     public string Password { get; set; } = "guest";
     /// <summary>Read the password from this file instead of <see cref="Password"/> (keeps it out of configuration).</summary>
     public string? PasswordFile { get; set; }

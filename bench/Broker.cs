@@ -2,12 +2,24 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
+using Mep.Protocol.Tls;
 using RabbitMQ.Client;
 
 namespace Mep.Bench;
 
-/// <summary>Where a broker is and whom to log in as: AMQP and the management API of one node.</summary>
-internal sealed record BrokerAccess(string Host, int AmqpPort, int ManagementPort, string User, string Password);
+/// <summary>
+/// Where a broker is and whom to log in as: AMQP and the management API of one node; with <see cref="CaFile"/>, AMQPS
+/// and https verified against that CA (a MEP site's broker), without, plain (bench-streams' throwaway loopback node).
+/// </summary>
+internal sealed record BrokerAccess(string Host, int AmqpPort, int ManagementPort, string User, string Password, string? CaFile = null)
+{
+    public SslOption Ssl() => new()
+    {
+        Enabled = CaFile is not null,
+        ServerName = Host,
+        CertificateValidationCallback = new ServerCertificateCheck(CaFile is null ? null : PrivateTrust.Load(CaFile, "broker CA file")).Validate,
+    };
+}
 
 /// <summary>
 /// The broker under test: AMQP connections to the benchmark's virtual host, and that host's creation (with full
@@ -27,6 +39,7 @@ internal sealed class Broker(BrokerAccess settings, string virtualHost) : IDispo
         UserName = settings.User,
         Password = settings.Password,
         ClientProvidedName = name,
+        Ssl = settings.Ssl(),
     }.CreateConnectionAsync(ct);
 
     /// <summary>Creates the virtual host if needed; true if this call created it (so the run should delete it).</summary>
@@ -62,7 +75,13 @@ internal sealed class Broker(BrokerAccess settings, string virtualHost) : IDispo
 
     private static HttpClient CreateHttp(BrokerAccess settings)
     {
-        var http = new HttpClient { BaseAddress = new Uri($"http://{settings.Host}:{settings.ManagementPort}/"), Timeout = TimeSpan.FromSeconds(30) };
+        var scheme = settings.CaFile is null ? "http" : "https";
+        var trust = settings.CaFile is null ? null : PrivateTrust.Load(settings.CaFile, "broker CA file");
+        var http = new HttpClient(PrivateTrust.HttpHandler(trust))
+        {
+            BaseAddress = new Uri($"{scheme}://{settings.Host}:{settings.ManagementPort}/"),
+            Timeout = TimeSpan.FromSeconds(30),
+        };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
             Convert.ToBase64String(Encoding.UTF8.GetBytes($"{settings.User}:{settings.Password}")));
         return http;

@@ -46,6 +46,7 @@ internal sealed class ProviderSilo(IHost host, BenchSettings settings) : IAsyncD
                     o.UserName = settings.User;
                     o.Password = settings.Password;
                     o.ClientProvidedName = "mep-bench-silo";
+                    o.ConfigureConnectionFactory = factory => factory.Ssl = settings.Access.Ssl();
                     o.Exchange = Exchange;
                     o.PartitionCount = settings.Partitions;
                     o.QueueType = settings.QueueType;

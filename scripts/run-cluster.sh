@@ -11,14 +11,15 @@ CLUSTER_GATEWAY_PORT=${MEP_CLUSTER_GATEWAY_PORT:-30021}
 CLUSTER_PG_PORT=${MEP_CLUSTER_PG_PORT:-5743}
 CLUSTER_NODE_PIDS=()
 
-# The database: server, database `mep` owned by `mep_owner`, the silos' role `mep_silo` with row rights only
+# The database (TLS only, with the site's certificate; the connection strings say SSL Mode=VerifyFull): server, database `mep` owned by `mep_owner`, the silos' role `mep_silo` with row rights only
 # (given by `mep db init --grant-to`). The silos' connection string gets a pool cap: N silos share the server's
 # 200 connections with `mep db` and whoever else uses it.
 start_cluster_postgres() {
     local pg=$CLUSTER_DIR/postgres log=$LOG/cluster-postgres.log
     say "starting PostgreSQL (127.0.0.1:$CLUSTER_PG_PORT, data $pg, log $log)"
+    ensure_tls
     { "$REPO/scripts/postgres-node" install &&
-        "$REPO/scripts/postgres-node" start "$pg" "$CLUSTER_PG_PORT" &&
+        start_postgres "$pg" "$CLUSTER_PG_PORT" &&
         "$REPO/scripts/postgres-node" create-db "$pg" mep mep_owner &&
         "$REPO/scripts/postgres-node" create-role "$pg" mep_silo mep; } >>"$log" 2>&1 ||
         { tail -n 20 "$log" >&2; die "PostgreSQL did not start: see $log (another port: MEP_CLUSTER_PG_PORT)"; }
@@ -83,7 +84,7 @@ cmd_cluster() {
     {
         printf '\n  MEP cluster is up: %s nodes on PostgreSQL 127.0.0.1:%s, endpoint %s\n' "$n" "$CLUSTER_PG_PORT" "$EXAMPLE_ENDPOINT_ID"
         for ((i = 1; i <= n; i++)); do
-            printf '    node%s: MEP_URL=http://127.0.0.1:%s ./run.sh mep …\n' "$i" $((CLUSTER_API_PORT + i - 1))
+            printf '    node%s: MEP_URL=https://127.0.0.1:%s ./run.sh mep …\n' "$i" $((CLUSTER_API_PORT + i - 1))
         done
         printf '  Pids and ports: %s   Logs: %s/node*-{silo,launcher}.log   Ctrl-C stops everything.\n' "$CLUSTER_DIR/nodes.tsv" "$LOG"
         printf '  Try a failover: kill -KILL one node'"'"'s silo_pid and launcher_pid (and its mep-endpoint processes).\n\n'

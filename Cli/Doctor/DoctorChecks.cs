@@ -121,7 +121,7 @@ internal static class DoctorChecks
         }
 
         using var cts = new CancellationTokenSource(Deadline);
-        using var http = new HttpClient { Timeout = Deadline };
+        using var http = new HttpClient(options.ManagementHandler()) { Timeout = Deadline };
         try
         {
             await new BrokerAdmin(http, Options.Create(options)).PingAsync(cts.Token);

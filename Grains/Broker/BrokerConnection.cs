@@ -34,6 +34,7 @@ public sealed class BrokerConnection(IOptions<BrokerOptions> options, ILogger<Br
             {
                 var factory = new ConnectionFactory
                 {
+                    Ssl = _options.AmqpTls(out var check),
                     HostName = _options.Host,
                     Port = _options.AmqpPort,
                     VirtualHost = _options.VirtualHost,
@@ -44,12 +45,22 @@ public sealed class BrokerConnection(IOptions<BrokerOptions> options, ILogger<Br
                     TopologyRecoveryEnabled = true,
                     NetworkRecoveryInterval = TimeSpan.FromSeconds(2),
                 };
-                var connection = await factory.CreateConnectionAsync(ct);
+                IConnection connection;
+                try
+                {
+                    connection = await factory.CreateConnectionAsync(ct);
+                }
+                catch (RabbitMQ.Client.Exceptions.BrokerUnreachableException e) when (check.Refusal is { } refusal)
+                {
+                    throw new RabbitMQ.Client.Exceptions.BrokerUnreachableException(
+                        new System.Security.Authentication.AuthenticationException($"TLS with the broker {_options.Host}:{_options.AmqpPort} failed: {refusal}", e));
+                }
+
                 connection.ConnectionShutdownAsync += OnShutdownAsync;
                 connection.RecoverySucceededAsync += OnRecoveredAsync;
                 _connection = connection;
-                _logger.LogInformation("Connected to RabbitMQ at {Host}:{Port}, vhost {VirtualHost}",
-                    _options.Host, _options.AmqpPort, _options.VirtualHost);
+                _logger.LogInformation("Connected to RabbitMQ at {Host}:{Port} ({Transport}), vhost {VirtualHost}",
+                    _options.Host, _options.AmqpPort, _options.Tls ? "amqps" : "amqp", _options.VirtualHost);
             }
             return _connection;
         }

@@ -1,4 +1,6 @@
 using Mep.Protocol.Messages;
+using Mep.Protocol.Tls;
+using RabbitMQ.Client;
 
 namespace Mep.Grains.Broker;
 
@@ -13,9 +15,20 @@ public sealed class BrokerOptions
 {
     public const string Section = "Broker";
 
+    /// <summary>The broker's host name or address, as its certificate names it (clients check).</summary>
     public string Host { get; set; } = "127.0.0.1";
-    public int AmqpPort { get; set; } = 5672;
-    public int ManagementPort { get; set; } = 15672;
+    public int AmqpPort { get; set; } = 5671;
+    public int ManagementPort { get; set; } = 15671;
+    /// <summary>
+    /// AMQPS and the management API over https, the broker's certificate and host name verified: for the silo, the
+    /// UEPs and their workers. False (plain AMQP and http) is accepted for a broker on loopback only.
+    /// </summary>
+    public bool Tls { get; set; } = true;
+    /// <summary>
+    /// PEM CA certificates the broker's certificate must chain to (a site's private CA), passed on to every UEP, so
+    /// it must be readable by users; empty: the system's trust store.
+    /// </summary>
+    public string? CaFile { get; set; }
     public string VirtualHost { get; set; } = "mep";
     public string AdminUser { get; set; } = "admin";
     /// <summary>The admin password itself; prefer <see cref="AdminPasswordFile"/> so it stays out of config files.</summary>
@@ -54,7 +67,26 @@ public sealed class BrokerOptions
     /// <summary>Name the broker shows for the silo's connection.</summary>
     public string ClientName { get; set; } = "mep-silo";
 
-    public Uri ManagementUri => new UriBuilder(Uri.UriSchemeHttp, Host, ManagementPort, "/api/").Uri;
+    public Uri ManagementUri => new UriBuilder(Tls ? Uri.UriSchemeHttps : Uri.UriSchemeHttp, Host, ManagementPort, "/api/").Uri;
+
+    /// <summary>Why these settings would send credentials in clear over a network; null when they do not.</summary>
+    public string? PlainTextProblem() =>
+        Tls || Host is "localhost" || (System.Net.IPAddress.TryParse(Host, out var address) && System.Net.IPAddress.IsLoopback(address))
+            ? null
+            : $"Mep:{Section}:Tls is false: plain AMQP and http are allowed to a broker on loopback only, not to '{Host}'";
+
+    /// <summary>The CA of <see cref="CaFile"/>, or null for the system's trust store.</summary>
+    public PrivateTrust? LoadTrust() => string.IsNullOrWhiteSpace(CaFile) ? null : PrivateTrust.Load(CaFile, $"Mep:{Section}:CaFile");
+
+    /// <summary>AMQPS settings for a connection factory; <paramref name="check"/> tells why a certificate was refused.</summary>
+    public SslOption AmqpTls(out ServerCertificateCheck check)
+    {
+        check = new ServerCertificateCheck(Tls ? LoadTrust() : null);
+        return new SslOption { Enabled = Tls, ServerName = Host, CertificateValidationCallback = check.Validate };
+    }
+
+    /// <summary>The management API's HTTP handler: verifies the broker against <see cref="CaFile"/> (or the system's store).</summary>
+    public HttpMessageHandler ManagementHandler() => PrivateTrust.HttpHandler(Tls ? LoadTrust() : null);
 
     public string ResolveAdminPassword()
     {

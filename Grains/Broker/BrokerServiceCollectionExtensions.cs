@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Mep.Grains.Broker;
 
@@ -9,7 +10,10 @@ public static class BrokerServiceCollectionExtensions
     public static IServiceCollection AddMepBroker(this IServiceCollection services, Action<BrokerOptions> configure)
     {
         services.Configure(configure);
-        services.AddHttpClient<BrokerAdmin>(http => http.Timeout = TimeSpan.FromSeconds(30));
+        services.AddHttpClient<BrokerAdmin>(http => http.Timeout = TimeSpan.FromSeconds(30))
+            .ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<IOptions<BrokerOptions>>().Value.ManagementHandler());
+        services.AddOptions<BrokerOptions>().Validate(
+            o => o.PlainTextProblem() is null, "Mep:Broker:Tls is false: plain AMQP and http are allowed to a broker on loopback only").ValidateOnStart();
         services.AddSingleton<BrokerConnection>();
         services.AddSingleton<TaskPublisher>();
         return services;

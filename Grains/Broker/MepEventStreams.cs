@@ -50,5 +50,6 @@ public static class MepEventStreams
         o.QueueType = broker.QueueType == BrokerQueueType.Quorum ? RabbitMqQueueType.Quorum : RabbitMqQueueType.Classic;
         o.Prefetch = broker.EventPrefetch;
         o.ReceiveWait = broker.EventWait;
+        o.ConfigureConnectionFactory = factory => factory.Ssl = broker.AmqpTls(out _);
     }
 }

@@ -45,6 +45,10 @@ public sealed record TaskLimits(
 /// headers <see cref="BrokerNames.StreamNamespaceHeader"/> = <see cref="StreamNamespace"/> and
 /// <see cref="BrokerNames.StreamKeyHeader"/> = <see cref="StreamKey"/> (UTF-8), and user-id = <see cref="Username"/>.
 /// </summary>
+/// <param name="Tls">AMQPS, the broker's certificate and host name verified (the silo sends false only for a plain
+/// listener on loopback, which it allows nowhere else).</param>
+/// <param name="CaFile">PEM CA certificates the broker's certificate must chain to (a site's private CA; readable by
+/// the user); null: the system's trust store.</param>
 public sealed record BrokerCredentials(
     string Host,
     int Port,
@@ -55,4 +59,10 @@ public sealed record BrokerCredentials(
     string EventsExchange,
     string EventsRoutingKey,
     string StreamNamespace,
-    string StreamKey);
+    string StreamKey,
+    bool Tls = true,
+    string? CaFile = null)
+{
+    /// <summary>Without the password, so that logging a start document's broker part cannot leak it.</summary>
+    public override string ToString() => $"BrokerCredentials {{ Host = {Host}, Port = {Port}, VirtualHost = {VirtualHost}, Username = {Username}, Password = ***, Tls = {Tls} }}";
+}

@@ -55,11 +55,31 @@ public sealed class DatabaseSettings
         }
         try
         {
-            return NpgsqlDataSource.Create(Mep.Database.PostgreSql.ConnectionStringFile.Read(ConnectionStringFile!));
+            var connection = Mep.Database.PostgreSql.ConnectionStringFile.Read(ConnectionStringFile!);
+            RequireVerifiedTls(connection);
+            return NpgsqlDataSource.Create(connection);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
         {
             throw new InvalidOperationException($"Mep:Database:ConnectionStringFile: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Grain state, task arguments and results travel on this connection: to a database off this node it must be TLS
+    /// with the server's certificate and host name checked (<c>SSL Mode=VerifyFull</c>); only a loopback database may
+    /// be reached otherwise.
+    /// </summary>
+    internal static void RequireVerifiedTls(NpgsqlConnectionStringBuilder connection)
+    {
+        var hosts = (connection.Host ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(h => h.Split(':')[0]);
+        var remote = hosts.FirstOrDefault(h => h != "localhost" && !h.StartsWith('/') && !(IPAddress.TryParse(h, out var ip) && IPAddress.IsLoopback(ip)));
+        if (remote is not null && connection.SslMode != SslMode.VerifyFull)
+        {
+            throw new InvalidOperationException(
+                $"the database at '{remote}' must be reached with SSL Mode=VerifyFull (and Root Certificate=CA file), not {connection.SslMode}: "
+                + "only a database on loopback may be reached without a verified TLS connection");
         }
     }
 

@@ -20,6 +20,9 @@ public sealed class SiloSettings
     /// </summary>
     public bool Dashboard { get; set; }
 
+    /// <summary>The API's server certificate (<c>Mep:Tls:*</c>).</summary>
+    public TlsSettings Tls { get; set; } = new();
+
     public ClusterSettings Cluster { get; set; } = new();
 
     /// <summary>sqlite (default, one node) or postgresql (Mep:Database:ConnectionStringFile).</summary>
@@ -28,9 +31,12 @@ public sealed class SiloSettings
 
 public sealed class ApiSettings
 {
-    /// <summary>Kestrel addresses, separated by ';'.</summary>
+    /// <summary>
+    /// Kestrel addresses, separated by ';': https (with <see cref="SiloSettings.Tls"/>), or plain http on a loopback
+    /// address only (<see cref="ApiBindingValidator"/>).
+    /// </summary>
     [Required]
-    public string Urls { get; set; } = "http://127.0.0.1:8480";
+    public string Urls { get; set; } = "https://127.0.0.1:8480";
 }
 
 public sealed class ClusterSettings

@@ -25,7 +25,9 @@ public sealed class UserEndpointBroker(BrokerAdmin admin, TaskPublisher publishe
             BrokerNames.EventsExchange,
             o.EventsRoutingKey(uepId),
             BrokerNames.EventStreamNamespace,
-            uepId);
+            uepId,
+            o.Tls,
+            string.IsNullOrWhiteSpace(o.CaFile) ? null : o.CaFile);
     }
 
     public Task PublishTasksAsync(string uepId, IReadOnlyList<TaskMessage> tasks, CancellationToken ct) =>

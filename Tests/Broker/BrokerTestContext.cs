@@ -21,13 +21,14 @@ internal sealed class BrokerTestContext : IAsyncDisposable
     {
         Node = node;
         Options = options;
+        Http = new HttpClient(options.ManagementHandler());
         Admin = new BrokerAdmin(Http, Microsoft.Extensions.Options.Options.Create(options));
         Connection = new BrokerConnection(Microsoft.Extensions.Options.Options.Create(options));
     }
 
     public RabbitMqNode Node { get; }
     public BrokerOptions Options { get; }
-    public HttpClient Http { get; } = new();
+    public HttpClient Http { get; }
     public BrokerAdmin Admin { get; }
     public BrokerConnection Connection { get; }
 
@@ -41,6 +42,7 @@ internal sealed class BrokerTestContext : IAsyncDisposable
             VirtualHost = "mep-test-" + Guid.NewGuid().ToString("N")[..12],
             AdminUser = node.AdminUser,
             AdminPasswordFile = node.AdminPasswordFile,
+            CaFile = node.CaFile,
         };
         configure?.Invoke(options);
         var context = new BrokerTestContext(node, options);
@@ -82,6 +84,7 @@ internal sealed class BrokerTestContext : IAsyncDisposable
         UserName = credentials.Username,
         Password = credentials.Password,
         AutomaticRecoveryEnabled = false,
+        Ssl = Node.Ssl(),
     }.CreateConnectionAsync();
 
     public static Task<IChannel> ConfirmChannelAsync(IConnection connection) =>

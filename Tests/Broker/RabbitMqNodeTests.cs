@@ -16,7 +16,7 @@ public sealed class RabbitMqNodeTests(RabbitMqNode node)
     [Fact]
     public async Task Management_api_answers_the_admin_and_refuses_guest()
     {
-        using var http = new HttpClient { BaseAddress = node.ManagementUri };
+        using var http = node.ManagementClient();
         Assert.Equal(HttpStatusCode.OK, (await Get(http, "api/overview", node.AdminUser, node.AdminPassword)).StatusCode);
         // The node is created with its own admin user, so the well-known guest account does not exist.
         Assert.Equal(HttpStatusCode.Unauthorized, (await Get(http, "api/overview", "guest", "guest")).StatusCode);
@@ -27,7 +27,7 @@ public sealed class RabbitMqNodeTests(RabbitMqNode node)
     {
         var factory = new ConnectionFactory
         {
-            HostName = node.Host, Port = node.AmqpPort, UserName = node.AdminUser, Password = node.AdminPassword,
+            HostName = node.Host, Port = node.AmqpPort, UserName = node.AdminUser, Password = node.AdminPassword, Ssl = node.Ssl(),
         };
         await using (var connection = await factory.CreateConnectionAsync())
         {

@@ -31,6 +31,7 @@ public sealed class DoctorCommandTests(SiteFixture site) : IDisposable
             $"Mep__Broker__ManagementPort={site.Broker.ManagementPort}",
             $"Mep__Broker__AdminUser={site.Broker.AdminUser}",
             $"Mep__Broker__AdminPasswordFile={Path.Combine(site.Root, "broker-admin-password")}",
+            $"Mep__Broker__CaFile={site.Broker.CaFile}",
         ]);
         return path;
     }

@@ -39,6 +39,9 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public TestDatabase Database { get; private set; } = null!;
 
+    /// <summary>The cluster's private CA; one server certificate serves every node (all on 127.0.0.1).</summary>
+    public TestCa Tls { get; private set; } = null!;
+
     public string Root { get; private set; } = "";
 
     public IReadOnlyList<ClusterNode> Nodes { get; private set; } = [];
@@ -68,6 +71,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         InitDatabase();
         WriteSecrets();
         WriteEndpoint();
+        Tls = TestCa.Create(Path.Combine(Root, "tls"), ServiceAccount);
         Nodes = Enumerable.Range(1, NodeCount).Select(i => new ClusterNode(this, $"node{i}", Path.Combine(Root, $"node{i}"))).ToList();
         await StartDownNodesAsync();
     }
@@ -84,7 +88,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>An API client of <paramref name="node"/> with a fresh token for the identity of user <paramref name="user"/>.</summary>
     public HttpClient ClientFor(int user, ClusterNode node)
     {
-        var http = new HttpClient { BaseAddress = node.ApiBase, Timeout = TimeSpan.FromSeconds(60) };
+        var http = Tls.Client(node.ApiBase, TimeSpan.FromSeconds(60));
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Tokens.Issue(IdentityOf(user)));
         return http;
     }
@@ -101,7 +105,8 @@ public sealed class ClusterFixture : IAsyncLifetime
         $"--Mep:Endpoints:0={Path.Combine(Root, "endpoint")}",
         $"--Mep:LauncherSocket={node.LauncherSocket}",
         .. Tokens.SiloArguments(Path.Combine(Root, "jwks.json")),
-        $"--Mep:Api:Urls=http://127.0.0.1:{node.ApiPort}",
+        $"--Mep:Api:Urls=https://127.0.0.1:{node.ApiPort}",
+        .. Tls.SiloArguments(),
         $"--Mep:Cluster:NodeName={node.Name}",
         "--Mep:Cluster:Address=127.0.0.1",
         $"--Mep:Cluster:SiloPort={node.SiloPort}",
@@ -115,6 +120,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         $"--Mep:Broker:ManagementPort={Broker.ManagementPort}",
         $"--Mep:Broker:AdminUser={Broker.AdminUser}",
         $"--Mep:Broker:AdminPasswordFile={Path.Combine(Root, "broker-admin-password")}",
+        $"--Mep:Broker:CaFile={Broker.CaFile}",
     ];
 
     /// <summary>The schema, applied as an operator would: the real <c>mep db init</c>, granting the silos' role.</summary>

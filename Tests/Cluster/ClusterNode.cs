@@ -30,7 +30,7 @@ public sealed class ClusterNode(ClusterFixture cluster, string name, string root
 
     public string AuditLog => Path.Combine(DataDirectory, "audit.log");
 
-    public Uri ApiBase => new($"http://127.0.0.1:{ApiPort}/");
+    public Uri ApiBase => new($"https://127.0.0.1:{ApiPort}/");
 
     public ManagedProcess? Silo { get; private set; }
 
@@ -50,7 +50,7 @@ public sealed class ClusterNode(ClusterFixture cluster, string name, string root
         Launcher = SiteFixture.StartLauncherProcess($"{Name} launcher", ClusterFixture.LauncherArguments(this));
         await Poll.UntilTrue(LauncherAnswersAsync, TimeSpan.FromSeconds(90), () => $"{Name}'s launcher socket; output:\n{Launcher.Output}");
         Silo = ManagedProcess.Start($"{Name} silo", "dotnet", cluster.SiloArguments(this));
-        using var http = new HttpClient();
+        using var http = cluster.Tls.Client();
         await Poll.UntilTrue(async () =>
         {
             if (Silo.HasExited)

@@ -134,7 +134,7 @@ public sealed class AccessPolicyTests(SiteFixture site)
     private async Task AssertNothingStartedAsync(string identity, string endpointId)
     {
         var uepId = UserEndpointId.Derive(endpointId, MepClaims.IdentityIdFor(identity).ToString(), CanonicalJson.Write(new JsonObject()));
-        using var http = new HttpClient { BaseAddress = site.Broker.ManagementUri };
+        using var http = site.Broker.ManagementClient();
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
             Convert.ToBase64String(Encoding.UTF8.GetBytes($"{site.Broker.AdminUser}:{site.Broker.AdminPassword}")));
         var vhost = Uri.EscapeDataString(site.BrokerOptions().VirtualHost);

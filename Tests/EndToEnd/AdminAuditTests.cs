@@ -28,7 +28,7 @@ public sealed class AdminAuditTests(SiteFixture site)
             await SiteApi.WaitForResultAsync(site, alice, id);
         }
 
-        using var admin = new MepClient(new Uri($"http://127.0.0.1:{site.ApiPort}/"), site.TokenFor(site.AdminIdentity));
+        using var admin = new MepClient(site.ApiBase, site.TokenFor(site.AdminIdentity), site.Tls.Handler());
         var all = await admin.QueryAuditAsync(SiteFixture.EndpointId, user: site.Alice.Name, since: since);
         var node = Assert.Single(all.NodesAnswered);
         Assert.Empty(all.NodesFailed);
@@ -56,7 +56,7 @@ public sealed class AdminAuditTests(SiteFixture site)
         Assert.Equal(all.Entries[^1].Entry.ToJsonString(), Assert.Single(newest.Entries).Entry.ToJsonString());
 
         // Alice may run tasks here but is no admin: 403, and her own entries stay hidden from her too.
-        using var aliceClient = new MepClient(new Uri($"http://127.0.0.1:{site.ApiPort}/"), site.TokenFor(site.AliceIdentity));
+        using var aliceClient = new MepClient(site.ApiBase, site.TokenFor(site.AliceIdentity), site.Tls.Handler());
         var refused = await Assert.ThrowsAsync<MepApiException>(() => aliceClient.QueryAuditAsync(SiteFixture.EndpointId));
         Assert.Equal(403, refused.Status);
         Assert.Contains("is not an admin", refused.Detail, StringComparison.Ordinal);
@@ -77,7 +77,7 @@ public sealed class AdminAuditTests(SiteFixture site)
         }
 
         // The CLI: a table with the node, --json as the API has it, one line for a refusal.
-        var environment = new Dictionary<string, string> { ["MEP_URL"] = $"http://127.0.0.1:{site.ApiPort}", ["MEP_TOKEN"] = site.TokenFor(site.AdminIdentity) };
+        var environment = new Dictionary<string, string> { ["MEP_URL"] = site.ApiBase.AbsoluteUri, ["MEP_CA_FILE"] = site.Tls.CaFile, ["MEP_TOKEN"] = site.TokenFor(site.AdminIdentity) };
         var table = await CliRunner.RunAsync(environment, "admin", "audit", SiteFixture.EndpointId, "--task", task.ToString());
         Assert.True(table.ExitCode == 0, table.ToString());
         Assert.Contains(table.StdoutLines, l => l.Contains("task-ended", StringComparison.Ordinal) && l.Contains(node, StringComparison.Ordinal));

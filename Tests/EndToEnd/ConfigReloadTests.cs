@@ -23,7 +23,7 @@ public sealed class ConfigReloadTests(SiteFixture site)
         var configPath = Path.Combine(site.ReloadEndpointDir, "config.yaml");
         var original = await File.ReadAllTextAsync(configPath);
         using var alice = site.ClientFor(site.AliceIdentity);
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{site.ApiPort}/") };
+        using var http = site.Tls.Client(site.ApiBase);
         var function = await SiteApi.RegisterAsync(alice, "true");
         try
         {

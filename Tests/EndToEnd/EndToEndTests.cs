@@ -111,7 +111,7 @@ public sealed class EndToEndTests(SiteFixture site)
         var unknown = await alice.PostAsJsonAsync($"v1/endpoints/{SiteFixture.EndpointId}/submit", new SubmitRequest([new TaskSubmission(Guid.NewGuid())]), ProtocolJson.Options);
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
 
-        using var anonymous = new HttpClient { BaseAddress = alice.BaseAddress };
+        using var anonymous = site.Tls.Client(alice.BaseAddress);
         var noToken = await anonymous.GetAsync($"v1/endpoints/{SiteFixture.EndpointId}");
         Assert.Equal(HttpStatusCode.Unauthorized, noToken.StatusCode);
         Assert.Equal("application/problem+json", noToken.Content.Headers.ContentType?.MediaType);
@@ -133,7 +133,7 @@ public sealed class EndToEndTests(SiteFixture site)
         Assert.Equal(ApiTaskStatus.Success, (await WaitForResultAsync(bob, bobReceipt.TaskIds[0])).Status);
 
         // Credentials exactly as the silo mints them for Alice's UEP (fresh ones: the live UEP keeps its connection).
-        using var http = new HttpClient();
+        using var http = site.Broker.ManagementClient();
         var admin = new Mep.Grains.Broker.BrokerAdmin(http, Microsoft.Extensions.Options.Options.Create(site.BrokerOptions()));
         var (user, password) = await admin.MintUepCredentialsAsync(aliceUep, CancellationToken.None);
         var factory = new ConnectionFactory
@@ -143,6 +143,7 @@ public sealed class EndToEndTests(SiteFixture site)
             VirtualHost = site.BrokerOptions().VirtualHost,
             UserName = user,
             Password = password,
+            Ssl = site.Broker.Ssl(),
         };
         await using var connection = await factory.CreateConnectionAsync();
         await using (var own = await connection.CreateChannelAsync())

@@ -19,7 +19,7 @@ public sealed partial class MetricsTests(SiteFixture site)
     [Fact]
     public async Task A_scrape_after_a_run_shows_the_counts_the_run_produced()
     {
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{site.ApiPort}/") };
+        using var http = site.Tls.Client(site.ApiBase);
         using var alice = site.ClientFor(site.AliceIdentity);
         var ok = await SiteApi.RegisterAsync(alice, "true");
         var fails = await SiteApi.RegisterAsync(alice, "exit 3");

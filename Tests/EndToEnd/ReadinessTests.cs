@@ -17,7 +17,7 @@ public sealed class ReadinessTests(SiteFixture site)
     [Fact]
     public async Task The_silo_is_ready_when_every_dependency_answers_and_names_the_launcher_when_it_is_gone()
     {
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{site.ApiPort}/") };
+        using var http = site.Tls.Client(site.ApiBase);
 
         var (status, report) = await ReadyAsync(http);
         Assert.Equal(HttpStatusCode.OK, status);

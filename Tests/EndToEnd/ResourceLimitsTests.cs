@@ -70,7 +70,8 @@ public sealed class ResourceLimitsTests(SiteFixture site)
         }
 
         // Stopped through the API: once the UEP is gone, so is its cgroup.
-        using var sdk = new Mep.Sdk.MepClient(new Uri($"http://127.0.0.1:{site.ApiPort}/"), site.TokenFor(site.AliceIdentity));
+        using var handler = site.Tls.Handler();
+        using var sdk = new Mep.Sdk.MepClient(site.ApiBase, site.TokenFor(site.AliceIdentity), handler);
         await sdk.StopUserEndpointAsync(SiteFixture.LimitedEndpointId, uepId);
         await Poll.UntilTrue(
             () => Task.FromResult(expected.All.All(path => !Directory.Exists(path))),

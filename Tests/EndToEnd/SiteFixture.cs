@@ -98,6 +98,12 @@ public sealed class SiteFixture : IAsyncLifetime
 
     public int ApiPort { get; private set; }
 
+    /// <summary>The API's address: https, with a server certificate from <see cref="Tls"/>'s CA.</summary>
+    public Uri ApiBase => new($"https://127.0.0.1:{ApiPort}/");
+
+    /// <summary>The site's private CA (what MEP_CA_FILE names for a client) and the silo's certificate.</summary>
+    public TestCa Tls { get; private set; } = null!;
+
     public ManagedProcess? Launcher { get; private set; }
 
     public ManagedProcess? Silo { get; private set; }
@@ -123,6 +129,7 @@ public sealed class SiteFixture : IAsyncLifetime
         File.SetUnixFileMode(Root, (UnixFileMode)0b111_101_101);
         WriteEndpoint();
         WriteSecrets();
+        Tls = TestCa.Create(Path.Combine(Root, "tls"), ServiceAccount);
         ApiPort = FreePort();
 
         await StartLauncherAsync();
@@ -215,7 +222,8 @@ public sealed class SiteFixture : IAsyncLifetime
             $"--Mep:SiteAdmins:0={AdminIdentity}",
             "--Mep:Dashboard=true",
             .. Tokens.SiloArguments(JwksFile),
-            $"--Mep:Api:Urls=http://127.0.0.1:{ApiPort}",
+            $"--Mep:Api:Urls=https://127.0.0.1:{ApiPort}",
+            .. Tls.SiloArguments(),
             $"--Mep:Cluster:SiloPort={siloPort}",
             $"--Mep:Cluster:GatewayPort={gatewayPort}",
             "--Mep:Broker:Host=127.0.0.1",
@@ -223,8 +231,9 @@ public sealed class SiteFixture : IAsyncLifetime
             $"--Mep:Broker:ManagementPort={Broker.ManagementPort}",
             $"--Mep:Broker:AdminUser={Broker.AdminUser}",
             $"--Mep:Broker:AdminPasswordFile={Path.Combine(Root, "broker-admin-password")}",
+            $"--Mep:Broker:CaFile={Broker.CaFile}",
         ], new Dictionary<string, string> { ["NOTIFY_SOCKET"] = NotifyName });
-        using var http = new HttpClient();
+        using var http = Tls.Client();
         await Poll.UntilTrue(
             async () =>
             {
@@ -235,7 +244,7 @@ public sealed class SiteFixture : IAsyncLifetime
 
                 try
                 {
-                    return (await http.GetAsync($"http://127.0.0.1:{ApiPort}/readyz")).StatusCode == HttpStatusCode.OK; // broker, database, launcher, membership
+                    return (await http.GetAsync(new Uri(ApiBase, "readyz"))).StatusCode == HttpStatusCode.OK; // broker, database, launcher, membership
                 }
                 catch (HttpRequestException)
                 {
@@ -268,6 +277,7 @@ public sealed class SiteFixture : IAsyncLifetime
         ManagementPort = Broker.ManagementPort,
         AdminUser = Broker.AdminUser,
         AdminPassword = Broker.AdminPassword,
+        CaFile = Broker.CaFile,
     };
 
     /// <summary>An API client with a token for <paramref name="identity"/> (a normal sign-in unless <paramref name="token"/> says otherwise).</summary>
@@ -276,7 +286,7 @@ public sealed class SiteFixture : IAsyncLifetime
     /// <summary>An API client that sends exactly this bearer token.</summary>
     public HttpClient ClientWithToken(string token)
     {
-        var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ApiPort}/"), Timeout = TimeSpan.FromSeconds(60) };
+        var http = Tls.Client(ApiBase, TimeSpan.FromSeconds(60));
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return http;
     }

@@ -24,8 +24,8 @@ public sealed class StatusPageTests(SiteFixture site)
         await SiteApi.WaitForResultAsync(site, alice, (await SiteApi.SubmitAsync(alice, function, 1)).TaskIds[0]);
 
         // No session: the data, the dashboard and its API are refused; a non-admin gets no session.
-        var baseUrl = $"http://127.0.0.1:{site.ApiPort}";
-        using (var anonymous = new HttpClient { BaseAddress = new Uri(baseUrl) })
+        var baseUrl = site.ApiBase.AbsoluteUri.TrimEnd('/');
+        using (var anonymous = site.Tls.Client(site.ApiBase))
         {
             foreach (var path in new[] { "/status/data", "/dashboard/", "/dashboard/index.html" })
             {
@@ -45,7 +45,7 @@ public sealed class StatusPageTests(SiteFixture site)
             Assert.False(refused.Headers.Contains("Set-Cookie"), "a non-admin was given a session cookie");
         }
 
-        await using var chromium = await HeadlessChromium.StartAsync();
+        await using var chromium = await HeadlessChromium.StartAsync(site.Tls.CertificateFile);
         await chromium.NavigateAsync($"{baseUrl}/status");
         await Poll.UntilTrue(async () => await chromium.EvaluateAsync("document.getElementById('sign-in') !== null") is { } v && (bool)v,
             TimeSpan.FromSeconds(30), () => "the sign-in form never appeared");
@@ -109,10 +109,7 @@ public sealed class StatusPageTests(SiteFixture site)
     [Fact]
     public async Task An_endpoint_admin_sees_only_their_endpoints_and_not_the_dashboard()
     {
-        using var http = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer() })
-        {
-            BaseAddress = new Uri($"http://127.0.0.1:{site.ApiPort}"),
-        };
+        using var http = new HttpClient(site.Tls.Handler()) { BaseAddress = site.ApiBase };
         string sessionCookie;
         using (var signIn = new HttpRequestMessage(HttpMethod.Post, "/status/session"))
         {

@@ -26,7 +26,7 @@ public sealed class SystemdReadinessTests(SiteFixture site)
         }
 
         Assert.Contains("STATUS=serving", received.Last(), StringComparison.Ordinal);
-        using var http = new HttpClient();
-        Assert.Equal("ok", (await http.GetStringAsync($"http://127.0.0.1:{site.ApiPort}/healthz")).Trim());
+        using var http = site.Tls.Client(site.ApiBase);
+        Assert.Equal("ok", (await http.GetStringAsync("healthz")).Trim());
     }
 }

@@ -228,6 +228,7 @@ public sealed class TaskExecutionTests(SiteFixture site)
             VirtualHost = options.VirtualHost,
             UserName = site.Broker.AdminUser,
             Password = site.Broker.AdminPassword,
+            Ssl = site.Broker.Ssl(),
         };
         await using var connection = await factory.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync();

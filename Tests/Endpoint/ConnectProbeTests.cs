@@ -20,7 +20,35 @@ public sealed class ConnectProbeTests(RabbitMqNode node)
     {
         var (exit, stderr) = await ProbeAsync(node.AdminUser, node.AdminPassword, node.AmqpPort);
         Assert.True(exit == ExitCodes.Ok, stderr);
-        Assert.Contains($"connected to broker {node.Host}:{node.AmqpPort} vhost / as {node.AdminUser}", stderr, StringComparison.Ordinal);
+        Assert.Contains($"connected to broker amqps://{node.Host}:{node.AmqpPort} vhost / as {node.AdminUser}", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Without_the_brokers_CA_the_certificate_is_refused_at_once_saying_so()
+    {
+        var (exit, stderr) = await ProbeAsync(node.AdminUser, node.AdminPassword, node.AmqpPort, caFile: null);
+
+        Assert.Equal(ExitCodes.BrokerFailure, exit);
+        var last = stderr.TrimEnd().Split('\n')[^1];
+        Assert.Contains($"TLS with broker amqps://{node.Host}:{node.AmqpPort} vhost / as {node.AdminUser} failed: the server's certificate is refused (RemoteCertificateChainErrors)", last, StringComparison.Ordinal);
+        Assert.DoesNotContain("connected to broker", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_CA_that_did_not_issue_the_brokers_certificate_is_refused_naming_the_file()
+    {
+        var other = TestCa.Create(Path.Combine("/var/tmp", $"mep-other-ca-{Guid.NewGuid():N}"), keyOwner: null);
+        try
+        {
+            var (exit, stderr) = await ProbeAsync(node.AdminUser, node.AdminPassword, node.AmqpPort, other.CaFile);
+
+            Assert.Equal(ExitCodes.BrokerFailure, exit);
+            Assert.Contains($"failed: the server's certificate is not issued by the CA in '{other.CaFile}'", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(other.Directory, recursive: true);
+        }
     }
 
     [Fact]
@@ -39,9 +67,12 @@ public sealed class ConnectProbeTests(RabbitMqNode node)
         Assert.Contains($"usage: {ConnectProbe.UserVariable}=U {ConnectProbe.PasswordVariable}=P mep-endpoint probe-connect", stderr, StringComparison.Ordinal);
     }
 
-    private async Task<(int Exit, string Stderr)> ProbeAsync(string? user, string? password, int port)
+    private Task<(int Exit, string Stderr)> ProbeAsync(string? user, string? password, int port) => ProbeAsync(user, password, port, node.CaFile);
+
+    private async Task<(int Exit, string Stderr)> ProbeAsync(string? user, string? password, int port, string? caFile)
     {
-        var psi = new ProcessStartInfo(EndpointProcess.ProgramPath, [ConnectProbe.Command, node.Host, port.ToString(CultureInfo.InvariantCulture), "/"])
+        string[] target = [ConnectProbe.Command, node.Host, port.ToString(CultureInfo.InvariantCulture), "/"];
+        var psi = new ProcessStartInfo(EndpointProcess.ProgramPath, caFile is null ? target : [.. target, caFile])
         {
             UseShellExecute = false,
             RedirectStandardError = true,

@@ -44,7 +44,7 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
 
     public async Task InitializeAsync()
     {
-        var factory = new ConnectionFactory { HostName = node.Host, Port = node.AmqpPort, UserName = node.AdminUser, Password = node.AdminPassword };
+        var factory = new ConnectionFactory { HostName = node.Host, Port = node.AmqpPort, UserName = node.AdminUser, Password = node.AdminPassword, Ssl = node.Ssl() };
         _admin = await factory.CreateConnectionAsync();
         _channel = await _admin.CreateChannelAsync();
         await _channel.ExchangeDeclareAsync(BrokerNames.EventsExchange, ExchangeType.Topic, durable: true);
@@ -307,7 +307,7 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
 
     private HttpClient ManagementClient()
     {
-        var http = new HttpClient { BaseAddress = node.ManagementUri };
+        var http = node.ManagementClient();
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(
             "Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{node.AdminUser}:{node.AdminPassword}")));
         return http;
@@ -332,7 +332,7 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
     private UepStartDocument Document(double idleSeconds) => new(
         _uepId, Guid.NewGuid().ToString(),
         new BrokerCredentials(node.Host, node.AmqpPort, "/", UepUser, _password, TaskQueue,
-            BrokerNames.EventsExchange, RoutingKey, BrokerNames.EventStreamNamespace, _uepId),
+            BrokerNames.EventsExchange, RoutingKey, BrokerNames.EventStreamNamespace, _uepId, Tls: true, CaFile: node.CaFile),
         HeartbeatPeriodSeconds: 0.3, IdleTimeoutSeconds: idleSeconds,
         new JsonObject { ["engine"] = new JsonObject { ["max_workers_per_node"] = 2 } },
         TaskLimits.Default, []);

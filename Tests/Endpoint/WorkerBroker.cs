@@ -42,12 +42,13 @@ internal sealed class WorkerBroker : IAsyncDisposable
     public IReadOnlyList<(EndpointEvent Event, IReadOnlyBasicProperties Properties)> Events => _events.ToList();
 
     public BrokerCredentials Credentials => new(_node.Host, _node.AmqpPort, "/", UepUser, Password, TaskQueue,
-        BrokerNames.EventsExchange, BrokerNames.EventsRoutingKey(Partition, UepId), BrokerNames.EventStreamNamespace, UepId);
+        BrokerNames.EventsExchange, BrokerNames.EventsRoutingKey(Partition, UepId), BrokerNames.EventStreamNamespace, UepId,
+        Tls: true, CaFile: _node.CaFile);
 
     public static async Task<WorkerBroker> CreateAsync(RabbitMqNode node)
     {
         var broker = new WorkerBroker(node);
-        var factory = new ConnectionFactory { HostName = node.Host, Port = node.AmqpPort, UserName = node.AdminUser, Password = node.AdminPassword };
+        var factory = new ConnectionFactory { HostName = node.Host, Port = node.AmqpPort, UserName = node.AdminUser, Password = node.AdminPassword, Ssl = node.Ssl() };
         broker._admin = await factory.CreateConnectionAsync();
         broker._channel = await broker._admin.CreateChannelAsync();
         await broker._channel.ExchangeDeclareAsync(BrokerNames.EventsExchange, ExchangeType.Topic, durable: true);
@@ -109,7 +110,7 @@ internal sealed class WorkerBroker : IAsyncDisposable
 
     private async Task ManagementAsync(HttpMethod method, string path, JsonObject? body, bool allowNotFound = false)
     {
-        using var http = new HttpClient { BaseAddress = _node.ManagementUri };
+        using var http = _node.ManagementClient();
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(
             "Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{_node.AdminUser}:{_node.AdminPassword}")));
         using var request = new HttpRequestMessage(method, path);

@@ -78,6 +78,7 @@ internal static class GrainTestCluster
                     ["ManagementPort"] = $"{site.Broker.ManagementPort}",
                     ["AdminUser"] = site.Broker.AdminUser,
                     ["AdminPassword"] = site.Broker.AdminPassword,
+                    ["CaFile"] = site.Broker.CaFile,
                     ["VirtualHost"] = $"mep-grains-{suffix}",
                 }).Build());
             silo.Services.AddMepLauncherServices();

@@ -70,6 +70,7 @@ internal sealed class UepStandIn : IAsyncDisposable
                         VirtualHost = options.VirtualHost,
                         UserName = credentials.Username,
                         Password = credentials.Password,
+                        Ssl = options.AmqpTls(out _),
                     }.CreateConnectionAsync();
                     return Tuple.Create(credentials, connection);
                 }

@@ -40,9 +40,16 @@ internal sealed partial class HeadlessChromium : IAsyncDisposable
         return dir;
     }
 
-    public static async Task<HeadlessChromium> StartAsync()
+    /// <param name="serverCertificateFile">
+    /// The site's server certificate (PEM): chromium accepts exactly that key (pinned by the SHA-256 of its public
+    /// key) without the private CA in its trust store; any other certificate is still refused.
+    /// </param>
+    public static async Task<HeadlessChromium> StartAsync(string serverCertificateFile)
     {
         var profile = Directory.CreateTempSubdirectory("mep-chromium-").FullName;
+        using var certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(
+            await File.ReadAllTextAsync(serverCertificateFile));
+        var pin = Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(certificate.PublicKey.ExportSubjectPublicKeyInfo()));
         var start = new ProcessStartInfo(Program)
         {
             RedirectStandardError = true,
@@ -52,6 +59,7 @@ internal sealed partial class HeadlessChromium : IAsyncDisposable
             ArgumentList =
             {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--window-size=1280,900",
+                $"--ignore-certificate-errors-spki-list={pin}",
                 "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", $"--user-data-dir={profile}", "about:blank",
             },
         };

@@ -10,6 +10,8 @@ namespace Mep.Tests.Infrastructure;
 /// <c>MEP_TEST_POSTGRES_DIR</c> names a running server (run.sh test starts one), that one is used and left running;
 /// otherwise one is started in a temporary directory on a free loopback port, once per test run, and stopped and
 /// deleted when the test process exits. Each test gets a database of its own from <see cref="CreateDatabaseAsync"/>.
+/// Either way the server takes TCP connections over TLS only, and the connection strings say <c>SSL Mode=VerifyFull</c>
+/// with the CA that issued its certificate (run.sh's, or one made here).
 /// </summary>
 public static class PostgresServer
 {
@@ -56,6 +58,13 @@ public static class PostgresServer
         }
 
         await RunScriptAsync(TimeSpan.FromMinutes(10), "install");
+        var tls = TestCa.Create(Path.Combine("/var/tmp", $"mep-postgres-tls-{Guid.NewGuid():N}"), keyOwner: null);
+        var certificate = new Dictionary<string, string>
+        {
+            ["POSTGRES_TLS_CA"] = tls.CaFile,
+            ["POSTGRES_TLS_CERT"] = tls.CertificateFile,
+            ["POSTGRES_TLS_KEY"] = tls.KeyFile,
+        };
         var failures = new List<string>();
         for (var attempt = 1; attempt <= 3; attempt++)
         {
@@ -63,8 +72,9 @@ public static class PostgresServer
             var directory = Directory.CreateTempSubdirectory("mep-postgres-").FullName;
             try
             {
-                await RunScriptAsync(TimeSpan.FromMinutes(2), "start", directory, FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture));
-                DestroyAfterThisProcess(directory);
+                await RunScriptAsync(TimeSpan.FromMinutes(2), certificate,
+                    ["start", directory, FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                DestroyAfterThisProcess(directory, tls.Directory);
                 return new ServerInfo(directory);
             }
             catch (InvalidOperationException e)
@@ -81,13 +91,13 @@ public static class PostgresServer
     /// A detached watcher (own session, output to /dev/null) that stops and deletes the server once this test process
     /// is gone, however it ends: the test host may be ended before ProcessExit handlers run, or while they run.
     /// </summary>
-    private static void DestroyAfterThisProcess(string directory)
+    private static void DestroyAfterThisProcess(string directory, string tlsDirectory)
     {
         var psi = new ProcessStartInfo("setsid") { UseShellExecute = false };
         foreach (var argument in new[]
         {
-            "-f", "sh", "-c", "while kill -0 \"$2\" 2>/dev/null; do sleep 1; done; exec \"$0\" destroy \"$1\" </dev/null >/dev/null 2>&1",
-            ScriptPath, directory, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-f", "sh", "-c", "while kill -0 \"$2\" 2>/dev/null; do sleep 1; done; \"$0\" destroy \"$1\" </dev/null >/dev/null 2>&1; rm -rf \"$3\"",
+            ScriptPath, directory, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), tlsDirectory,
         })
         {
             psi.ArgumentList.Add(argument);
@@ -109,7 +119,9 @@ public static class PostgresServer
         }
     }
 
-    internal static async Task RunScriptAsync(TimeSpan timeout, params string[] arguments)
+    internal static Task RunScriptAsync(TimeSpan timeout, params string[] arguments) => RunScriptAsync(timeout, null, arguments);
+
+    private static async Task RunScriptAsync(TimeSpan timeout, IReadOnlyDictionary<string, string>? environment, string[] arguments)
     {
         var psi = new ProcessStartInfo(ScriptPath)
         {
@@ -117,6 +129,10 @@ public static class PostgresServer
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[key] = value;
+        }
         foreach (var argument in arguments)
         {
             psi.ArgumentList.Add(argument);

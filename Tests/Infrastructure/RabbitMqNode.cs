@@ -1,13 +1,16 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Mep.Protocol.Tls;
+using RabbitMQ.Client;
 using Xunit;
 
 namespace Mep.Tests.Infrastructure;
 
 /// <summary>
 /// A private RabbitMQ node for tests, started through <c>scripts/rabbitmq-node</c> (the same script run.sh uses)
-/// in its own temporary directory on free loopback ports; stopped and deleted on dispose.
+/// in its own temporary directory on free loopback ports; stopped and deleted on dispose. It speaks AMQPS and https
+/// only, with a certificate from a private CA of its own (<see cref="Tls"/>): clients trust that CA and nothing else.
 /// Share one per test class with <c>[Collection(RabbitMqCollection.Name)]</c>, or use it as a class fixture.
 /// </summary>
 public sealed class RabbitMqNode : IAsyncLifetime
@@ -25,7 +28,32 @@ public sealed class RabbitMqNode : IAsyncLifetime
     /// <summary>The node's directory; <c>admin-password</c> in it holds <see cref="AdminPassword"/>.</summary>
     public string DataDirectory { get; private set; } = "";
     public string AdminPasswordFile => Path.Combine(DataDirectory, "admin-password");
-    public Uri ManagementUri => new($"http://{Host}:{ManagementPort}/");
+    public Uri ManagementUri => new($"https://{Host}:{ManagementPort}/");
+
+    /// <summary>The node's CA and certificate; <see cref="TestCa.CaFile"/> is world-readable (UEPs run as other users).</summary>
+    public TestCa Tls { get; } = TestCa.Create(Path.Combine("/var/tmp", $"mep-rabbitmq-tls-{Guid.NewGuid():N}"), keyOwner: null);
+
+    public string CaFile => Tls.CaFile;
+
+    /// <summary>AMQPS settings for a connection factory: the node's certificate verified against its CA and <see cref="Host"/>.</summary>
+    public SslOption Ssl() => new()
+    {
+        Enabled = true,
+        ServerName = Host,
+        CertificateValidationCallback = new ServerCertificateCheck(PrivateTrust.Load(CaFile, "test CA")).Validate,
+    };
+
+    /// <summary>A management API client that trusts the node's CA.</summary>
+    public HttpClient ManagementClient() => Tls.Client(ManagementUri);
+
+    /// <summary>A management API client that trusts the node's CA and signs in as the admin user.</summary>
+    public HttpClient AdminManagementClient()
+    {
+        var http = ManagementClient();
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue(
+            "Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{AdminUser}:{AdminPassword}")));
+        return http;
+    }
 
     public static string ScriptPath => Path.Combine(RepositoryRoot(), "scripts", "rabbitmq-node");
 
@@ -57,7 +85,11 @@ public sealed class RabbitMqNode : IAsyncLifetime
         throw new InvalidOperationException("could not start a private RabbitMQ node:\n" + string.Join("\n", failures));
     }
 
-    public Task DisposeAsync() => StopAndDeleteAsync();
+    public async Task DisposeAsync()
+    {
+        await StopAndDeleteAsync();
+        Directory.Delete(Tls.Directory, recursive: true);
+    }
 
     /// <summary>Stops the node and starts it again on the same ports and data (durable queues and messages survive).</summary>
     public async Task RestartAsync()
@@ -120,22 +152,39 @@ public sealed class RabbitMqNode : IAsyncLifetime
         var env = await File.ReadAllLinesAsync(Path.Combine(DataDirectory, "node.env"));
         var nodeName = env.Select(l => l.Split('=', 2)).First(kv => kv[0] == "NODE")[1];
         var cookie = (await File.ReadAllTextAsync(Path.Combine(DataDirectory, "home", ".erlang.cookie"))).Trim();
-        return await RunAsync("rabbitmqctl", TimeSpan.FromSeconds(60), "-n", nodeName, "--erlang-cookie", cookie, "eval", expression);
+        return await RunAsync("rabbitmqctl", TimeSpan.FromSeconds(60), ["-n", nodeName, "--erlang-cookie", cookie, "eval", expression]);
     }
 
-    private static Task RunScriptAsync(TimeSpan timeout, params string[] args) => RunAsync(ScriptPath, timeout, args);
+    private Task RunScriptAsync(TimeSpan timeout, params string[] args) => RunAsync(ScriptPath, timeout, args,
+        new Dictionary<string, string>
+        {
+            ["RABBITMQ_TLS_CA"] = Tls.CaFile,
+            ["RABBITMQ_TLS_CERT"] = Tls.CertificateFile,
+            ["RABBITMQ_TLS_KEY"] = Tls.KeyFile,
+        });
 
-    private static async Task<string> RunAsync(string program, TimeSpan timeout, params string[] args)
+    private static async Task<string> RunAsync(string program, TimeSpan timeout, string[] args,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            Environment =
+            {
+                ["RABBITMQ_TLS_CA"] = Tls.CaFile,
+                ["RABBITMQ_TLS_CERT"] = Tls.CertificateFile,
+                ["RABBITMQ_TLS_KEY"] = Tls.KeyFile,
+            },
         };
         foreach (var arg in args)
         {
             psi.ArgumentList.Add(arg);
+        }
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[key] = value;
         }
         var name = Path.GetFileName(program);
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot run {program}");

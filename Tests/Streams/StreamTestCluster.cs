@@ -42,7 +42,7 @@ internal sealed class StreamTestCluster : IAsyncDisposable
     public static async Task<StreamTestCluster> StartAsync(RabbitMqNode node, int silos, TimeSpan? maxEventDeliveryTime = null)
     {
         var virtualHost = "streams-" + Guid.NewGuid().ToString("N")[..10];
-        using (var http = new HttpClient())
+        using (var http = node.Tls.Client())
         {
             var admin = new BrokerAdmin(http, Microsoft.Extensions.Options.Options.Create(new BrokerOptions
             {
@@ -52,6 +52,7 @@ internal sealed class StreamTestCluster : IAsyncDisposable
                 VirtualHost = virtualHost,
                 AdminUser = node.AdminUser,
                 AdminPassword = node.AdminPassword,
+                CaFile = node.CaFile,
             }));
             await admin.EnsureVirtualHostAsync();
         }
@@ -103,6 +104,7 @@ internal sealed class StreamTestCluster : IAsyncDisposable
         o.PartitionCount = Partitions;
         o.ClientProvidedName = who;
         o.MaxReconnectDelay = TimeSpan.FromSeconds(1);
+        o.ConfigureConnectionFactory = factory => factory.Ssl = node.Ssl();
     }
 
     public IAsyncStream<TestStreamEvent> Stream(string key) =>
@@ -116,6 +118,7 @@ internal sealed class StreamTestCluster : IAsyncDisposable
         VirtualHost = VirtualHost,
         UserName = user ?? Node.AdminUser,
         Password = password ?? Node.AdminPassword,
+        Ssl = Node.Ssl(),
     }.CreateConnectionAsync();
 
     public async Task DeleteExchangeAsync()
@@ -127,7 +130,7 @@ internal sealed class StreamTestCluster : IAsyncDisposable
 
     private HttpClient ManagementClient()
     {
-        var http = new HttpClient();
+        var http = Node.Tls.Client();
         http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
             Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Node.AdminUser}:{Node.AdminPassword}")));
         return http;

@@ -4,7 +4,7 @@ namespace Mep.Bench.Experiments;
 
 /// <summary>
 /// The baseline of a UEP start, without MEP: the UEP program itself started as the bench user (setpriv) in its probe
-/// mode, <c>mep-endpoint probe-connect HOST PORT VHOST</c> (Endpoint/ConnectProbe.cs), which opens a broker connection
+/// mode, <c>mep-endpoint probe-connect HOST PORT VHOST CA_FILE</c> (Endpoint/ConnectProbe.cs), which opens a broker connection
 /// with the UEP's own connect code and a channel, then exits: the same binary, runtime and client as a UEP, so the
 /// ratio measures what MEP adds. Also the program's bare start (<c>mep-endpoint --help</c>: load only, no connect).
 /// </summary>
@@ -13,7 +13,7 @@ internal static class BareStart
     /// <summary>Starts <paramref name="count"/> probes at once; the time until the last one exited.</summary>
     public static Task<TimeSpan> ConnectingAsync(BenchContext ctx, int count, CancellationToken ct) =>
         AsUserAsync(ctx, count, ctx.Site.EndpointProgram,
-            ["probe-connect", "127.0.0.1", ctx.Broker.AmqpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), RawBroker.VirtualHost], ct);
+            ["probe-connect", "127.0.0.1", ctx.Broker.AmqpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), RawBroker.VirtualHost, ctx.Site.CaFile], ct);
 
     /// <summary>The UEP program alone: <c>mep-endpoint --help</c> as the user.</summary>
     public static Task<TimeSpan> ProgramOnlyAsync(BenchContext ctx, CancellationToken ct) =>

@@ -39,10 +39,10 @@ internal sealed class BenchContext(BenchSite site, MepClient client, BrokerAcces
     public static async Task<BenchContext> CreateAsync(BenchSite site, SiteRunSettings run, Action<string> say, CancellationToken ct)
     {
         var token = await site.IssueTokenAsync(ct);
-        var client = new MepClient(new Uri(site.Settings.ApiUrl), token);
+        var client = new MepClient(new Uri(site.Settings.ApiUrl), token, MepTls.CreateHandler(site.CaFile));
         var noop = await client.RegisterFunctionAsync(PythonFunction.FromSource("def noop():\n    return None\n", "noop", "bench-noop"), ct);
         var sleep = await client.RegisterShellFunctionAsync("sleep {seconds}", "bench-sleep", 600, ct);
-        var broker = new BrokerAccess("127.0.0.1", site.Settings.AmqpPort, site.Settings.ManagementPort, "admin", site.BrokerAdminPassword);
+        var broker = new BrokerAccess("127.0.0.1", site.Settings.AmqpPort, site.Settings.ManagementPort, "admin", site.BrokerAdminPassword, site.CaFile);
         return new BenchContext(site, client, broker, run, noop.FunctionId, sleep.FunctionId, say);
     }
 

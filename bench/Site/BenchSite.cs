@@ -33,6 +33,12 @@ internal sealed class BenchSite : IAsyncDisposable
 
     public string KeyFile => Path.Combine(_settings.RuntimeDirectory, "token-signing.key");
 
+    /// <summary>The private CA and server certificate, made by <c>mep tls init</c> as run.sh makes them.</summary>
+    public string TlsDirectory => Path.Combine(_settings.RuntimeDirectory, "tls");
+
+    /// <summary>The CA the site's clients trust (MEP_CA_FILE).</summary>
+    public string CaFile => Path.Combine(TlsDirectory, "ca.pem");
+
     public string AuditLog => Path.Combine(_settings.RuntimeDirectory, "data", "audit.log");
 
     public string EndpointProgram => Path.Combine(_settings.BinDirectory, "endpoint", "mep-endpoint");
@@ -74,6 +80,7 @@ internal sealed class BenchSite : IAsyncDisposable
         File.SetUnixFileMode(root, (UnixFileMode)0b111_101_101); // the service account and the bench user reach programs through it
 
         await EnsureAccountsAsync(ct);
+        await MakeCertificatesAsync(ct);
         await StartBrokerAsync(ct);
         await WriteSecretsAsync(ct);
         BenchEndpoint.Write(Path.Combine(root, "endpoint"), _settings.BenchUser);
@@ -103,7 +110,12 @@ internal sealed class BenchSite : IAsyncDisposable
         _say($"starting RabbitMQ (amqp 127.0.0.1:{_settings.AmqpPort}, management 127.0.0.1:{_settings.ManagementPort})");
         _brokerStarted = true;
         var ports = new[] { _settings.AmqpPort, _settings.ManagementPort }.Select(p => p.ToString(CultureInfo.InvariantCulture));
-        await Commands.RunAsync(Script, ["start", BrokerDirectory, .. ports], ct);
+        await Commands.RunAsync(Script, ["start", BrokerDirectory, .. ports], ct, new Dictionary<string, string>
+        {
+            ["RABBITMQ_TLS_CA"] = CaFile,
+            ["RABBITMQ_TLS_CERT"] = Path.Combine(TlsDirectory, "server.pem"),
+            ["RABBITMQ_TLS_KEY"] = Path.Combine(TlsDirectory, "server.key"),
+        });
         await Commands.RunAsync(Script, ["wait", BrokerDirectory, "120"], ct);
         BrokerAdminPassword = (await File.ReadAllTextAsync(Path.Combine(BrokerDirectory, "admin-password"), ct)).Trim();
     }
@@ -125,6 +137,17 @@ internal sealed class BenchSite : IAsyncDisposable
         // The development key as run.sh makes it: private half root's, the JWKS readable by the silo's account.
         await Commands.RunAsync(Path.Combine(_settings.BinDirectory, "mep", "mep"), ["token", "key", "create", KeyFile, "--jwks", Jwks], ct);
         File.SetUnixFileMode(Jwks, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+    }
+
+    /// <summary>
+    /// The site's CA and server certificate, as run.sh makes them: the API and the broker are measured over https and
+    /// AMQPS, as a site serves them. The silo's account reads the server key; the CA file is everyone's.
+    /// </summary>
+    private async Task MakeCertificatesAsync(CancellationToken ct)
+    {
+        await Commands.RunAsync(Path.Combine(_settings.BinDirectory, "mep", "mep"), ["tls", "init", TlsDirectory], ct);
+        File.SetUnixFileMode(TlsDirectory, (UnixFileMode)0b111_101_101);
+        await Commands.RunAsync("chown", [$"{_settings.ServiceAccount}:", Path.Combine(TlsDirectory, "server.key")], ct);
     }
 
     private string Jwks => KeyFile + ".jwks.json";
@@ -161,6 +184,8 @@ internal sealed class BenchSite : IAsyncDisposable
             "--Mep:Auth:Issuers:0:Audiences:0=mep",
             "--Mep:Auth:Issuers:0:IdentitySetClaim=identity_set",
             $"--Mep:Api:Urls={_settings.ApiUrl}",
+            $"--Mep:Tls:CertificateFile={Path.Combine(TlsDirectory, "server.pem")}",
+            $"--Mep:Tls:KeyFile={Path.Combine(TlsDirectory, "server.key")}",
             Invariant($"--Mep:Cluster:SiloPort={_settings.SiloPort}"),
             Invariant($"--Mep:Cluster:GatewayPort={_settings.GatewayPort}"),
             "--Mep:Broker:Host=127.0.0.1",
@@ -168,9 +193,10 @@ internal sealed class BenchSite : IAsyncDisposable
             Invariant($"--Mep:Broker:ManagementPort={_settings.ManagementPort}"),
             "--Mep:Broker:AdminUser=admin",
             $"--Mep:Broker:AdminPasswordFile={Path.Combine(root, "broker-admin-password")}",
+            $"--Mep:Broker:CaFile={CaFile}",
             .. _settings.SiloSettings.Select(setting => $"--Mep:{setting}"),
         ], _settings.LogDirectory);
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        using var http = new HttpClient(Mep.Sdk.MepTls.CreateHandler(CaFile)) { Timeout = TimeSpan.FromSeconds(5) };
         await WaitAsync("the silo", Silo, async () =>
         {
             try

@@ -36,7 +36,7 @@ internal sealed record SiteSettings
     /// <summary>How long the site may take to come up before the run fails.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(180);
 
-    public string ApiUrl => string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{ApiPort}");
+    public string ApiUrl => string.Create(CultureInfo.InvariantCulture, $"https://127.0.0.1:{ApiPort}");
 
     public string LogDirectory => Path.Combine(RuntimeDirectory, "log");
 
