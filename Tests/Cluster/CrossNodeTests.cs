@@ -52,7 +52,7 @@ public sealed class CrossNodeTests(ClusterFixture cluster, ITestOutputHelper out
 
         // The audit log through node C, for the endpoint's admin: every node's file read, each entry of this run with the
         // node that holds it, exactly what the three files hold (wherever the endpoint's and the UEP's grains ran).
-        using var admin = new Mep.Sdk.MepClient(c.ApiBase, cluster.Tokens.Issue(cluster.AdminIdentity));
+        using var admin = new Mep.Sdk.MepClient(c.ApiBase, cluster.Tokens.Issue(cluster.AdminIdentity), cluster.Tls.Handler());
         var audit = await admin.QueryAuditAsync(ClusterFixture.EndpointId, user: user, since: since);
         Assert.True(audit.NodesFailed.Count == 0, string.Join("; ", audit.NodesFailed.Select(f => $"{f.Node}: {f.Reason}")));
         Assert.Equal(cluster.Nodes.Select(n => n.Name).Order(StringComparer.Ordinal), audit.NodesAnswered.Order(StringComparer.Ordinal));

@@ -157,7 +157,7 @@ public sealed class StatusPageTests(SiteFixture site)
 
         using var replay = new HttpRequestMessage(HttpMethod.Get, "/status/data");
         replay.Headers.Add("Cookie", sessionCookie);
-        using var bare = new HttpClient { BaseAddress = http.BaseAddress };
+        using var bare = site.Tls.Client(site.ApiBase);
         using var after = await bare.SendAsync(replay);
         Assert.Equal(HttpStatusCode.Unauthorized, after.StatusCode);
     }

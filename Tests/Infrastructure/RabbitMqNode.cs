@@ -171,12 +171,6 @@ public sealed class RabbitMqNode : IAsyncLifetime
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            Environment =
-            {
-                ["RABBITMQ_TLS_CA"] = Tls.CaFile,
-                ["RABBITMQ_TLS_CERT"] = Tls.CertificateFile,
-                ["RABBITMQ_TLS_KEY"] = Tls.KeyFile,
-            },
         };
         foreach (var arg in args)
         {
