@@ -49,6 +49,15 @@ internal sealed class ClusterApi : IAsyncDisposable
         return new ClusterApi(app, new Uri(app.BoundAddress() + "/"));
     }
 
+    /// <summary>Every route the API maps: its pattern and HTTP methods (for tests that must cover each one).</summary>
+    public IReadOnlyList<(string Pattern, IReadOnlyList<string> Methods)> Routes() =>
+        ((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)_app).DataSources
+            .SelectMany(source => source.Endpoints)
+            .OfType<Microsoft.AspNetCore.Routing.RouteEndpoint>()
+            .Select(e => (e.RoutePattern.RawText ?? "",
+                (IReadOnlyList<string>)(e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.HttpMethodMetadata>()?.HttpMethods ?? ["GET"])))
+            .ToList();
+
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
