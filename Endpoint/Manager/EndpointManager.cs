@@ -55,6 +55,7 @@ internal sealed partial class EndpointManager : IAsyncDisposable
 
     private readonly TaskCompletionSource<StopRequest> _stop = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopRequested = new();
+    private static readonly TimeSpan ConnectGraceOnStop = TimeSpan.FromSeconds(5);
 
     private sealed record StopRequest(string Reason, int ExitCode, string? Error = null);
 
@@ -115,7 +116,12 @@ internal sealed partial class EndpointManager : IAsyncDisposable
         // this process connects: a cold start then waits for the slower of the two, not for both in a row. A login
         // the broker refuses still stops the UEP, and the shutdown cancels the blocks already submitted.
         var connecting = Stopwatch.GetTimestamp();
-        var connect = ConnectAsync(cancel);
+        // A stop lets a connect in flight finish (well under a second), so that the Stopping event reaches the silo:
+        // cancelled mid-handshake, the client library can hold on for its 20 s continuation timeout. One that hangs
+        // is given up ConnectGraceOnStop after the stop.
+        using var connectCancel = new CancellationTokenSource();
+        using var onStop = cancel.Register(() => connectCancel.CancelAfter(ConnectGraceOnStop));
+        var connect = ConnectAsync(connectCancel.Token);
         try
         {
             _dir.Prepare();
