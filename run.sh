@@ -217,6 +217,9 @@ run_silo() { # DATA_DIR LAUNCHER_SOCKET API_PORT LOG_NAME [EXTRA_ARGS...]: the s
         --Mep:Api:Urls="https://127.0.0.1:$port" \
         --Mep:Tls:CertificateFile="$TLS_DIR/server.pem" \
         --Mep:Tls:KeyFile="$TLS_DIR/server.key" \
+        --Mep:Cluster:Tls:CertificateFile="$TLS_DIR/server.pem" \
+        --Mep:Cluster:Tls:KeyFile="$TLS_DIR/server.key" \
+        --Mep:Cluster:Tls:CaFile="$CA_FILE" \
         --Mep:SiteAdmins:0=admin@example.org \
         --Mep:Dashboard=true \
         --Mep:Broker:Host=127.0.0.1 \
