@@ -1,8 +1,9 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Mep.Silo.Hosting;
 using Mep.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace Mep.Tests.Tls;
@@ -26,6 +27,20 @@ public sealed class ClusterTlsSettingsTests : IDisposable
         Assert.StartsWith("Mep:Cluster:Tls:CertificateFile, Mep:Cluster:Tls:KeyFile, Mep:Cluster:Tls:CaFile not set:", failure, StringComparison.Ordinal);
         Assert.Contains("Mep:Cluster:Tls:Enabled=false", failure, StringComparison.Ordinal);
         Assert.Empty(Failures(new ClusterTlsSettings { Enabled = false }));
+    }
+
+    [Fact]
+    public async Task Turned_off_the_silo_warns_at_start_that_grain_calls_travel_in_clear()
+    {
+        var settings = Microsoft.Extensions.Options.Options.Create(new SiloSettings { Cluster = { SiloPort = 11111, GatewayPort = 30000, Tls = { Enabled = false } } });
+        var logger = new Broker.CapturingLogger<ClusterTlsStartLog>();
+        using var services = new ServiceCollection().BuildServiceProvider();
+
+        await new ClusterTlsStartLog(settings, services, logger).StartAsync(CancellationToken.None);
+
+        var (level, message) = Assert.Single(logger.Entries);
+        Assert.Equal(LogLevel.Warning, level);
+        Assert.StartsWith("Silo-to-silo and gateway traffic (ports 11111, 30000) is NOT encrypted (Mep:Cluster:Tls:Enabled=false)", message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -70,23 +85,13 @@ public sealed class ClusterTlsSettingsTests : IDisposable
     {
         var site = TestCa.Create(Path.Combine(directory, "site"), keyOwner: null);
         var missing = Path.Combine(directory, "nowhere", "ca.pem");
-        var psi = new ProcessStartInfo("dotnet", [
-            Path.Combine(PublicPrograms.DirectoryOf("Silo"), "mep-silo.dll"), "--Mep:RunAs=", "--Mep:Api:Urls=http://127.0.0.1:18481",
-            $"--Mep:Cluster:Tls:CertificateFile={site.CertificateFile}", $"--Mep:Cluster:Tls:KeyFile={site.KeyFile}", $"--Mep:Cluster:Tls:CaFile={missing}"])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        };
-        using var silo = Process.Start(psi)!;
-        var stderr = silo.StandardError.ReadToEndAsync();
-        var stdout = silo.StandardOutput.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        await silo.WaitForExitAsync(deadline.Token);
+        var (exitCode, stderr, stdout) = await SiloStartRefusal.RunAsync("--Mep:RunAs=", "--Mep:Api:Urls=http://127.0.0.1:18481",
+            $"--Mep:Cluster:Tls:CertificateFile={site.CertificateFile}", $"--Mep:Cluster:Tls:KeyFile={site.KeyFile}", $"--Mep:Cluster:Tls:CaFile={missing}");
 
-        Assert.Equal(2, silo.ExitCode);
-        var line = Assert.Single((await stderr).TrimEnd('\n').Split('\n'));
+        Assert.Equal(2, exitCode);
+        var line = Assert.Single(stderr.TrimEnd('\n').Split('\n'));
         Assert.StartsWith($"mep-silo: Mep:Cluster:Tls:CaFile '{missing}' cannot be read:", line, StringComparison.Ordinal);
-        Assert.Equal("", await stdout);
+        Assert.Equal("", stdout);
     }
 
     public void Dispose() => Directory.Delete(directory, recursive: true);
