@@ -169,8 +169,8 @@ start_launcher() { # [SOCKET STATE_DIR LOG_NAME]: defaults are the single node's
     wait_for "the launcher" 30 test -S "$socket"
 }
 
-# The site's private CA and the API's server certificate (`mep tls init`: made on first start, kept after, issued again
-# when a name is missing or it nears expiry). The CA key stays root's; the silo's account reads the server key.
+# The site's private CA and the node's certificate for the API and, as a client too, between silos (`mep tls init`: made
+# on first start, kept after, issued again when a name or clientAuth is missing or it nears expiry). The CA key stays root's; the silo's account reads the server key.
 # Clients trust the CA through MEP_CA_FILE (mep_cli sets it); the broker gets a certificate from it too.
 ensure_tls() {
     [[ -z "${TLS_DIR:-}" ]] || return 0
@@ -217,6 +217,9 @@ run_silo() { # DATA_DIR LAUNCHER_SOCKET API_PORT LOG_NAME [EXTRA_ARGS...]: the s
         --Mep:Api:Urls="https://127.0.0.1:$port" \
         --Mep:Tls:CertificateFile="$TLS_DIR/server.pem" \
         --Mep:Tls:KeyFile="$TLS_DIR/server.key" \
+        --Mep:Cluster:Tls:CertificateFile="$TLS_DIR/server.pem" \
+        --Mep:Cluster:Tls:KeyFile="$TLS_DIR/server.key" \
+        --Mep:Cluster:Tls:CaFile="$CA_FILE" \
         --Mep:SiteAdmins:0=admin@example.org \
         --Mep:Dashboard=true \
         --Mep:Broker:Host=127.0.0.1 \

@@ -24,15 +24,21 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 var settings = builder.Configuration.GetSection(MepOptions.Section).Get<SiloSettings>() ?? new SiloSettings();
 
 // Checked before anything starts so that a binding that would expose the API in clear is one line, not a stack trace.
+// The same for silo-to-silo TLS: a missing or foreign certificate file is one line naming the setting.
 var binding = new ApiBindingValidator();
-if (binding.Validate(null, settings) is { Failed: true } refused)
+var clusterTls = new ClusterTlsValidator();
+foreach (var validator in new Microsoft.Extensions.Options.IValidateOptions<SiloSettings>[] { binding, clusterTls })
 {
-    Console.Error.WriteLine($"mep-silo: {string.Join("; ", refused.Failures)}");
-    return 2;
+    if (validator.Validate(null, settings) is { Failed: true } refused)
+    {
+        Console.Error.WriteLine($"mep-silo: {string.Join("; ", refused.Failures)}");
+        return 2;
+    }
 }
 
 builder.Services.AddOptions<SiloSettings>().Bind(builder.Configuration.GetSection(MepOptions.Section)).ValidateOnStart();
 builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<SiloSettings>>(binding);
+builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<SiloSettings>>(clusterTls);
 
 builder.Services.AddOptions<MepOptions>().Bind(builder.Configuration.GetSection(MepOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddSingleton<EndpointCatalog>();
@@ -74,6 +80,7 @@ builder.UseOrleans(silo =>
         silo.AddMepPostgreSqlTaskStore(postgres);
     }
 
+    silo.UseMepClusterTls(settings.Cluster.Tls);
     silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(settings.Cluster.Membership.ApplyTo);
     silo.AddMepNodes(settings.Cluster.NodeName);
     silo.AddMepEventStreams();

@@ -2,7 +2,8 @@
 # `./run.sh cluster [N]`: N login nodes on this machine, sourced by run.sh (uses its functions and settings).
 # Each node is a silo + launcher pair with its own node name (node1..nodeN), ports, launcher socket, launcher state
 # and data directory under $HOME_DIR/cluster/nodeI; all share a private PostgreSQL ($HOME_DIR/cluster/postgres) and
-# the single-node mode's private RabbitMQ. Settings: MEP_CLUSTER_API_PORT (first node's API port, 8481; node I
+# the single-node mode's private RabbitMQ. The silos talk to each other over mutual TLS with the site's certificate
+# and CA ($TLS_DIR, as run_silo passes them: Mep:Cluster:Tls:*). Settings: MEP_CLUSTER_API_PORT (first node's API port, 8481; node I
 # gets +I-1), MEP_CLUSTER_SILO_PORT (11121), MEP_CLUSTER_GATEWAY_PORT (30021), MEP_CLUSTER_PG_PORT (5743).
 
 CLUSTER_API_PORT=${MEP_CLUSTER_API_PORT:-8481}

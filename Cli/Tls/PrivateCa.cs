@@ -16,6 +16,9 @@ internal static class PrivateCa
     /// <summary>A server certificate is issued again when it has less than this left.</summary>
     public static readonly TimeSpan RenewBefore = TimeSpan.FromDays(30);
 
+    private const string ServerAuth = "1.3.6.1.5.5.7.3.1";
+    private const string ClientAuth = "1.3.6.1.5.5.7.3.2";
+
     private static readonly TimeSpan CaLifetime = TimeSpan.FromDays(3650);
 
     // 397 days: the longest lifetime browsers accept for a server certificate, so a site may reuse the files anywhere.
@@ -33,7 +36,10 @@ internal static class PrivateCa
         return request.CreateSelfSigned(now.AddMinutes(-5), now.Add(CaLifetime));
     }
 
-    /// <summary>A server certificate (serverAuth) for <paramref name="names"/>, with its private key.</summary>
+    /// <summary>
+    /// A node certificate for <paramref name="names"/>, with its private key: serverAuth for the API and the broker, and
+    /// clientAuth too, since a silo presents the same certificate when it connects to the other silos (mutual TLS).
+    /// </summary>
     public static X509Certificate2 IssueServer(X509Certificate2 ca, IReadOnlyCollection<string> names, TimeSpan? lifetime = null)
     {
         if (names.Count == 0)
@@ -59,7 +65,7 @@ internal static class PrivateCa
         request.CertificateExtensions.Add(san.Build(critical: false));
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(ServerAuth), new Oid(ClientAuth)], false));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
 
@@ -75,7 +81,8 @@ internal static class PrivateCa
 
     /// <summary>
     /// Whether <paramref name="server"/> was issued by <paramref name="ca"/>, names every one of <paramref name="names"/>
-    /// and is valid for longer than <see cref="RenewBefore"/>: otherwise <c>mep tls init</c> issues a new one.
+    /// is good for both serverAuth and clientAuth (certificates made before silo-to-silo TLS had serverAuth only) and is
+    /// valid for longer than <see cref="RenewBefore"/>: otherwise <c>mep tls init</c> issues a new one.
     /// </summary>
     public static bool StillServes(X509Certificate2 server, X509Certificate2 ca, IEnumerable<string> names)
     {
@@ -88,6 +95,8 @@ internal static class PrivateCa
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         chain.ChainPolicy.CustomTrustStore.Add(ca);
+        chain.ChainPolicy.ApplicationPolicy.Add(new Oid(ServerAuth));
+        chain.ChainPolicy.ApplicationPolicy.Add(new Oid(ClientAuth));
         if (!chain.Build(server))
         {
             return false;

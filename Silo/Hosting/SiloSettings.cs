@@ -58,6 +58,9 @@ public sealed class ClusterSettings
     /// <summary>With the postgresql provider: the address this silo listens on and advertises to the others.</summary>
     public string Address { get; set; } = "127.0.0.1";
 
+    /// <summary>Mutual TLS between silos and on the gateway (<c>Mep:Cluster:Tls:*</c>), on by default.</summary>
+    public ClusterTlsSettings Tls { get; set; } = new();
+
     /// <summary>Failure detection timing (<c>Mep:Cluster:Membership:*</c>); unset keys keep Orleans' defaults.</summary>
     public MembershipSettings Membership { get; set; } = new();
 }

@@ -10,7 +10,7 @@ namespace Mep.Tests.Cluster;
 /// launcher socket, launcher state and data directory (audit log). Its ports stay the same across restarts, as a
 /// real node's would, so a restarted silo replaces its dead predecessor's row in the membership table.
 /// </summary>
-public sealed class ClusterNode(ClusterFixture cluster, string name, string root)
+public sealed class ClusterNode(ClusterFixture cluster, string name, string root, IReadOnlyList<string>? siloOverrides = null)
 {
     public string Name { get; } = name;
 
@@ -42,18 +42,11 @@ public sealed class ClusterNode(ClusterFixture cluster, string name, string root
 
     public async Task StartAsync()
     {
-        Directory.CreateDirectory(Root);
-        File.SetUnixFileMode(Root, (UnixFileMode)0b111_101_101);
-        Directory.CreateDirectory(DataDirectory);
-        File.SetUnixFileMode(DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        TestUser.Run("chown", [$"{ClusterFixture.ServiceAccount}:", DataDirectory], allowFailure: false);
-        Launcher = SiteFixture.StartLauncherProcess($"{Name} launcher", ClusterFixture.LauncherArguments(this));
-        await Poll.UntilTrue(LauncherAnswersAsync, TimeSpan.FromSeconds(90), () => $"{Name}'s launcher socket; output:\n{Launcher.Output}");
-        Silo = ManagedProcess.Start($"{Name} silo", "dotnet", cluster.SiloArguments(this));
+        await StartProcessesAsync();
         using var http = cluster.Tls.Client();
         await Poll.UntilTrue(async () =>
         {
-            if (Silo.HasExited)
+            if (Silo!.HasExited)
             {
                 throw new InvalidOperationException($"{Name}'s silo exited:\n{Silo.Output}");
             }
@@ -66,7 +59,21 @@ public sealed class ClusterNode(ClusterFixture cluster, string name, string root
             {
                 return false;
             }
-        }, TimeSpan.FromSeconds(180), () => $"{Name}'s silo health; output:\n{Silo.Output}");
+        }, TimeSpan.FromSeconds(180), () => $"{Name}'s silo health; output:\n{Silo!.Output}");
+    }
+
+    /// <summary>The launcher (answering) and the silo, not waiting for the silo to join (it may be meant not to).</summary>
+    public async Task StartProcessesAsync()
+    {
+        Directory.CreateDirectory(Root);
+        File.SetUnixFileMode(Root, (UnixFileMode)0b111_101_101);
+        Directory.CreateDirectory(DataDirectory);
+        File.SetUnixFileMode(DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        TestUser.Run("chown", [$"{ClusterFixture.ServiceAccount}:", DataDirectory], allowFailure: false);
+        Launcher = SiteFixture.StartLauncherProcess($"{Name} launcher", ClusterFixture.LauncherArguments(this));
+        await Poll.UntilTrue(LauncherAnswersAsync, TimeSpan.FromSeconds(90), () => $"{Name}'s launcher socket; output:\n{Launcher.Output}");
+        // Later command-line values win: a node may be given, say, another CA's certificate.
+        Silo = ManagedProcess.Start($"{Name} silo", "dotnet", [.. cluster.SiloArguments(this), .. siloOverrides ?? []]);
     }
 
     /// <summary>

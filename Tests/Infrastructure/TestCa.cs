@@ -37,8 +37,16 @@ public sealed class TestCa
         return new TestCa(files);
     }
 
-    /// <summary>The silo's settings for its https addresses.</summary>
-    public IEnumerable<string> SiloArguments() => [$"--Mep:Tls:CertificateFile={CertificateFile}", $"--Mep:Tls:KeyFile={KeyFile}"];
+    /// <summary>The silo's settings for its https addresses and for mutual TLS with the other silos (the same certificate).</summary>
+    public IEnumerable<string> SiloArguments() =>
+    [
+        $"--Mep:Tls:CertificateFile={CertificateFile}", $"--Mep:Tls:KeyFile={KeyFile}",
+        .. ClusterTlsArguments(),
+    ];
+
+    /// <summary>Silo-to-silo TLS with this CA's server certificate, trusting this CA only.</summary>
+    public IEnumerable<string> ClusterTlsArguments() =>
+        [$"--Mep:Cluster:Tls:CertificateFile={CertificateFile}", $"--Mep:Cluster:Tls:KeyFile={KeyFile}", $"--Mep:Cluster:Tls:CaFile={CaFile}"];
 
     /// <summary>A handler that trusts this CA only.</summary>
     public HttpMessageHandler Handler() => MepTls.CreateHandler(CaFile);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Mep.Silo.Hosting;
 using Mep.Tests.Infrastructure;
 using Xunit;
@@ -61,22 +60,12 @@ public sealed class ApiBindingTests
     [Fact]
     public async Task The_silo_refuses_a_plain_http_address_off_loopback_with_one_line()
     {
-        var psi = new ProcessStartInfo("dotnet", [
-            Path.Combine(PublicPrograms.DirectoryOf("Silo"), "mep-silo.dll"), "--Mep:RunAs=", "--Mep:Api:Urls=http://0.0.0.0:18480"])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        };
-        using var silo = Process.Start(psi)!;
-        var stderr = silo.StandardError.ReadToEndAsync();
-        var stdout = silo.StandardOutput.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        await silo.WaitForExitAsync(deadline.Token);
+        var (exitCode, stderr, stdout) = await SiloStartRefusal.RunAsync("--Mep:RunAs=", "--Mep:Api:Urls=http://0.0.0.0:18480");
 
-        Assert.Equal(2, silo.ExitCode);
+        Assert.Equal(2, exitCode);
         Assert.Equal(
             "mep-silo: Mep:Api:Urls: plain http is served on loopback addresses only, not on 'http://0.0.0.0:18480': use https:// with Mep:Tls:CertificateFile and Mep:Tls:KeyFile",
-            (await stderr).TrimEnd('\n'));
-        Assert.Equal("", await stdout);
+            stderr.TrimEnd('\n'));
+        Assert.Equal("", stdout);
     }
 }

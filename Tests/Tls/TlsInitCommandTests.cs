@@ -30,6 +30,39 @@ public sealed class TlsInitCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task The_server_certificate_serves_both_TLS_roles_and_one_with_serverAuth_only_is_issued_again()
+    {
+        await CliRunner.RunAsync("tls", "init", directory);
+        var serverPem = Path.Combine(directory, "server.pem");
+        using (var server = X509Certificate2.CreateFromPem(File.ReadAllText(serverPem)))
+        {
+            // A silo presents it to the other silos too (mutual TLS), so it must be a client certificate as well.
+            var usages = server.Extensions.OfType<X509EnhancedKeyUsageExtension>().Single().EnhancedKeyUsages.Cast<System.Security.Cryptography.Oid>();
+            Assert.Equal(["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"], usages.Select(o => o.Value).Order());
+        }
+
+        // What `mep tls init` issued before silo-to-silo TLS: serverAuth only, from the same CA.
+        using (var ca = X509Certificate2.CreateFromPemFile(Path.Combine(directory, "ca.pem"), Path.Combine(directory, "ca.key")))
+        using (var key = System.Security.Cryptography.ECDsa.Create())
+        {
+            var request = new CertificateRequest("CN=localhost", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddDnsName("localhost");
+            san.AddDnsName(System.Net.Dns.GetHostName());
+            san.AddIpAddress(System.Net.IPAddress.Loopback);
+            san.AddIpAddress(System.Net.IPAddress.IPv6Loopback);
+            request.CertificateExtensions.Add(san.Build());
+            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.1")], false));
+            using var old = request.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddDays(300), [1, 2, 3, 4]);
+            File.WriteAllText(serverPem, old.ExportCertificatePem());
+        }
+
+        var again = await CliRunner.RunAsync("tls", "init", directory);
+
+        Assert.StartsWith("issued server certificate", Assert.Single(again.StdoutLines), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_second_run_keeps_what_serves_and_a_new_name_gets_a_new_certificate_from_the_same_CA()
     {
         await CliRunner.RunAsync("tls", "init", directory);
