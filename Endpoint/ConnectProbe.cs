@@ -29,6 +29,8 @@ internal static class ConnectProbe
         }
 
         // Only the connection fields matter: the probe declares, consumes and publishes nothing.
+        // As a UEP does (the probe is its baseline).
+        TrustStoreLocation.TrustOnly(caFile);
         var broker = new BrokerCredentials(host, port, vhost, user, password, "", "", "", "", "", Tls: true, CaFile: caFile);
         try
         {

@@ -44,6 +44,7 @@ internal static class Program
             }
 
             settings = EndpointSettings.FromStartDocument(doc);
+            TrustStoreLocation.TrustOnly(doc.Broker.Tls ? doc.Broker.CaFile : null);
         }
         catch (StartDocumentException e)
         {

@@ -71,6 +71,7 @@ internal sealed class ShellRunner(ProcessIdentity identity, string workingDirect
 
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add(command);
+        TrustStoreLocation.ForChild(psi);
 
         using var process = new Process { StartInfo = psi };
         try

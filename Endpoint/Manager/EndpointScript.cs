@@ -26,6 +26,7 @@ internal static class EndpointScript
         };
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add(script);
+        TrustStoreLocation.ForChild(psi);
         using var process = new Process { StartInfo = psi };
         try
         {

@@ -51,6 +51,7 @@ internal static class BatchCommand
             psi.ArgumentList.Add(argument);
         }
 
+        TrustStoreLocation.ForChild(psi);
         if (context.WorkingDirectory is { } cwd)
         {
             psi.WorkingDirectory = cwd;

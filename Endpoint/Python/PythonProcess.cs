@@ -71,6 +71,7 @@ internal sealed class PythonProcess : IDisposable
 
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add(PythonDriver.Source);
+        TrustStoreLocation.ForChild(psi);
 
         var process = new Process { StartInfo = psi };
         try

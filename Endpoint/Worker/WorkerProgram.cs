@@ -21,6 +21,7 @@ internal static class WorkerProgram
         {
             command = WorkerCommandLine.Parse(args);
             doc = WorkerDocumentFile.Read(command.DocumentPath);
+            TrustStoreLocation.TrustOnly(doc.Broker.Tls ? doc.Broker.CaFile : null);
             brokerRecovery = BrokerRecoveryDeadline(Environment.GetEnvironmentVariable);
         }
         catch (WorkerUsageException e)

@@ -223,6 +223,28 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
     }
 
     [Fact]
+    public async Task Tasks_and_workers_see_the_trust_store_variables_the_uep_was_started_with()
+    {
+        // The UEP and its workers point SSL_CERT_FILE/SSL_CERT_DIR at the broker's CA for themselves (TrustStoreLocation);
+        // a task must see the user's own values: one set, one unset.
+        const string userBundle = "/home/someone/my-roots.pem";
+        // ({{ and }} are literal braces in a shell task's command.)
+        var probe = NewTask("printf '%s|%s|%s' \"${{SSL_CERT_FILE-unset}}\" \"${{SSL_CERT_DIR-unset}}\" \"$(tr '\\0' '\\n' < /proc/$PPID/environ | grep -c '^SSL_CERT_DIR=')\"");
+        await PublishTaskAsync(probe);
+        using var uep = EndpointProcess.Start(Document(idleSeconds: 1), _home,
+            environment: new Dictionary<string, string?> { ["SSL_CERT_FILE"] = userBundle, ["SSL_CERT_DIR"] = null });
+        var exit = await uep.WaitForExitAsync(Deadline);
+        output.WriteLine(uep.Stderr);
+
+        Assert.True(exit == ExitCodes.Ok, $"exit {exit}; stderr:\n{uep.Stderr}");
+        Assert.True(await ProcessProbe.WaitUntilAsync(() => _events.Any(e => e.Event.Kind == EndpointEventKind.Result), TimeSpan.FromSeconds(10)), uep.Stderr);
+        var result = _events.Single(e => e.Event.Kind == EndpointEventKind.Result).Event.Result!;
+        Assert.Equal(TaskState.Success, result.State);
+        // The shell's parent is the task's setsid'd /bin/sh or the worker: neither was started with SSL_CERT_DIR.
+        Assert.Equal($"{userBundle}|unset|0", result.Stdout);
+    }
+
+    [Fact]
     public async Task Recovers_a_connection_the_broker_closed_and_keeps_working()
     {
         // Runs until the test creates "go", so the connection is closed while it is surely running.
@@ -259,7 +281,7 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
     public async Task Connection_not_recovered_within_the_deadline_exits_3()
     {
         using var uep = EndpointProcess.Start(Document(idleSeconds: 600), _home,
-            environment: new Dictionary<string, string> { [EndpointSettings.BrokerRecoveryVariable] = "3" });
+            environment: new Dictionary<string, string?> { [EndpointSettings.BrokerRecoveryVariable] = "3" });
         Assert.True(await ProcessProbe.WaitUntilAsync(() => _events.Any(e => e.Event.Kind == EndpointEventKind.Started) || uep.HasExited, Deadline), uep.Stderr);
 
         // Deleting the user closes its connection, and every reconnect attempt is refused.

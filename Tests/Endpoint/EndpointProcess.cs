@@ -38,11 +38,12 @@ internal sealed class EndpointProcess : IDisposable
         }
     }
 
-    public static EndpointProcess Start(UepStartDocument doc, string home, string? asUser = null, IReadOnlyDictionary<string, string>? environment = null) =>
+    public static EndpointProcess Start(UepStartDocument doc, string home, string? asUser = null, IReadOnlyDictionary<string, string?>? environment = null) =>
         Start(Encoding.UTF8.GetBytes(ProtocolJson.Serialize(doc)), home, asUser, environment);
 
     /// <param name="asUser">Run as this account with a clean environment, the way mep-launcher starts it (needs root).</param>
-    public static EndpointProcess Start(byte[] stdin, string home, string? asUser = null, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="environment">Variables to set; a null value removes the variable.</param>
+    public static EndpointProcess Start(byte[] stdin, string home, string? asUser = null, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var psi = new ProcessStartInfo(ProgramPath)
         {
@@ -63,9 +64,16 @@ internal sealed class EndpointProcess : IDisposable
         }
 
         psi.Environment["HOME"] = home;
-        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
         {
-            psi.Environment[name] = value;
+            if (value is null)
+            {
+                psi.Environment.Remove(name);
+            }
+            else
+            {
+                psi.Environment[name] = value;
+            }
         }
         var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start mep-endpoint");
         var endpoint = new EndpointProcess(process);

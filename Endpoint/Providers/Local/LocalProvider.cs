@@ -46,6 +46,7 @@ internal sealed class LocalProvider(TimeSpan cancelGrace) : IWorkerProvider
         }
 
         psi.ArgumentList.Add("-c");
+        TrustStoreLocation.ForChild(psi);
         psi.ArgumentList.Add(Script + (string.IsNullOrWhiteSpace(launch.WorkerInit) ? "" : launch.WorkerInit + "\n") + "exec \"$@\"\n");
         psi.ArgumentList.Add("mep-worker-block");
         psi.ArgumentList.Add(Path.Combine(launch.LogDirectory, "worker.out"));
