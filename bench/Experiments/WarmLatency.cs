@@ -83,6 +83,10 @@ internal static class WarmLatency
         "in queue → started on a worker",
         "started → done on the worker (Python no-op)",
         "done → SDK has the result (event stream, state write, status poll)",
+        // The first step in finer parts: what the API and the grain do before the task is handed to the broker.
+        "submit → the UEP grain has it (API, endpoint grain)",
+        "the UEP grain has it → handed to the broker (task store, dispatch)",
+        "submit → API answered (task durable)",
     ];
 
     /// <summary>Medians of the steps of a warm task, over a few more no-ops after the measured ones.</summary>
@@ -93,9 +97,11 @@ internal static class WarmLatency
         {
             var submitted = DateTimeOffset.UtcNow;
             var tracked = executor.SubmitPythonTracked(ctx.Noop);
+            var id = await tracked.Accepted;
+            var answered = DateTimeOffset.UtcNow;
             await tracked.Result;
             var done = DateTimeOffset.UtcNow;
-            var view = await ctx.Client.GetTaskAsync(await tracked.Accepted, ct);
+            var view = await ctx.Client.GetTaskAsync(id, ct);
             DateTimeOffset At(Protocol.Api.TaskLifecycleState s) => view.Transitions.Last(t => t.State == s).At;
             var queued = At(Protocol.Api.TaskLifecycleState.WaitingForNodes);
             var running = At(Protocol.Api.TaskLifecycleState.Running);
@@ -104,6 +110,10 @@ internal static class WarmLatency
             steps[1].Add((running - queued).TotalMilliseconds);
             steps[2].Add((finished - running).TotalMilliseconds);
             steps[3].Add((done - finished).TotalMilliseconds);
+            var received = At(Protocol.Api.TaskLifecycleState.WaitingForEndpoint);
+            steps[4].Add((received - submitted).TotalMilliseconds);
+            steps[5].Add((queued - received).TotalMilliseconds);
+            steps[6].Add((answered - submitted).TotalMilliseconds);
         }
         for (var i = 0; i < Steps.Length; i++)
         {
