@@ -82,6 +82,10 @@ builder.UseOrleans(silo =>
 
     silo.UseMepClusterTls(settings.Cluster.Tls);
     silo.Configure<Orleans.Configuration.ClusterMembershipOptions>(settings.Cluster.Membership.ApplyTo);
+    // Orleans sizes its grain-location cache for a million grains by default and allocates for that up front (MBs of
+    // the idle silo's memory); a site's grains (endpoints, user endpoints, functions, nodes) are far fewer, and a
+    // location missing from the cache is only looked up again.
+    silo.Configure<Orleans.Configuration.GrainDirectoryOptions>(o => o.CacheSize = 100_000);
     silo.AddMepNodes(settings.Cluster.NodeName);
     silo.AddMepEventStreams();
     if (settings.Dashboard)

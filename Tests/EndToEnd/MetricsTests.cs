@@ -48,6 +48,9 @@ public sealed partial class MetricsTests(SiteFixture site)
         Assert.Equal(1, Delta("mep_tasks_completed", endpoint, "state=\"failed\""));
         Assert.Equal(3, Delta("mep_task_latency_seconds_count", endpoint));
         Assert.True(Delta("mep_task_latency_seconds_sum", endpoint) > 0, "latencies were recorded as zero");
+        // The silo's view that caps every instrument's label combinations (MetricsEndpoints) keeps the buckets the
+        // instrument advises (up to an hour), not OpenTelemetry's defaults (up to 10,000).
+        Assert.Contains(Samples(after), s => s.Name == "mep_task_latency_seconds_bucket" && s.Labels.Contains("le=\"3600\"", StringComparison.Ordinal));
         Assert.Equal(1, Delta("mep_uep_starts", endpoint, "outcome=\"started\""));
         Assert.Equal(1, Delta("mep_requests", endpoint, "action=\"submit\"", "status=\"200\""));
         Assert.True(Delta("mep_launcher_requests", "operation=\"start\"", "outcome=\"ok\"") >= 1, "the launcher start was not counted");
