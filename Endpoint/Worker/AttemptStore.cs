@@ -21,6 +21,14 @@ internal sealed class AttemptStore
     public int Read(Guid taskId)
     {
         var path = PathOf(taskId);
+        if (!File.Exists(path))
+        {
+            // The usual case (every first run): checked first because a thrown FileNotFoundException costs a stack
+            // unwind, which showed in the worker's profile on every task. A file appearing or going between the two
+            // calls is read, or caught below, as before.
+            return 0;
+        }
+
         try
         {
             var text = File.ReadAllText(path).Trim();
