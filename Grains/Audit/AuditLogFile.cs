@@ -85,8 +85,31 @@ public sealed class AuditLogFile : IAuditLog, IDisposable
             lines.WriteByte((byte)'\n');
         }
 
-        ct.ThrowIfCancellationRequested();
-        var bytes = lines.GetBuffer().AsSpan(0, (int)lines.Length);
+        if (ct.IsCancellationRequested)
+        {
+            return Task.FromCanceled(ct);
+        }
+
+        try
+        {
+            Append(lines.GetBuffer().AsSpan(0, (int)lines.Length));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            // As a faulted task, the way callers have always seen a failed write.
+            return Task.FromException(e);
+        }
+
+        foreach (var entry in entries)
+        {
+            Log(entry);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void Append(ReadOnlySpan<byte> bytes)
+    {
         // A synchronous write(2) under a lock: it only copies the lines into the page cache (microseconds), whereas
         // FileStream's async path on Linux queues each write and flush to the thread pool — two thread hops per task
         // event on the busiest path of the silo (received, started, ended). Not cancellable once started: a cancelled
@@ -99,16 +122,8 @@ public sealed class AuditLogFile : IAuditLog, IDisposable
             }
 
             _file.Write(bytes);
-            _file.Flush();
             _size += bytes.Length;
         }
-
-        foreach (var entry in entries)
-        {
-            Log(entry);
-        }
-
-        return Task.CompletedTask;
     }
 
     /// <summary>audit.log.(k-1) → audit.log.k, …, audit.log → audit.log.1, then a fresh audit.log. Runs under the gate.</summary>
