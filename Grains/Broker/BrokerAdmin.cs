@@ -69,18 +69,20 @@ public sealed class BrokerAdmin(HttpClient http, IOptions<BrokerOptions> options
         await SendAsync(HttpMethod.Put, $"users/{Esc(user)}", new JsonObject { ["password"] = password, ["tags"] = "" }, ct);
         // write: basic.publish needs write on the exchange, and nothing else may be written (not amq.default, which
         // would let it publish to any queue by name). read: basic.consume needs read on the queue.
-        await SetPermissionsAsync(user,
+        // The two permission sets are independent once the user exists: both requests at once (a cold start waits for them).
+        var permissions = SetPermissionsAsync(user,
             configure: "^$",
             write: $"^{Regex.Escape(BrokerNames.EventsExchange)}$",
             read: $"^{Regex.Escape(BrokerNames.TaskQueue(uepId))}$",
             ct);
         // Topic permissions check the routing key of every publish to the topic exchange: only its own.
-        await SendAsync(HttpMethod.Put, $"topic-permissions/{Esc(VirtualHost)}/{Esc(user)}", new JsonObject
+        var topicPermissions = SendAsync(HttpMethod.Put, $"topic-permissions/{Esc(VirtualHost)}/{Esc(user)}", new JsonObject
         {
             ["exchange"] = BrokerNames.EventsExchange,
             ["write"] = $"^{Regex.Escape(_options.EventsRoutingKey(uepId))}$",
             ["read"] = "^$",
         }, ct);
+        await Task.WhenAll(permissions, topicPermissions);
         return new BrokerCredentials(user, password);
     }
 
