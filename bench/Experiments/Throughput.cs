@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Mep.Bench.Site;
 using Mep.Sdk;
 using Spectre.Console;
 
@@ -37,24 +38,34 @@ internal static class Throughput
         var points = new List<(double, double)>();
         foreach (var ueps in ctx.Run.ThroughputUeps)
         {
-            var (rate, drained) = await MeasureAsync(ctx, ueps, Math.Max(FewInFlight, InFlight / ueps), duration, progress, ct);
+            var (rate, drained, cpu) = await MeasureAsync(ctx, ueps, Math.Max(FewInFlight, InFlight / ueps), duration, progress, ct);
             points.Add((ueps, rate));
             var plural = ueps > 1 ? "s" : "";
             results.Add(new Measurement(Name, $"{ueps} UEP{plural}", rate, "tasks/s", "raw publish-confirm-consume-ack", rawRate,
                 "≥ 5000/s and ≥ 25% of raw", rate >= 5000 && rate >= 0.25 * rawRate));
             results.Add(new Measurement(Name, $"{ueps} UEP{plural}, all submitted ÷ time to the last result", drained, "tasks/s", "raw publish-confirm-consume-ack", rawRate));
+            // What a task cost, and where: the machine's CPU is the limit, so this says which part to cut.
+            results.Add(new Measurement(Name, $"{ueps} UEP{plural}, CPU per task, all site processes", cpu.Values.Sum(), "ms"));
+            if (ueps == ctx.Run.ThroughputUeps[0])
+            {
+                foreach (var role in SiteCpu.Roles)
+                {
+                    results.Add(new Measurement(Name, $"{ueps} UEP{plural}, CPU per task: {role}", cpu[role], "ms"));
+                }
+            }
         }
-        var (few, _) = await MeasureAsync(ctx, 1, FewInFlight, duration, progress, ct);
+        var (few, _, _) = await MeasureAsync(ctx, 1, FewInFlight, duration, progress, ct);
         results.Add(new Measurement(Name, $"1 UEP, {FewInFlight} in flight (not {InFlight})", few, "tasks/s", "raw publish-confirm-consume-ack", rawRate));
         results.Series.Add(new Series(Name, "MEP (durable no-op tasks)", "user endpoints", "tasks per second", points));
         results.Series.Add(new Series(Name, "raw broker (baseline)", "user endpoints", "tasks per second",
             [.. ctx.Run.ThroughputUeps.Select(u => ((double)u, rawRate))]));
         results.Notes.Add($"Throughput: {duration.TotalSeconds:F0} s per point after {WarmUp(duration).TotalSeconds:F0} s of the same load uncounted, {WorkersPerUep} workers per UEP, {InFlight} tasks in flight " +
-            $"in all (split over the UEPs, at least {FewInFlight} each) through the SDK (default options), and 1 UEP with {FewInFlight} in flight; raw baseline one publisher (confirms per 256) and one consumer.");
+            $"in all (split over the UEPs, at least {FewInFlight} each) through the SDK (default options), and 1 UEP with {FewInFlight} in flight; raw baseline one publisher (confirms per 256) and one consumer. " +
+            "CPU per task: utime + stime from /proc/PID/stat over the measured window, by process role, divided by the tasks done in it.");
     }
 
     /// <summary>Tasks done within the window per second, and every task submitted in it over the time to the last result.</summary>
-    private static async Task<(double InWindow, double Drained)> MeasureAsync(BenchContext ctx, int ueps, int inFlight, TimeSpan duration, ProgressTask progress, CancellationToken ct)
+    private static async Task<(double InWindow, double Drained, Dictionary<string, double> CpuMsPerTask)> MeasureAsync(BenchContext ctx, int ueps, int inFlight, TimeSpan duration, ProgressTask progress, CancellationToken ct)
     {
         var executors = Enumerable.Range(0, ueps).Select(_ => ctx.NewExecutor(ctx.FreshConfig($"tput{ueps}", WorkersPerUep))).ToList();
         try
@@ -66,6 +77,7 @@ internal static class Throughput
             // and this one's) still compiling their hot paths.
             var warming = Stopwatch.StartNew();
             await Task.WhenAll(executors.Select(e => FeedAsync(e, ctx.Noop, inFlight, warming, WarmUp(duration), () => { }, () => { }, failures)));
+            var cpuBefore = SiteCpu.Snapshot(ctx.Site);
             var clock = Stopwatch.StartNew();
             long inWindow = 0;
             long submitted = 0;
@@ -75,12 +87,15 @@ internal static class Throughput
                 await Task.Delay(250, ct);
                 progress.Value = Math.Min(progress.MaxValue, progress.Value + 0.25);
             }
+            var cpu = SiteCpu.Spent(cpuBefore, SiteCpu.Snapshot(ctx.Site));
             await Task.WhenAll(feeders);
             if (failures.TryDequeue(out var failure))
             {
                 throw new BenchTaskFailedException($"throughput with {ueps} UEPs: a task failed: {failure.Message}");
             }
-            return (Interlocked.Read(ref inWindow) / duration.TotalSeconds, Interlocked.Read(ref submitted) / clock.Elapsed.TotalSeconds);
+            var done = Interlocked.Read(ref inWindow);
+            return (done / duration.TotalSeconds, Interlocked.Read(ref submitted) / clock.Elapsed.TotalSeconds,
+                cpu.ToDictionary(c => c.Key, c => done > 0 ? c.Value * 1000 / done : double.NaN));
         }
         finally
         {
