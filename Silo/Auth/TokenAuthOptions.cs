@@ -12,6 +12,15 @@ public sealed class TokenAuthOptions
 
     /// <summary>Tolerance for expiry and not-before, for clocks that disagree a little.</summary>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How long a validated token is remembered at most (never past its expiry), so that requests with the same token
+    /// skip the signature check; a change of the issuer's keys forgets it at once. Zero: every request is checked.
+    /// </summary>
+    public TimeSpan TokenCacheLifetime { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Validated tokens remembered at most, per issuer.</summary>
+    public int TokenCacheCapacity { get; set; } = 4096;
 }
 
 /// <summary>One trusted issuer (<c>Mep:Auth:Issuers:N</c>). Its keys come from exactly one of Authority or JwksFile.</summary>

@@ -7,6 +7,7 @@ namespace Mep.Silo.Auth;
 public sealed class TokenAuthOptionsValidator : IValidateOptions<TokenAuthOptions>
 {
     public static readonly TimeSpan MaxClockSkew = TimeSpan.FromMinutes(10);
+    public static readonly TimeSpan MaxTokenCacheLifetime = TimeSpan.FromHours(1);
 
     public ValidateOptionsResult Validate(string? name, TokenAuthOptions options)
     {
@@ -15,6 +16,16 @@ public sealed class TokenAuthOptionsValidator : IValidateOptions<TokenAuthOption
         if (options.ClockSkew < TimeSpan.Zero || options.ClockSkew > MaxClockSkew)
         {
             errors.Add($"{section}:ClockSkew {options.ClockSkew} must lie between 00:00:00 and {MaxClockSkew} (written hh:mm:ss)");
+        }
+
+        if (options.TokenCacheLifetime < TimeSpan.Zero || options.TokenCacheLifetime > MaxTokenCacheLifetime)
+        {
+            errors.Add($"{section}:TokenCacheLifetime {options.TokenCacheLifetime} must lie between 00:00:00 and {MaxTokenCacheLifetime} (written hh:mm:ss)");
+        }
+
+        if (options.TokenCacheCapacity < 0)
+        {
+            errors.Add($"{section}:TokenCacheCapacity {options.TokenCacheCapacity} must not be negative (0 turns the cache off)");
         }
 
         if (options.Issuers.Count == 0)

@@ -78,11 +78,39 @@ public static class TokenAuthentication
             ClockSkew = auth.ClockSkew,
             NameClaimType = MepClaims.Username,
         };
+        var cache = new ValidatedTokenCache(auth.TokenCacheLifetime, auth.TokenCacheCapacity, TimeProvider.System);
         jwt.Events = new JwtBearerEvents
         {
+            OnMessageReceived = async context =>
+            {
+                if (!cache.Enabled || BearerToken(context.Request) is not { } token)
+                {
+                    return;
+                }
+
+                object keys;
+                try
+                {
+                    keys = await context.Options.ConfigurationManager!.GetConfigurationAsync(context.HttpContext.RequestAborted);
+                }
+                catch (Exception e) when (e is TokenRejectedException or OperationCanceledException)
+                {
+                    return; // the handler meets the same failure and answers it
+                }
+
+                // Remembered for OnTokenValidated: the keys as they were before the check (a reload in between only
+                // makes the entry miss later, never match keys it was not checked against).
+                context.HttpContext.Items[KeysItem] = keys;
+                if (cache.Find(token, keys) is { } principal)
+                {
+                    context.Principal = principal;
+                    context.Success();
+                }
+            },
             OnTokenValidated = context =>
             {
-                var payload = JsonDocument.Parse(Base64UrlEncoder.DecodeBytes(((JsonWebToken)context.SecurityToken).EncodedPayload)).RootElement;
+                var jwtToken = (JsonWebToken)context.SecurityToken;
+                var payload = JsonDocument.Parse(Base64UrlEncoder.DecodeBytes(jwtToken.EncodedPayload)).RootElement;
                 var (caller, reason) = CallerClaims.FromPayload(payload, issuer.Issuer, issuer.IdentitySetClaim);
                 if (caller is null)
                 {
@@ -90,7 +118,12 @@ public static class TokenAuthentication
                 }
                 else
                 {
-                    context.Principal = new ClaimsPrincipal(new CallerClaimsIdentity(context.Principal!.Identities.First(), caller));
+                    var identity = new CallerClaimsIdentity(context.Principal!.Identities.First(), caller);
+                    context.Principal = new ClaimsPrincipal(identity);
+                    if (context.HttpContext.Items[KeysItem] is { } keys)
+                    {
+                        cache.Add(jwtToken.EncodedToken, keys, identity, new DateTimeOffset(jwtToken.ValidTo, TimeSpan.Zero) + auth.ClockSkew);
+                    }
                 }
 
                 return Task.CompletedTask;
@@ -107,6 +140,21 @@ public static class TokenAuthentication
                 await BearerChallenge.WriteAsync(context.Response, context.AuthenticateFailure is { } failure ? BearerChallenge.ReasonFor(failure) : null);
             },
         };
+    }
+
+    private const string KeysItem = "mep.auth.keys";
+
+    /// <summary>The token as the JWT bearer handler takes it from the Authorization header; null when there is none.</summary>
+    private static string? BearerToken(HttpRequest request)
+    {
+        var authorization = request.Headers.Authorization.ToString();
+        if (!authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        var token = authorization["Bearer ".Length..].Trim();
+        return token.Length == 0 ? null : token;
     }
 
     private static DiscoveryConfigurationManager Discovery(TokenIssuerOptions issuer, ILogger logger)

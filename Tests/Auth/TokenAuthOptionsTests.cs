@@ -102,6 +102,20 @@ public sealed class TokenAuthOptionsTests : IDisposable
     }
 
     [Fact]
+    public void The_token_cache_settings_are_bounded()
+    {
+        var options = Issuer(jwks: Jwks("cache.json"));
+        options.TokenCacheLifetime = TimeSpan.FromDays(1);
+        options.TokenCacheCapacity = -1;
+
+        Assert.Equal(
+        [
+            "Mep:Auth:TokenCacheLifetime 1.00:00:00 must lie between 00:00:00 and 01:00:00 (written hh:mm:ss)",
+            "Mep:Auth:TokenCacheCapacity -1 must not be negative (0 turns the cache off)",
+        ], Errors(options));
+    }
+
+    [Fact]
     public async Task A_host_with_a_bad_configuration_does_not_start_and_says_why()
     {
         var settings = new Dictionary<string, string?>

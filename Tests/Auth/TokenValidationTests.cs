@@ -72,6 +72,22 @@ public sealed class TokenValidationTests(AuthFixture site)
     }
 
     [Fact]
+    public async Task A_token_accepted_before_is_refused_once_it_expires()
+    {
+        // Valid for about 5 s more (expired 55 s ago, 60 s of skew): accepted twice (the second time from the silo's
+        // cache of validated tokens), then refused as expired once its time is up, cache or not.
+        var now = DateTimeOffset.UtcNow;
+        var ending = site.Dev.Issue(Alice, new TestToken { IssuedAt = now.AddMinutes(-10), Lifetime = TimeSpan.FromMinutes(10) - TimeSpan.FromSeconds(55) });
+        Assert.Equal(HttpStatusCode.OK, (await site.Host.WhoAmIAsync(ending)).Status);
+        Assert.Equal(Alice, (await site.Host.WhoAmIAsync(ending)).Caller?.Username);
+
+        var refused = await Poll.TryUntilAsync(async () => (await site.Host.WhoAmIAsync(ending)).Status == HttpStatusCode.Unauthorized, TimeSpan.FromSeconds(30));
+
+        Assert.True(refused, "an expired token was still accepted");
+        await AssertRefused(ending, "token expired");
+    }
+
+    [Fact]
     public async Task A_token_not_yet_valid_is_refused()
         => await AssertRefused(site.Dev.Issue(Alice, new TestToken { NotBefore = DateTimeOffset.UtcNow.AddMinutes(10) }), "token not yet valid");
 
