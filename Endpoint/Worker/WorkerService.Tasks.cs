@@ -293,8 +293,9 @@ internal sealed partial class WorkerService
         if (becameBusy)
         {
             // At once, not after the status loop's pause: a block the UEP sees idle (nothing running, nothing left
-            // in the queue because this worker just took it) may be given back, and the task with it.
-            _status.TryWrite(Status(WorkerPhase.Running));
+            // in the queue because this worker just took it) may be given back, and the task with it. Beside the
+            // task, not before it: the file's create, write and rename took ~0.3 ms of every serial task's latency.
+            _ = Task.Run(WriteStatusNow);
         }
 
         _statusChanged.Release();

@@ -56,6 +56,8 @@ internal sealed partial class WorkerService : IAsyncDisposable
     private long _nextHandler;
     private readonly SemaphoreSlim _settleGate = new(1, 1);
     private readonly SemaphoreSlim _statusChanged = new(0);
+    private readonly Lock _statusWrite = new();
+    private bool _statusFinal;
 
     private IConnection? _connection;
     private IChannel? _taskChannel;
@@ -117,8 +119,12 @@ internal sealed partial class WorkerService : IAsyncDisposable
         var exitCode = await ShutdownAsync(stop).ConfigureAwait(false);
         await loops.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(status, watchdog).ConfigureAwait(false);
-        // The last word, after the loop that could overwrite it has ended.
-        _status.TryWrite(Status(WorkerPhase.Stopped, stop.Error ?? stop.Reason));
+        // The last word, after the loop that could overwrite it has ended (and no busy write after it).
+        lock (_statusWrite)
+        {
+            _statusFinal = true;
+            _status.TryWrite(Status(WorkerPhase.Stopped, stop.Error ?? stop.Reason));
+        }
         return exitCode;
     }
 
@@ -177,11 +183,26 @@ internal sealed partial class WorkerService : IAsyncDisposable
                     // Changes during the pause are covered by the write below.
                 }
 
-                _status.TryWrite(Status(WorkerPhase.Running));
+                WriteStatusNow();
             }
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
+        }
+    }
+
+    /// <summary>
+    /// Writes the status as it is when the write begins. One write at a time (the status loop and a worker going busy
+    /// may both write), so the file ends with the latest state, not whichever rename came last.
+    /// </summary>
+    private void WriteStatusNow()
+    {
+        lock (_statusWrite)
+        {
+            if (!_statusFinal)
+            {
+                _status.TryWrite(Status(WorkerPhase.Running));
+            }
         }
     }
 

@@ -59,6 +59,8 @@ public sealed partial class EndpointGrain(
     private const int MaxPrepared = 256;
     private readonly Dictionary<(string? Json, string Gc), (JsonObject Config, string Canonical, JsonObject Rendered, UepConfig Model)> _prepared = [];
     private (EndpointDefinition? Endpoint, ConfigTemplate? Template, ConfigSchema? Schema) _preparedFor;
+    private const int MaxFunctions = 1024;
+    private readonly Dictionary<Guid, FunctionDefinition> _functions = [];
 
     private string EndpointId => this.GetPrimaryKeyString();
 
@@ -294,6 +296,29 @@ public sealed partial class EndpointGrain(
         }
     }
 
+    /// <summary>
+    /// A function's definition, remembered once found: registration is write-once, so a definition never changes, and
+    /// a user who submits task after task of one function need not have it fetched from its grain each time (a grain
+    /// call was ~0.1 ms of every submit). An unknown id is not remembered: it may be registered next.
+    /// </summary>
+    private async Task<FunctionDefinition> FunctionAsync(Guid functionId)
+    {
+        if (_functions.TryGetValue(functionId, out var known))
+        {
+            return known;
+        }
+
+        var function = await GrainFactory.GetGrain<IFunctionGrain>(functionId).Get()
+            ?? throw ProblemException.NotFound($"function {functionId} not found");
+        if (_functions.Count >= MaxFunctions)
+        {
+            _functions.Clear();
+        }
+
+        _functions[functionId] = function;
+        return function;
+    }
+
     private async Task<List<QueuedTask>> BuildTasks(EndpointDefinition endpoint, UepConfig config, IReadOnlyList<SubmittedTask> requests)
     {
         var functions = new Dictionary<Guid, FunctionDefinition>();
@@ -311,10 +336,7 @@ public sealed partial class EndpointGrain(
                 throw ProblemException.Forbidden($"function {functionId} is not in the user endpoint config's allowed_functions");
             }
 
-            var function = await GrainFactory.GetGrain<IFunctionGrain>(functionId).Get()
-                ?? throw ProblemException.NotFound($"function {functionId} not found");
-
-            functions[functionId] = function;
+            functions[functionId] = await FunctionAsync(functionId);
         }
 
         var now = DateTimeOffset.UtcNow;
