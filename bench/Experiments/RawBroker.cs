@@ -48,7 +48,7 @@ internal sealed class RawBroker : IAsyncDisposable
     /// publishes a reply (confirmed) and only then acks, the client consumes the reply and acks it — as a task goes
     /// to a worker and its result comes back. Returns each round trip.
     /// </summary>
-    public async Task<IReadOnlyList<TimeSpan>> RequestReplyAsync(int count, Action<int> progress, CancellationToken ct)
+    public async Task<IReadOnlyList<TimeSpan>> RequestReplyAsync(int count, TimeSpan warmUp, Action<int> progress, CancellationToken ct)
     {
         await using var client = await ConfirmingChannelAsync(ct);
         await using var responder = await ConfirmingChannelAsync(ct);
@@ -70,14 +70,27 @@ internal sealed class RawBroker : IAsyncDisposable
         await client.BasicConsumeAsync("raw.replies", false, receive, ct);
 
         var body = new byte[64];
-        var samples = new List<TimeSpan>(count);
-        for (var i = 0; i < count; i++)
+        async Task<TimeSpan> RoundTripAsync()
         {
             var clock = Stopwatch.StartNew();
             await client.BasicPublishAsync("", "raw.requests", true, Persistent, body, ct);
             var tag = await replies.Reader.ReadAsync(ct).AsTask().WaitAsync(TimeSpan.FromSeconds(30), ct);
-            samples.Add(clock.Elapsed);
+            var elapsed = clock.Elapsed;
             await client.BasicAckAsync(tag, false, ct);
+            return elapsed;
+        }
+
+        // Warmed up like the MEP side, so that both are measured past the JIT's first work.
+        var warming = Stopwatch.StartNew();
+        while (warming.Elapsed < warmUp)
+        {
+            await RoundTripAsync();
+        }
+
+        var samples = new List<TimeSpan>(count);
+        for (var i = 0; i < count; i++)
+        {
+            samples.Add(await RoundTripAsync());
             progress(i + 1);
         }
         return samples;
