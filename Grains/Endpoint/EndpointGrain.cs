@@ -6,6 +6,7 @@ using Mep.Contracts.Model;
 using Mep.Grains.Audit;
 using Mep.Grains.Endpoints;
 using Mep.Grains.Identity;
+using Mep.Identity;
 using Mep.Grains.UserConfig;
 using Mep.Protocol.Config;
 using Mep.Protocol.Shell;
@@ -60,6 +61,9 @@ public sealed partial class EndpointGrain(
     private readonly Dictionary<(string? Json, string Gc), (JsonObject Config, string Canonical, JsonObject Rendered, UepConfig Model)> _prepared = [];
     private (EndpointDefinition? Endpoint, ConfigTemplate? Template, ConfigSchema? Schema) _preparedFor;
     private const int MaxFunctions = 1024;
+    private static readonly TimeSpan GcLifetime = TimeSpan.FromMinutes(1);
+    private readonly Dictionary<(LocalAccount Account, string IdentityId, string? UserRuntime), (JsonObject Gc, string Json, long At)> _gcs = [];
+    private EndpointDefinition? _gcsFor;
     private readonly Dictionary<Guid, FunctionDefinition> _functions = [];
 
     private string EndpointId => this.GetPrimaryKeyString();
@@ -98,8 +102,7 @@ public sealed partial class EndpointGrain(
 
         var account = await AuthorizeAsync(endpoint, caller, facts);
         var username = account.Name;
-        var gc = TemplateVariables.Gc(
-            TemplateVariables.MappedIdentity(account, caller.IdentityId), ParseUserRuntime(batch.UserRuntimeJson), endpoint.ParentConfig);
+        var gc = GcOnce(endpoint, account, caller.IdentityId, batch.UserRuntimeJson);
         var (userConfig, canonical, rendered, model) = PrepareConfigOnce(endpoint, batch.UserEndpointConfigJson, gc);
         var uepId = UserEndpointId.Derive(endpoint.EndpointId, caller.IdentityId, canonical);
         var queued = await BuildTasks(endpoint, model, batch.Tasks);
@@ -200,7 +203,33 @@ public sealed partial class EndpointGrain(
     /// object), one user config and one set of template variables the outcome is always the same, and a user who submits
     /// batch after batch with one config need not have it validated and rendered each time. Failures are not remembered.
     /// </summary>
-    private (JsonObject Config, string Canonical, JsonObject Rendered, UepConfig Model) PrepareConfigOnce(EndpointDefinition endpoint, string? json, JsonObject gc)
+    /// <summary>
+    /// The caller's <c>_GC</c> template variables (mapped identity, user runtime, parent config) with their JSON text,
+    /// remembered for <see cref="GcLifetime"/>: the account's group names alone (getgrouplist, then a group lookup
+    /// each) took ~0.15 ms of every submit. A change of the account (name, ids, home, shell, GECOS) is a new key at
+    /// once; a change of its groups shows within the lifetime, as with the name service caches sites already run.
+    /// </summary>
+    private (JsonObject Gc, string Json) GcOnce(EndpointDefinition endpoint, LocalAccount account, string identityId, string? userRuntimeJson)
+    {
+        if (!ReferenceEquals(endpoint, _gcsFor) || _gcs.Count >= MaxPrepared)
+        {
+            _gcs.Clear();
+            _gcsFor = endpoint;
+        }
+
+        var key = (account, identityId, userRuntimeJson);
+        if (_gcs.TryGetValue(key, out var known) && System.Diagnostics.Stopwatch.GetElapsedTime(known.At) < GcLifetime)
+        {
+            return (known.Gc, known.Json);
+        }
+
+        var gc = TemplateVariables.Gc(TemplateVariables.MappedIdentity(account, identityId), ParseUserRuntime(userRuntimeJson), endpoint.ParentConfig);
+        var json = gc.ToJsonString();
+        _gcs[key] = (gc, json, System.Diagnostics.Stopwatch.GetTimestamp());
+        return (gc, json);
+    }
+
+    private (JsonObject Config, string Canonical, JsonObject Rendered, UepConfig Model) PrepareConfigOnce(EndpointDefinition endpoint, string? json, (JsonObject Gc, string Json) gc)
     {
         var source = (endpoint, endpoint.Template, endpoint.Schema);
         if (!ReferenceEquals(source.endpoint, _preparedFor.Endpoint) || !ReferenceEquals(source.Template, _preparedFor.Template)
@@ -210,10 +239,11 @@ public sealed partial class EndpointGrain(
             _preparedFor = source;
         }
 
-        var key = (json, gc.ToJsonString());
+        var key = (json, gc.Json);
         if (!_prepared.TryGetValue(key, out var prepared))
         {
-            prepared = PrepareConfig(endpoint, json, gc);
+            // A copy: the remembered variables stay as their text says, whatever rendering does with them.
+            prepared = PrepareConfig(endpoint, json, gc.Gc.DeepClone().AsObject());
             _prepared[key] = prepared;
         }
 

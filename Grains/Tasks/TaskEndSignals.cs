@@ -1,3 +1,5 @@
+using Mep.Contracts.Model;
+
 namespace Mep.Grains.Tasks;
 
 /// <summary>
@@ -30,17 +32,21 @@ public sealed class TaskEndSignals
         return watch;
     }
 
-    /// <summary>These tasks' ends are committed.</summary>
-    public void Ended(IEnumerable<Guid> taskIds)
+    /// <summary>These tasks' ends are committed; each with its ended record when the committer had it.</summary>
+    public void Ended(IEnumerable<(Guid TaskId, TaskRecord? Record)> ends)
     {
-        List<Watch>? woken = null;
+        HashSet<Watch>? woken = null;
         lock (_lock)
         {
-            foreach (var id in taskIds)
+            foreach (var (id, record) in ends)
             {
                 if (_watches.TryGetValue(id, out var list))
                 {
-                    (woken ??= []).AddRange(list);
+                    foreach (var watch in list)
+                    {
+                        watch.Add(id, record);
+                        (woken ??= []).Add(watch);
+                    }
                 }
             }
         }
@@ -76,6 +82,28 @@ public sealed class TaskEndSignals
         }
 
         internal IReadOnlyCollection<Guid> TaskIds { get; }
+
+        // The ends signalled so far (under the owner's lock); a null record: ended, but read it from the store.
+        private readonly Dictionary<Guid, TaskRecord?> _ended = [];
+
+        internal void Add(Guid taskId, TaskRecord? record) => _ended.TryAdd(taskId, record);
+
+        /// <summary>
+        /// The records of the ends that woke this watch, when every one came with its record; null when the store must
+        /// be read instead (an end signalled without its record, or none signalled yet).
+        /// </summary>
+        public IReadOnlyList<TaskRecord>? SignalledRecords()
+        {
+            lock (_owner._lock)
+            {
+                if (_ended.Count == 0 || _ended.Values.Any(r => r is null))
+                {
+                    return null;
+                }
+
+                return _ended.Values.Select(r => r!).ToList();
+            }
+        }
 
         internal TaskCompletionSource Signal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

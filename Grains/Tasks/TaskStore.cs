@@ -46,7 +46,7 @@ public sealed class TaskStore(TaskWriteBatcher writer)
     {
         var recorded = await writer.CompleteAsync(ends.Select(e => new TaskCompletionRow(
             e.TaskId, JsonSerializer.Serialize(e.Outcome, Json), JsonSerializer.Serialize(e.History, Json))).ToList()).ConfigureAwait(false);
-        Ends.Ended(ends.Where((_, i) => recorded[i]).Select(e => e.TaskId));
+        Ends.Ended(ends.Where((_, i) => recorded[i]).Select(e => (e.TaskId, e.Record)));
         return recorded;
     }
 
@@ -112,4 +112,6 @@ public sealed class TaskStore(TaskWriteBatcher writer)
 }
 
 /// <summary>A task's end as the task store records it: the outcome and the whole timeline ending in it.</summary>
-public sealed record TaskEnd(Guid TaskId, TaskOutcome Outcome, TaskHistory History);
+/// <param name="Record">The task's whole record as ended, when the caller has it: handed to the requests waiting for
+/// the task (<see cref="TaskEndSignals"/>), which then need not read back what was just written.</param>
+public sealed record TaskEnd(Guid TaskId, TaskOutcome Outcome, TaskHistory History, TaskRecord? Record = null);

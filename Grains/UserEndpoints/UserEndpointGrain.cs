@@ -218,7 +218,11 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         }
 
         var end = outcome.State == TaskOutcomeState.Success ? TaskProgressState.Success : TaskProgressState.Failed;
-        _staged[taskId] = (pending, new TaskEnd(taskId, outcome, pending.HistoryEndingIn(end, outcome.CompletedAt)));
+        var history = pending.HistoryEndingIn(end, outcome.CompletedAt);
+        var record = S.Spec is { } spec
+            ? new TaskRecord(taskId, pending.Task.FunctionId, spec.IdentityId, spec.EndpointId, UepId, pending.Task.SubmittedAt, outcome, history)
+            : null;
+        _staged[taskId] = (pending, new TaskEnd(taskId, outcome, history, record));
     }
 
     /// <summary>

@@ -210,7 +210,13 @@ public static class ApiRoutes
                 return new TaskStatusResponse(ended.ToDictionary(v => v.TaskId), missing);
             }
 
-            await watch.WaitAsync(left < LongPollRecheck ? left : LongPollRecheck, ct);
+            if (await watch.WaitAsync(left < LongPollRecheck ? left : LongPollRecheck, ct)
+                && watch.SignalledRecords() is { } records && records.All(r => string.Equals(r.OwnerIdentityId, identityId, StringComparison.OrdinalIgnoreCase)))
+            {
+                // Woken by ends committed here, each with its record: answered from them, without reading back what
+                // was just written (~0.1-0.2 ms of every long poll). The unknown ids were answered before the wait.
+                return new TaskStatusResponse(records.Select(r => TaskViews.ToView(r, r.History)).ToDictionary(v => v.TaskId), []);
+            }
         }
     }
 

@@ -267,6 +267,13 @@ public sealed class TaskProgressTests(SiteFixture site) : IAsyncLifetime
         Assert.Equal((first, ApiTaskStatus.Success, "1\n"), (view.TaskId, view.Status, view.Result!.Stdout));
         Assert.Equal(State.Success, view.State);
 
+        // Answered from the end as the grain committed it, not read back from the store: still the very view a read
+        // of the task gives (outcome and timeline alike).
+        var stored = await client.GetTaskAsync(first);
+        Assert.Equal(
+            System.Text.Json.JsonSerializer.Serialize(stored, Mep.Protocol.ProtocolJson.Options),
+            System.Text.Json.JsonSerializer.Serialize(view, Mep.Protocol.ProtocolJson.Options));
+
         // An unknown id (or another user's task) answers a wait at once, as not found.
         var missing = await client.WaitForFinishedAsync([second, unknown], TimeSpan.FromSeconds(30));
         Assert.Equal([unknown], missing.NotFound);
