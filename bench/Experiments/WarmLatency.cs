@@ -19,33 +19,35 @@ internal static class WarmLatency
         progress.MaxValue = 2 * n + nDefault + 20;
         // (the step split's 50 extra tasks are not on the bar: they take a second or two)
 
-        IReadOnlyList<TimeSpan> raw;
-        await using (var broker = await RawBroker.OpenAsync(ctx.Broker, ct))
-        {
-            raw = await broker.RequestReplyAsync(n, ctx.Run.LatencyWarmUp / 4, i => progress.Value = i, ct);
-        }
-
         var config = ctx.FreshConfig("latency");
         string uep;
+        var raw = new List<TimeSpan>(n);
         var eager = new List<double>(n);
         var defaults = new List<double>(nDefault);
-        await using (var executor = ctx.NewExecutor(config, BenchContext.Eager))
+        await using (var broker = await RawBroker.OpenAsync(ctx.Broker, ct))
+        await using (var eagerExecutor = ctx.NewExecutor(config, BenchContext.Eager))
+        await using (var defaultExecutor = ctx.NewExecutor(config))
         {
             for (var i = 0; i < 20; i++) // start the UEP and warm the worker's interpreter
             {
-                await BenchContext.NoopAsync(executor, ctx.Noop);
+                await BenchContext.NoopAsync(eagerExecutor, ctx.Noop);
                 progress.Increment(1);
             }
-            await WarmUpAsync(executor, ctx.Noop, ctx.Run.LatencyWarmUp);
-            uep = executor.UserEndpointId ?? throw new InvalidOperationException("no user endpoint id after a task");
-            await MeasureAsync(executor, ctx.Noop, n, eager, progress);
-            await SplitAsync(ctx, executor, results, ct);
-        }
-        await using (var executor = ctx.NewExecutor(config))
-        {
-            // The site is warm by now; this executor and its HTTP connection are new.
-            await WarmUpAsync(executor, ctx.Noop, ctx.Run.LatencyWarmUp / 4);
-            await MeasureAsync(executor, ctx.Noop, nDefault, defaults, progress);
+            uep = eagerExecutor.UserEndpointId ?? throw new InvalidOperationException("no user endpoint id after a task");
+            await WarmUpAsync(eagerExecutor, ctx.Noop, ctx.Run.LatencyWarmUp);
+            await WarmUpAsync(defaultExecutor, ctx.Noop, ctx.Run.LatencyWarmUp / 4);
+            await broker.RequestReplyAsync(0, ctx.Run.LatencyWarmUp / 4, _ => { }, ct);
+
+            // In interleaved blocks, so that the baseline and both SDK settings see the same machine: a ratio of runs
+            // minutes apart moved with whatever else the host ran (medians of one setting differed by up to 40 %).
+            for (var block = 0; block < LatencyBlocks; block++)
+            {
+                raw.AddRange(await broker.RequestReplyAsync(Share(n, block), TimeSpan.Zero, _ => progress.Increment(1), ct));
+                await MeasureAsync(eagerExecutor, ctx.Noop, Share(n, block), eager, progress);
+                await MeasureAsync(defaultExecutor, ctx.Noop, Share(nDefault, block), defaults, progress);
+            }
+
+            await SplitAsync(ctx, eagerExecutor, results, ct);
         }
         await ctx.StopAsync([uep], ct);
 
@@ -65,7 +67,7 @@ internal static class WarmLatency
         results.Series.Add(Cdf("SDK defaults", defaults));
         results.Series.Add(Cdf("raw request/reply (baseline)", rawMs));
         results.Notes.Add($"Warm latency: {n} tasks (1 ms poll) and {nDefault} (SDK defaults: no batch window, long polls) " +
-            $"of a Python no-op on one warm UEP with one worker, each after {ctx.Run.LatencyWarmUp.TotalSeconds:0.#} s " +
+            $"of a Python no-op on one warm UEP with one worker, interleaved with the raw baseline in {LatencyBlocks} blocks, after {ctx.Run.LatencyWarmUp.TotalSeconds:0.#} s " +
             $"(defaults: {ctx.Run.LatencyWarmUp.TotalSeconds / 4:0.#} s) of the same round trips uncounted; raw baseline {n} round trips after {ctx.Run.LatencyWarmUp.TotalSeconds / 4:0.#} s uncounted.");
     }
 
@@ -78,6 +80,11 @@ internal static class WarmLatency
             await BenchContext.NoopAsync(executor, noop);
         }
     }
+
+    private const int LatencyBlocks = 10;
+
+    /// <summary>Block <paramref name="block"/>'s part of <paramref name="total"/> round trips (the parts add up to it).</summary>
+    private static int Share(int total, int block) => total * (block + 1) / LatencyBlocks - total * block / LatencyBlocks;
 
     private static async Task MeasureAsync(Sdk.Executor executor, Guid noop, int count, List<double> samples, ProgressTask progress)
     {
