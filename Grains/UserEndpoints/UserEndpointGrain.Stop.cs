@@ -110,6 +110,7 @@ public sealed partial class UserEndpointGrain
         if (S.Held || Pending.Count == 0)
         {
             await RevokeAsync(deleteQueue: false);
+            LetGoWhenIdle();
         }
         else
         {

@@ -614,6 +614,22 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         else
         {
             await RevokeAsync(deleteQueue: false);
+            LetGoWhenIdle();
+        }
+    }
+
+    /// <summary>
+    /// A user endpoint with no process, no stop under way and nothing queued has nothing left to do in memory: its
+    /// activation goes once this call ends, instead of waiting out Orleans' idle collection (~15 minutes). Over a day of
+    /// users whose endpoints start and go idle, those activations were most of the silo's growth (issue 9's footprint
+    /// run: ~30 MB more at 200 live UEPs after the earlier experiments had left ~400 stopped ones activated). The
+    /// next task activates it again from its stored state.
+    /// </summary>
+    private void LetGoWhenIdle()
+    {
+        if (Pending.Count == 0 && S.Phase == UserEndpointPhase.Stopped && S.Pid is null && S.StopRequest is null && !S.Watchdog)
+        {
+            DeactivateOnIdle();
         }
     }
 

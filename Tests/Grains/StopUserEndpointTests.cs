@@ -140,6 +140,48 @@ public sealed class StopUserEndpointTests(SiteFixture site) : LifecycleTest(site
         Assert.Equal($"stopped by {lifecycle.Identity("alice")}; killed (SIGKILL) after the 3 s grace period", stopped.Reason);
     }
 
+    [Fact]
+    public async Task A_stopped_user_endpoint_with_nothing_queued_leaves_the_silos_memory_and_starts_again_for_the_next_task()
+    {
+        Lifecycle = await LifecycleSite.StartAsync(Site, new Dictionary<string, string> { ["alice"] = Site.Alice.Name });
+        var lifecycle = Lifecycle;
+        var first = await lifecycle.SubmitAsync("alice");
+        var uepId = first.UserEndpointId;
+        using var alice = lifecycle.Client("alice");
+        await using (var standIn = await lifecycle.StandInAsync(uepId))
+        {
+            var task = await standIn.TakeTaskAsync();
+            var at = DateTimeOffset.UtcNow;
+            await standIn.ResultAsync(new TaskResultMessage(task.TaskId, TaskState.Success, 0, "", "", false, null, at, at, "node-a", Site.Alice.Uid, Site.Alice.Name));
+            await WaitForTaskAsync(alice, task.TaskId, TaskLifecycleState.Success);
+        }
+
+        Assert.True(await IsActivatedAsync(lifecycle, uepId), "the running user endpoint's grain is not activated");
+        await alice.StopUserEndpointAsync(lifecycle.EndpointId, uepId);
+
+        // Stopped with nothing queued: its activation goes (without waiting for Orleans' idle collection)...
+        await Poll.UntilTrue(async () => !await IsActivatedAsync(lifecycle, uepId), StateTimeout,
+            () => $"the grain of stopped user endpoint {uepId} is still activated");
+
+        // ...its state stays: read back, it still says who stopped it...
+        var stopped = await WaitForStateAsync(alice, uepId, "stopped");
+        Assert.Equal(($"stopped by {lifecycle.Identity("alice")}", 0), (stopped.Reason, stopped.PendingTasks));
+
+        // ...and the next task starts it again.
+        var second = await lifecycle.SubmitAsync("alice");
+        Assert.Equal(uepId, second.UserEndpointId);
+        await using (var standIn = await lifecycle.StandInAsync(uepId))
+        {
+            Assert.Equal(second.TaskIds[0], (await standIn.TakeTaskAsync()).TaskId);
+        }
+    }
+
+    private static async Task<bool> IsActivatedAsync(LifecycleSite lifecycle, string uepId)
+    {
+        var activations = await lifecycle.Cluster.Client.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics();
+        return activations.Any(a => a.GrainId.Key.ToString() == uepId);
+    }
+
     private static async Task<TaskView> WaitForTaskAsync(MepClient client, Guid taskId, TaskLifecycleState state)
     {
         TaskView? last = null;
