@@ -620,10 +620,10 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
     /// <summary>
     /// A user endpoint with no process, no stop under way and nothing queued has nothing left to do in memory: its
-    /// activation goes once this call ends, instead of waiting out Orleans' idle collection (~15 minutes). Over a day of
-    /// users whose endpoints start and go idle, those activations were most of the silo's growth (issue 9's footprint
-    /// run: ~30 MB more at 200 live UEPs after the earlier experiments had left ~400 stopped ones activated). The
-    /// next task activates it again from its stored state.
+    /// activation goes once this call ends, instead of waiting out Orleans' idle collection, so that a silo's
+    /// activations follow its live user endpoints rather than every one that ran in the last quarter of an hour. The
+    /// next task activates it again from its stored state. (It is not where the silo's growth after heavy load comes
+    /// from: bench/README.md has the footprint runs with and without it.)
     /// </summary>
     private void LetGoWhenIdle()
     {
