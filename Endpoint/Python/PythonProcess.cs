@@ -16,7 +16,6 @@ internal sealed class PythonStartException(string message) : Exception(message);
 internal sealed class PythonProcess : IDisposable
 {
     private static readonly TimeSpan ReapTimeout = TimeSpan.FromSeconds(5);
-    private static readonly byte[] Newline = "\n"u8.ToArray();
     private const int LogLinesKept = 20;
     private const int MaxLinesBeforeReady = 1000;
     private const int LogLineMax = 500;
@@ -141,14 +140,19 @@ internal sealed class PythonProcess : IDisposable
         }
     }
 
-    /// <summary>Sends one request line and returns the response line; null if python exited first.</summary>
+    /// <summary>Sends one request line (ending in its newline) and returns the response line; null if python exited first.</summary>
     public async Task<string?> CallAsync(ReadOnlyMemory<byte> request, CancellationToken ct)
     {
+        if (request.Length == 0 || request.Span[^1] != (byte)'\n')
+        {
+            throw new ArgumentException("a request is one line ending in its newline", nameof(request));
+        }
+
         try
         {
+            // One write: the driver reads lines, so a request split in two wakes python3 twice.
             var stdin = _process.StandardInput.BaseStream;
             await stdin.WriteAsync(request, ct).ConfigureAwait(false);
-            await stdin.WriteAsync(Newline, ct).ConfigureAwait(false);
             await stdin.FlushAsync(ct).ConfigureAwait(false);
         }
         catch (IOException)

@@ -162,6 +162,7 @@ internal sealed class PythonRunner(string label, ProcessIdentity identity, strin
             json.WriteEndObject();
         }
 
+        buffer.Write("\n"u8);
         return buffer.WrittenMemory;
     }
 
