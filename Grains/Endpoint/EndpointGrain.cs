@@ -6,8 +6,8 @@ using Mep.Contracts.Model;
 using Mep.Grains.Audit;
 using Mep.Grains.Endpoints;
 using Mep.Grains.Identity;
-using Mep.Identity;
 using Mep.Grains.UserConfig;
+using Mep.Identity;
 using Mep.Protocol.Config;
 using Mep.Protocol.Shell;
 using Microsoft.Extensions.Logging;
@@ -199,11 +199,6 @@ public sealed partial class EndpointGrain(
         catalog.Find(EndpointId) ?? throw ProblemException.NotFound($"endpoint {EndpointId} is not served here");
 
     /// <summary>
-    /// <see cref="PrepareConfig"/>, remembered: for one endpoint definition, template and schema (each reload makes a new
-    /// object), one user config and one set of template variables the outcome is always the same, and a user who submits
-    /// batch after batch with one config need not have it validated and rendered each time. Failures are not remembered.
-    /// </summary>
-    /// <summary>
     /// The caller's <c>_GC</c> template variables (mapped identity, user runtime, parent config) with their JSON text,
     /// remembered for <see cref="GcLifetime"/>: the account's group names alone (getgrouplist, then a group lookup
     /// each) took ~0.15 ms of every submit. A change of the account (name, ids, home, shell, GECOS) is a new key at
@@ -229,6 +224,11 @@ public sealed partial class EndpointGrain(
         return (gc, json);
     }
 
+    /// <summary>
+    /// <see cref="PrepareConfig"/>, remembered: for one endpoint definition, template and schema (each reload makes a new
+    /// object), one user config and one set of template variables the outcome is always the same, and a user who submits
+    /// batch after batch with one config need not have it validated and rendered each time. Failures are not remembered.
+    /// </summary>
     private (JsonObject Config, string Canonical, JsonObject Rendered, UepConfig Model) PrepareConfigOnce(EndpointDefinition endpoint, string? json, (JsonObject Gc, string Json) gc)
     {
         var source = (endpoint, endpoint.Template, endpoint.Schema);

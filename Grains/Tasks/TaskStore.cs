@@ -32,9 +32,13 @@ public sealed class TaskStore(TaskWriteBatcher writer)
             spec.IdentityId,
             p.Task.SubmittedAt.UtcTicks,
             i,
-            JsonSerializer.Serialize(new TaskRecord(p.Task.TaskId, p.Task.FunctionId, spec.IdentityId, spec.EndpointId, userEndpointId, p.Task.SubmittedAt, null), Json),
+            JsonSerializer.Serialize(Record(userEndpointId, spec, p.Task), Json),
             JsonSerializer.Serialize(p.Task, Json),
             Progress(p))).ToList());
+
+    /// <summary>A queued task's record as stored with it (no outcome yet): what the API shows of the task.</summary>
+    public static TaskRecord Record(string userEndpointId, UserEndpointSpec spec, QueuedTask task) =>
+        new(task.TaskId, task.FunctionId, spec.IdentityId, spec.EndpointId, userEndpointId, task.SubmittedAt, null);
 
     /// <summary>Writes the progress of these queued tasks (ended ones keep their end).</summary>
     public Task SaveProgressAsync(IReadOnlyList<PendingTask> tasks) =>

@@ -220,7 +220,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         var end = outcome.State == TaskOutcomeState.Success ? TaskProgressState.Success : TaskProgressState.Failed;
         var history = pending.HistoryEndingIn(end, outcome.CompletedAt);
         var record = S.Spec is { } spec
-            ? new TaskRecord(taskId, pending.Task.FunctionId, spec.IdentityId, spec.EndpointId, UepId, pending.Task.SubmittedAt, outcome, history)
+            ? TaskStore.Record(UepId, spec, pending.Task) with { Outcome = outcome, History = history }
             : null;
         _staged[taskId] = (pending, new TaskEnd(taskId, outcome, history, record));
     }
