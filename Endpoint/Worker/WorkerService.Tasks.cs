@@ -107,9 +107,7 @@ internal sealed partial class WorkerService
 
         try
         {
-            await PublishEventAsync(
-                new EndpointEvent(EndpointEventKind.Result, _doc.UepId, DateTimeOffset.UtcNow, Result: result, Pid: Environment.ProcessId),
-                taskId.ToString(), CancellationToken.None).ConfigureAwait(false);
+            await _results.SendAsync(result).ConfigureAwait(false);
         }
         catch (Exception e) when (e is PublishException or AlreadyClosedException or OperationInterruptedException or OperationCanceledException or TimeoutException)
         {
@@ -309,6 +307,17 @@ internal sealed partial class WorkerService
                 phase, _running, _completed, _doc.MaxTasks, _lastTaskAt, DateTimeOffset.UtcNow, reason);
         }
     }
+
+    /// <summary>
+    /// One result goes as a <see cref="EndpointEventKind.Result"/> event with the task's id as its message id, as it
+    /// always has; several (see <see cref="ResultBatcher"/>) as one <see cref="EndpointEventKind.Results"/> event.
+    /// </summary>
+    private Task PublishResultsAsync(IReadOnlyList<TaskResultMessage> results) =>
+        results.Count == 1
+            ? PublishEventAsync(new EndpointEvent(EndpointEventKind.Result, _doc.UepId, DateTimeOffset.UtcNow, Result: results[0], Pid: Environment.ProcessId),
+                results[0].TaskId.ToString(), CancellationToken.None)
+            : PublishEventAsync(new EndpointEvent(EndpointEventKind.Results, _doc.UepId, DateTimeOffset.UtcNow, Pid: Environment.ProcessId, Results: results),
+                Guid.NewGuid().ToString(), CancellationToken.None);
 
     private async Task PublishEventAsync(EndpointEvent message, string messageId, CancellationToken cancel)
     {

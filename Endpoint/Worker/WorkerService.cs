@@ -37,6 +37,7 @@ internal sealed partial class WorkerService : IAsyncDisposable
     private readonly ManagerLiveness _manager;
     private readonly TimeSpan _brokerRecoveryDeadline;
     private readonly TaskTracker _tracker = new();
+    private readonly ResultBatcher _results;
     private readonly List<TaskSlot> _allSlots;
     private readonly Channel<TaskSlot> _freeSlots;
     private readonly string _consumerTag;
@@ -74,6 +75,7 @@ internal sealed partial class WorkerService : IAsyncDisposable
         _identity = identity;
         _brokerRecoveryDeadline = brokerRecoveryDeadline;
         _executor = new TaskExecutor(doc, shell);
+        _results = new ResultBatcher(PublishResultsAsync);
         var directory = new UepDirectory(doc.RunDirectory);
         _attempts = new AttemptStore(directory.AttemptsPath);
         _status = new WorkerStatusFile(directory.WorkersPath, placement.WorkerId);

@@ -65,15 +65,19 @@ public sealed partial class UserEndpointGrain
             LogMisaddressedEvent(_logger, UepId, ev.UepId, message.MessageId);
             return;
         }
-        if (ev is { Kind: EndpointEventKind.Result, Result.Started: { } start })
-        {
-            // A short task's start travels with its result: the timeline shows it running all the same.
-            await OnTaskStarted(start);
-        }
-
         if (ev is { Kind: EndpointEventKind.Result, Result: { } result })
         {
-            StageEnd(result.TaskId, ToOutcome(result));
+            await StageResultAsync(result);
+            return;
+        }
+
+        if (ev is { Kind: EndpointEventKind.Results, Results: { } results })
+        {
+            foreach (var each in results)
+            {
+                await StageResultAsync(each);
+            }
+
             return;
         }
 
@@ -97,6 +101,17 @@ public sealed partial class UserEndpointGrain
             LogUnreadableEvent(_logger, UepId, message.MessageId, error);
             return Task.CompletedTask;
         }
+    }
+
+    private async Task StageResultAsync(TaskResultMessage result)
+    {
+        if (result.Started is { } start)
+        {
+            // A short task's start travels with its result: the timeline shows it running all the same.
+            await OnTaskStarted(start);
+        }
+
+        StageEnd(result.TaskId, ToOutcome(result));
     }
 
     /// <summary>

@@ -13,6 +13,13 @@ public enum EndpointEventKind
 
     /// <summary>The UEP is about to exit on its own (idle, or a fatal error named in Reason).</summary>
     Stopping,
+
+    /// <summary>
+    /// Several results in one message (<see cref="EndpointEvent.Results"/>): a worker whose tasks end faster than the
+    /// broker confirms its publishes sends what ended meanwhile together. Silos older than this kind drop it as
+    /// unreadable, so a site upgrades its silos before its UEPs.
+    /// </summary>
+    Results,
 }
 
 public enum TaskState
@@ -27,6 +34,7 @@ public enum TaskState
 /// </summary>
 /// <param name="Pid">The sending UEP process: lifecycle signals from an earlier process of the same UEP (still in the
 /// stream after it died) must not move the current one's state.</param>
+/// <param name="Results">The results of a <see cref="EndpointEventKind.Results"/> event, in the order they ended.</param>
 public sealed record EndpointEvent(
     EndpointEventKind Kind,
     string UepId,
@@ -35,7 +43,8 @@ public sealed record EndpointEvent(
     HeartbeatMessage? Heartbeat = null,
     string? Reason = null,
     int? Pid = null,
-    TaskStartedMessage? Started = null);
+    TaskStartedMessage? Started = null,
+    IReadOnlyList<TaskResultMessage>? Results = null);
 
 /// <summary>A worker took a task off the queue and starts it now.</summary>
 /// <param name="WorkerId">The worker, as its UEP names it (<c>{block}.{node index}</c>).</param>

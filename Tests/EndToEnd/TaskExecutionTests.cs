@@ -6,6 +6,7 @@ using Mep.Protocol.Api;
 using Mep.Protocol.Messages;
 using Mep.Tests.Infrastructure;
 using RabbitMQ.Client;
+using Mep.Tests.Endpoint;
 using Xunit;
 using ApiTaskStatus = Mep.Protocol.Api.TaskStatus;
 
@@ -245,9 +246,9 @@ public sealed class TaskExecutionTests(SiteFixture site)
                 while (await channel.BasicGetAsync(events, autoAck: true) is { } got)
                 {
                     var ev = ProtocolJson.Deserialize<EndpointEvent>(got.Body.Span);
-                    if (ev.Result?.TaskId == task.TaskId)
+                    if (ev.AllResults().FirstOrDefault(r => r.TaskId == task.TaskId) is { } result)
                     {
-                        return ev.Result;
+                        return result;
                     }
                 }
 

@@ -88,7 +88,7 @@ internal sealed class WorkerBroker : IAsyncDisposable
     public Task<uint> ReadyCountAsync() => _channel.MessageCountAsync(TaskQueue);
 
     public List<TaskResultMessage> ResultsFor(Guid taskId) =>
-        _events.Where(e => e.Event.Result?.TaskId == taskId).Select(e => e.Event.Result!).ToList();
+        _events.SelectMany(e => e.Event.AllResults()).Where(r => r.TaskId == taskId).ToList();
 
     public List<(TaskStartedMessage Started, int? Pid)> StartsOf(Guid taskId) =>
         _events.Where(e => e.Event.Started?.TaskId == taskId).Select(e => (e.Event.Started!, e.Event.Pid)).ToList();

@@ -208,6 +208,33 @@ public sealed class TaskProgressTests(SiteFixture site) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Results_sent_together_in_one_event_each_reach_their_task_with_their_own_start()
+    {
+        using var client = Client();
+        var function = await client.RegisterShellFunctionAsync("echo {n}");
+        var receipt = await client.SubmitAsync(_endpointId, new SubmitRequest([
+            new TaskSubmission(function.FunctionId, new Dictionary<string, string> { ["n"] = "1" }),
+            new TaskSubmission(function.FunctionId, new Dictionary<string, string> { ["n"] = "2" })]));
+        await using var uep = await StandInAsync(receipt.UserEndpointId);
+        var first = (await uep.TakeTaskAsync()).TaskId;
+        var second = (await uep.TakeTaskAsync()).TaskId;
+
+        // As a busy worker sends them: two short tasks, each start travelling with its result, in one message.
+        var at = DateTimeOffset.UtcNow;
+        TaskResultMessage Result(Guid id, string stdout, int offset) => new(id, TaskState.Success, 0, stdout, "", false, null,
+            at.AddMilliseconds(offset), at.AddMilliseconds(offset + 1), "node-a", site.Alice.Uid, site.Alice.Name,
+            Started: new TaskStartedMessage(id, at.AddMilliseconds(offset), "node-a", "0.0", null, 1));
+        await uep.PublishAsync(new EndpointEvent(EndpointEventKind.Results, receipt.UserEndpointId, at,
+            Results: [Result(first, "1\n", 0), Result(second, "2\n", 5)]));
+
+        var one = await ViewAsync(client, first, v => v.Status != ApiTaskStatus.Pending);
+        var two = await ViewAsync(client, second, v => v.Status != ApiTaskStatus.Pending);
+        Assert.Equal(("1\n", "2\n"), (one.Result!.Stdout, two.Result!.Stdout));
+        Assert.Equal([State.Received, State.WaitingForEndpoint, State.WaitingForNodes, State.Running, State.Success], States(one));
+        Assert.Equal(at.AddMilliseconds(5), two.Transitions.Single(t => t.State == State.Running).At);
+    }
+
+    [Fact]
     public async Task A_repeated_start_changes_nothing_and_a_second_attempt_shows_as_a_new_run()
     {
         using var client = Client();
