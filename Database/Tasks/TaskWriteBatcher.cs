@@ -1,5 +1,3 @@
-using System.Threading.Channels;
-
 namespace Mep.Database.Tasks;
 
 /// <summary>
@@ -7,13 +5,23 @@ namespace Mep.Database.Tasks;
 /// so a busy silo pays one commit (one fsync) for the tasks and results of many requests and user endpoints, and an
 /// idle one commits each write at once. A caller's task completes when its rows are durable, or faults with the
 /// batch's error, in which case none of the batch's rows were written.
+/// <para>
+/// A write that finds nothing in flight is committed by its caller, on the caller's thread: with SQLite (whose
+/// "async" calls complete synchronously) the caller continues as soon as its commit returns, without a hand-off to a
+/// commit loop and back (two thread-pool wake-ups on every warm task's submit and on its end). Writes asked for during
+/// that commit are left to a background loop, which commits them together and runs while writes keep coming.
+/// </para>
 /// </summary>
 public sealed class TaskWriteBatcher : IAsyncDisposable
 {
     private readonly ITaskTable _table;
     private readonly int _maxRowsPerCommit;
-    private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Task _loop;
+    private readonly Lock _gate = new();
+    private readonly Queue<Request> _waiting = new();
+    // True while a caller or the background loop commits (or is about to): a new write then only queues.
+    private bool _committing;
+    private bool _closed;
+    private TaskCompletionSource? _drained;
 
     /// <param name="maxRowsPerCommit">A batch closes once it holds this many rows (a request is never split).</param>
     public TaskWriteBatcher(ITaskTable table, int maxRowsPerCommit = 4096)
@@ -21,7 +29,6 @@ public sealed class TaskWriteBatcher : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRowsPerCommit, 1);
         _table = table;
         _maxRowsPerCommit = maxRowsPerCommit;
-        _loop = Task.Run(RunAsync);
     }
 
     /// <summary>Raised after each commit with its number of rows (the silo's metrics: how well writes are grouped).</summary>
@@ -48,35 +55,99 @@ public sealed class TaskWriteBatcher : IAsyncDisposable
         return request.Recorded;
     }
 
+    /// <summary>Refuses new writes and returns once every write already asked for is committed (or failed).</summary>
     public async ValueTask DisposeAsync()
     {
-        _requests.Writer.TryComplete();
-        await _loop.ConfigureAwait(false);
+        Task drained;
+        lock (_gate)
+        {
+            _closed = true;
+            if (!_committing)
+            {
+                return;
+            }
+
+            _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            drained = _drained.Task;
+        }
+
+        await drained.ConfigureAwait(false);
     }
 
     private Task Enqueue(Request request)
     {
-        if (!_requests.Writer.TryWrite(request))
+        lock (_gate)
         {
-            throw new ObjectDisposedException(nameof(TaskWriteBatcher), "the task store is shutting down");
-        }
-
-        return request.Done.Task;
-    }
-
-    private async Task RunAsync()
-    {
-        var batch = new List<Request>();
-        while (await _requests.Reader.WaitToReadAsync().ConfigureAwait(false))
-        {
-            batch.Clear();
-            var rows = 0;
-            while (rows < _maxRowsPerCommit && _requests.Reader.TryRead(out var request))
+            ObjectDisposedException.ThrowIf(_closed, this);
+            _waiting.Enqueue(request);
+            if (_committing)
             {
-                batch.Add(request);
-                rows += request.Rows;
+                return request.Done.Task;
             }
 
+            _committing = true;
+        }
+
+        return LeadAsync(request);
+    }
+
+    /// <summary>The caller that found nothing in flight commits what is waiting (its own write first), then hands what
+    /// arrived meanwhile to the background loop and goes on.</summary>
+    private async Task LeadAsync(Request own)
+    {
+        await CommitNextAsync().ConfigureAwait(false);
+        if (!IdleOrHandedOn())
+        {
+            _ = Task.Run(DrainAsync);
+        }
+
+        // Completed by the commit above: no wait, and its error (if any) is rethrown here.
+        await own.Done.Task.ConfigureAwait(false);
+    }
+
+    private async Task DrainAsync()
+    {
+        do
+        {
+            await CommitNextAsync().ConfigureAwait(false);
+        }
+        while (!IdleOrHandedOn());
+    }
+
+    /// <summary>True (and the writer idle again) when nothing waits; false when the caller must go on committing.</summary>
+    private bool IdleOrHandedOn()
+    {
+        TaskCompletionSource? drained;
+        lock (_gate)
+        {
+            if (_waiting.Count > 0)
+            {
+                return false;
+            }
+
+            _committing = false;
+            drained = _drained;
+        }
+
+        drained?.TrySetResult();
+        return true;
+    }
+
+    private async Task CommitNextAsync()
+    {
+        var batch = new List<Request>();
+        var rows = 0;
+        lock (_gate)
+        {
+            while (_waiting.TryPeek(out var next) && (batch.Count == 0 || rows + next.Rows <= _maxRowsPerCommit))
+            {
+                batch.Add(_waiting.Dequeue());
+                rows += next.Rows;
+            }
+        }
+
+        if (batch.Count > 0)
+        {
             await CommitAsync(batch, rows).ConfigureAwait(false);
         }
     }

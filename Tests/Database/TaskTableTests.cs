@@ -123,6 +123,21 @@ public sealed class TaskTableTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task With_nothing_in_flight_a_write_is_committed_by_its_caller_before_the_call_returns()
+    {
+        // SQLite's calls complete synchronously, so a write that leads its own commit is durable when AddAsync returns:
+        // the caller goes on without waiting for a commit loop to pick the write up and hand it back.
+        await using var writer = new TaskWriteBatcher(Table("sqlite"));
+        var row = Row("uep-a", "alice", 1, 0);
+        var added = writer.AddAsync([row]);
+        Assert.True(added.IsCompletedSuccessfully);
+        var ended = writer.CompleteAsync([new TaskCompletionRow(row.TaskId, "\"done\"", "[]")]);
+        Assert.True(ended.IsCompletedSuccessfully);
+        Assert.Equal(new[] { true }, await ended);
+        Assert.Equal("\"done\"", (await Table("sqlite").ReadAsync([row.TaskId], CancellationToken.None)).Single().OutcomeJson);
+    }
+
     [Theory, MemberData(nameof(Providers))]
     public async Task Another_service_on_the_same_database_sees_none_of_the_rows(string provider)
     {
