@@ -12,7 +12,6 @@
 # First line out: {"ready": true, "version", "executable"}.
 
 import builtins
-import hashlib
 import json
 import linecache
 import os
@@ -21,6 +20,7 @@ import sys
 import threading
 import time
 import traceback
+import zlib
 
 NAMESPACE = "__mep__"  # __name__ of the namespace a function's source runs in (never "__main__": no main guard runs)
 OWN_FILE = "<string>"  # what -c names this code in tracebacks; its frames are cut from the user's traceback
@@ -48,14 +48,21 @@ def _type_name(t):
 
 
 def _compile(source):
-    key = hashlib.sha256(source.encode("utf-8")).hexdigest()
-    code = _compiled.get(key)
+    code = _compiled.get(source)
     if code is None:
-        filename = "<mep function %s>" % key[:12]
+        # Named by a checksum of the source (zlib, not hashlib: hashlib loads OpenSSL, ~3 ms of every slot's start and
+        # of a cold endpoint's first task), made unique in this process should two sources ever share one.
+        checksum = zlib.crc32(source.encode("utf-8"))
+        lines = source.splitlines(True)
+        filename = "<mep function %08x>" % checksum
+        n = 1
+        while filename in linecache.cache and linecache.cache[filename][2] != lines:
+            n += 1
+            filename = "<mep function %08x-%d>" % (checksum, n)
         # Lets tracebacks quote the function's lines; an entry without mtime is never evicted by checkcache.
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        linecache.cache[filename] = (len(source), None, lines, filename)
         code = compile(source, filename, "exec")
-        _compiled[key] = code
+        _compiled[source] = code
     return code
 
 
