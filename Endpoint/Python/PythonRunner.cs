@@ -24,6 +24,9 @@ internal sealed class PythonRunner(string label, ProcessIdentity identity, strin
     /// <summary>The python process serving this slot now, if any (tests check it is reused).</summary>
     public int? Pid => _python is { HasExited: false } p ? p.Pid : null;
 
+    /// <summary>Whether a call would go to a python3 already running (no process to start or wait for).</summary>
+    public bool IsRunning => _python is { HasExited: false };
+
     /// <summary>
     /// Runs the call to a result (success, the function's exception, or a failure reason). Cancelling
     /// <paramref name="shutdown"/> kills python and throws <see cref="OperationCanceledException"/>: the caller hands

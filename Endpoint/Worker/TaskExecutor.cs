@@ -25,6 +25,13 @@ internal sealed class TaskExecutor(WorkerDocument doc, ShellRunner shell)
     /// <summary>A failure of the task is a result; cancelling <paramref name="shutdown"/> throws <see cref="OperationCanceledException"/>.</summary>
     public async Task<TaskResultMessage> RunAsync(TaskMessage task, TaskSlot slot, CancellationToken shutdown)
     {
+        if (task.Kind == FunctionKind.Shell || !slot.Python.IsRunning)
+        {
+            // A process is about to be started (milliseconds of fork and exec): off the caller's thread, which may be
+            // the broker client's dispatch loop, so that a burst of deliveries starts its processes side by side.
+            await Task.Yield();
+        }
+
         var result = task.Kind switch
         {
             FunctionKind.Shell => await shell.RunAsync(task, shutdown).ConfigureAwait(false),

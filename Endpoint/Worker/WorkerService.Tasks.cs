@@ -25,27 +25,32 @@ internal sealed partial class WorkerService
             return SettleAsync([deliveryTag], ack: false);
         }
 
-        // Run outside the consumer's dispatch loop so that up to MaxTasks tasks run at once.
+        // Not awaited: the consumer's dispatch loop waits for what it is handed, and up to MaxTasks tasks run at once.
+        // The handler starts here, on the loop's thread, rather than through Task.Run: its first steps (parse, slot,
+        // attempts count) are short, it gives the thread back at its first wait (a slot, the task itself), and a warm
+        // task's start saves a thread-pool wake-up.
         var id = Interlocked.Increment(ref _nextHandler);
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _handlers[id] = done.Task;
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await HandleDeliveryAsync(deliveryTag, messageId, body).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                Log.Error($"unexpected failure handling delivery {messageId}: {e}");
-            }
-            finally
-            {
-                _handlers.TryRemove(id, out _);
-                done.SetResult();
-            }
-        });
+        _ = HandleTrackedAsync(id, done, deliveryTag, messageId, body);
         return Task.CompletedTask;
+    }
+
+    private async Task HandleTrackedAsync(long id, TaskCompletionSource done, ulong deliveryTag, string? messageId, byte[] body)
+    {
+        try
+        {
+            await HandleDeliveryAsync(deliveryTag, messageId, body).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Log.Error($"unexpected failure handling delivery {messageId}: {e}");
+        }
+        finally
+        {
+            _handlers.TryRemove(id, out _);
+            done.SetResult();
+        }
     }
 
     internal void OnConsumerCancelledByBroker() =>
