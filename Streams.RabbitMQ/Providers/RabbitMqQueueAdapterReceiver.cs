@@ -28,8 +28,10 @@ internal sealed partial class RabbitMqQueueAdapterReceiver(
     private readonly RabbitMqStreamOptions _options = connections.Options;
     private readonly string _queue = RabbitMqStreamPartitioner.QueueName(connections.Options.Exchange, partition);
     private readonly ConcurrentQueue<Delivery> _buffer = new();
-    // Released when a delivery arrives, for a poll waiting on an empty buffer (RabbitMqStreamOptions.ReceiveWait).
-    private readonly SemaphoreSlim _arrived = new(0, 1);
+    // The wait of a poll that found the buffer empty (RabbitMqStreamOptions.ReceiveWait), completed by the next delivery.
+    // Its continuation runs on the delivering thread, not through the thread pool: the poll hands the event to the
+    // pulling agent one wake-up sooner (every result on its way to a waiting client passes here).
+    private TaskCompletionSource? _arrival;
     private readonly ConcurrentDictionary<long, Delivery> _pending = new();
     private readonly SemaphoreSlim _channelGate = new(1, 1);
     // Seeded from the clock so that numbers keep growing across agents that own this queue one after another.
@@ -75,7 +77,7 @@ internal sealed partial class RabbitMqQueueAdapterReceiver(
         }
         if (_buffer.IsEmpty && _options.ReceiveWait > TimeSpan.Zero)
         {
-            await _arrived.WaitAsync(_options.ReceiveWait).ConfigureAwait(false);
+            await WaitForArrivalAsync(_options.ReceiveWait).ConfigureAwait(false);
         }
 
         var limit = maxCount < 0 ? int.MaxValue : maxCount;
@@ -100,6 +102,32 @@ internal sealed partial class RabbitMqQueueAdapterReceiver(
             }
         }
         return batches;
+    }
+
+    /// <summary>Returns when a delivery arrives or <paramref name="wait"/> has passed, whichever comes first.</summary>
+    private async Task WaitForArrivalAsync(TimeSpan wait)
+    {
+        // Not RunContinuationsAsynchronously: see _arrival. The pulling agent polls one call at a time, so there is at
+        // most one waiter.
+        var arrival = new TaskCompletionSource();
+        Volatile.Write(ref _arrival, arrival);
+        // A delivery that came between the caller's look at the buffer and the line above did not see this waiter.
+        if (!_buffer.IsEmpty)
+        {
+            Interlocked.CompareExchange(ref _arrival, null, arrival);
+            return;
+        }
+
+        using var timeout = new CancellationTokenSource(wait);
+        // An expiry goes on through the thread pool, not inside the timer's callback, where the poll would dispose the
+        // timer that is calling it.
+        using (timeout.Token.UnsafeRegister(static state => ThreadPool.UnsafeQueueUserWorkItem(
+                   static waiter => waiter.TrySetResult(), (TaskCompletionSource)state!, preferLocal: false), arrival))
+        {
+            await arrival.Task.ConfigureAwait(false);
+        }
+
+        Interlocked.CompareExchange(ref _arrival, null, arrival);
     }
 
     public async Task MessagesDeliveredAsync(IList<IBatchContainer> messages)
@@ -163,6 +191,8 @@ internal sealed partial class RabbitMqQueueAdapterReceiver(
     public async Task Shutdown(TimeSpan timeout)
     {
         _shutdown = true;
+        // A poll waiting for a delivery returns now rather than at the end of its wait.
+        Interlocked.Exchange(ref _arrival, null)?.TrySetResult();
         await _channelGate.WaitAsync(timeout).ConfigureAwait(false);
         try
         {
@@ -239,18 +269,7 @@ internal sealed partial class RabbitMqQueueAdapterReceiver(
             {
                 // The body's memory belongs to the client library only for the duration of this callback.
                 _buffer.Enqueue(new Delivery(channel, ea.DeliveryTag, ea.BasicProperties, ea.Body.ToArray(), ea.Redelivered, ea.RoutingKey));
-                if (_arrived.CurrentCount == 0)
-                {
-                    try
-                    {
-                        _arrived.Release();
-                    }
-                    catch (SemaphoreFullException)
-                    {
-                        // Released by another delivery just now: one wake-up is all a waiting poll needs.
-                    }
-                }
-
+                Interlocked.Exchange(ref _arrival, null)?.TrySetResult();
                 return Task.CompletedTask;
             };
             consumer.UnregisteredAsync += (_, _) =>

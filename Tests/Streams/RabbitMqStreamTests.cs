@@ -38,6 +38,25 @@ public sealed class RabbitMqStreamTests(RabbitMqNode node)
     }
 
     [Fact]
+    public async Task A_poll_waiting_on_an_empty_partition_is_woken_by_each_delivery_not_by_its_wait_running_out()
+    {
+        // Each partition's poll waits up to ten minutes for a delivery: every event below can only arrive within the
+        // deadline if its delivery wakes the poll that waits for it.
+        await using var site = await StreamTestCluster.StartAsync(node, silos: 1, receiveWait: TimeSpan.FromMinutes(10));
+        var stream = site.Stream("woken");
+        for (var i = 0; i < 5; i++)
+        {
+            // One at a time, each after the last arrived: each finds its partition's poll idle and waiting.
+            await stream.OnNextAsync(new TestStreamEvent(i));
+            var expected = i + 1;
+            await Poll.UntilTrue(() => Task.FromResult(site.Log.FirstDeliveries("woken").Count == expected), TimeSpan.FromMinutes(2),
+                () => $"event {expected - 1} not delivered; delivered so far: {string.Join(',', site.Log.FirstDeliveries("woken"))}");
+        }
+
+        Assert.Equal([0, 1, 2, 3, 4], site.Log.FirstDeliveries("woken"));
+    }
+
+    [Fact]
     public async Task A_poison_event_is_dead_lettered_with_its_reason_and_its_stream_keeps_flowing()
     {
         // Give up on the poison event quickly (production keeps a minute or more).

@@ -39,7 +39,9 @@ internal sealed class StreamTestCluster : IAsyncDisposable
     /// How long a failing delivery is retried before the event is dead-lettered. Keep it well above the time the
     /// cluster takes to declare a killed silo dead: until then, calls to grains that lived there fail.
     /// </param>
-    public static async Task<StreamTestCluster> StartAsync(RabbitMqNode node, int silos, TimeSpan? maxEventDeliveryTime = null)
+    /// <param name="receiveWait">How long a poll of an empty partition waits for a delivery (none by default).</param>
+    public static async Task<StreamTestCluster> StartAsync(RabbitMqNode node, int silos, TimeSpan? maxEventDeliveryTime = null,
+        TimeSpan? receiveWait = null)
     {
         var virtualHost = "streams-" + Guid.NewGuid().ToString("N")[..10];
         using (var http = node.Tls.Client())
@@ -64,7 +66,11 @@ internal sealed class StreamTestCluster : IAsyncDisposable
             silo.Services.AddSingleton(log);
             silo.AddRabbitMqStreams(StreamTestNames.Provider, c =>
             {
-                c.ConfigureRabbitMq(ob => ob.Configure(o => Configure(o, node, virtualHost, options.SiloName)));
+                c.ConfigureRabbitMq(ob => ob.Configure(o =>
+                {
+                    Configure(o, node, virtualHost, options.SiloName);
+                    o.ReceiveWait = receiveWait ?? TimeSpan.Zero;
+                }));
                 c.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly);
                 c.ConfigurePullingAgent(ob => ob.Configure(o =>
                 {
