@@ -59,6 +59,8 @@ internal sealed partial class WorkerService : IAsyncDisposable
     private readonly SemaphoreSlim _statusChanged = new(0);
     private readonly Lock _statusWrite = new();
     private bool _statusFinal;
+    // The running count the status file holds (written under _statusWrite).
+    private int _writtenRunning;
 
     private IConnection? _connection;
     private IChannel? _taskChannel;
@@ -203,7 +205,11 @@ internal sealed partial class WorkerService : IAsyncDisposable
         {
             if (!_statusFinal)
             {
-                _status.TryWrite(Status(WorkerPhase.Running));
+                var status = Status(WorkerPhase.Running);
+                if (_status.TryWrite(status))
+                {
+                    Volatile.Write(ref _writtenRunning, status.Running);
+                }
             }
         }
     }
