@@ -96,7 +96,7 @@ public sealed class TaskWriteBatcher : IAsyncDisposable
     private async Task LeadAsync(Request own)
     {
         await CommitNextAsync().ConfigureAwait(false);
-        if (!IdleOrHandedOn())
+        if (!TryGoIdle())
         {
             _ = Task.Run(DrainAsync);
         }
@@ -111,11 +111,11 @@ public sealed class TaskWriteBatcher : IAsyncDisposable
         {
             await CommitNextAsync().ConfigureAwait(false);
         }
-        while (!IdleOrHandedOn());
+        while (!TryGoIdle());
     }
 
-    /// <summary>True (and the writer idle again) when nothing waits; false when the caller must go on committing.</summary>
-    private bool IdleOrHandedOn()
+    /// <summary>Makes the writer idle and returns true when nothing waits; false when the caller must commit again.</summary>
+    private bool TryGoIdle()
     {
         TaskCompletionSource? drained;
         lock (_gate)

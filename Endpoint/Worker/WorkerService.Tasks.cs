@@ -299,8 +299,8 @@ internal sealed partial class WorkerService
             // in the queue because this worker just took it) may be given back, and the task with it. Beside the
             // task, not before it: the file's create, write and rename took ~0.3 ms of every serial task's latency.
             // Only when the file says idle: a worker going from one short task to the next is "busy" again for
-            // every task, and rewrote the file for each (a quarter of its CPU in a throughput run, with the rename's
-            // writeback of the replaced file).
+            // every task, and rewrote the file for each (file creates, renames and unlinks were about a quarter of a
+            // worker's profile in a throughput run, this rewrite among them).
             _ = Task.Run(WriteStatusNow);
         }
 
