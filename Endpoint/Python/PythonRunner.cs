@@ -9,13 +9,16 @@ namespace Mep.Endpoint.Python;
 /// Runs Python tasks for one task slot of a worker in the slot's long-lived python3, started on first use and reused
 /// for every later task (imports and caches stay warm). A walltime kill or a crash discards the process; the next task
 /// starts a fresh one. The function's stdout and stderr go to two files of the slot in the worker's private scratch
-/// directory, read back (their tails) into the result.
+/// directory, read back (their tails) into the result. python3 says how much each holds when a call returns, so an
+/// empty one (most calls print nothing) is neither read nor replaced: python3 keeps it open for the next call.
 /// </summary>
 internal sealed class PythonRunner(string label, ProcessIdentity identity, string workingDirectory, string scratchDirectory,
     Func<string?> pathVariable) : IDisposable
 {
     private PythonProcess? _python;
     private Task<PythonProcess?>? _warming;
+    // Whether the output files are known empty: the last call's response said so, and nothing failed since.
+    private bool _outputEmpty;
 
     private string StdoutPath => Path.Combine(scratchDirectory, $"{label}.stdout");
 
@@ -48,9 +51,16 @@ internal sealed class PythonRunner(string label, ProcessIdentity identity, strin
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(walltime.Token, shutdown);
-        // A stale file from the previous task must never be read as this one's output.
-        File.Delete(StdoutPath);
-        File.Delete(StderrPath);
+        // A stale file from the previous task must never be read as this one's output, even if python3 dies before it
+        // replaces the file itself. Known empty files are left (python3 replaces one that a straggler wrote to).
+        if (!_outputEmpty)
+        {
+            File.Delete(StdoutPath);
+            File.Delete(StderrPath);
+        }
+
+        _outputEmpty = false; // until a response says otherwise
+
         try
         {
             if (Interlocked.Exchange(ref _warming, null) is { } warming)
@@ -94,14 +104,16 @@ internal sealed class PythonRunner(string label, ProcessIdentity identity, strin
                 return WithOutput(Failed(task, startedAt, reason), task);
             }
 
-            var result = FromResponse(task, startedAt, response);
+            var result = FromResponse(task, startedAt, response, out var sizes);
             if (result is null)
             {
                 await KillAsync().ConfigureAwait(false);
                 result = Failed(task, startedAt, "python3 sent a response the worker cannot read");
             }
 
-            return WithOutput(result, task);
+            var output = WithOutput(result, task, sizes);
+            _outputEmpty = sizes is (0, 0);
+            return output;
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
@@ -169,13 +181,22 @@ internal sealed class PythonRunner(string label, ProcessIdentity identity, strin
         return buffer.WrittenMemory;
     }
 
-    /// <summary>The result the response describes; null if it is not a response of our driver.</summary>
-    private TaskResultMessage? FromResponse(TaskMessage task, DateTimeOffset startedAt, string response)
+    /// <summary>
+    /// The result the response describes, and the bytes it says each output file holds; null if it is not a response
+    /// of our driver.
+    /// </summary>
+    private TaskResultMessage? FromResponse(TaskMessage task, DateTimeOffset startedAt, string response, out (long Out, long Err)? sizes)
     {
+        sizes = null;
         try
         {
             using var doc = JsonDocument.Parse(response);
             var root = doc.RootElement;
+            if (root.TryGetProperty("out", out var outBytes) && root.TryGetProperty("err", out var errBytes))
+            {
+                sizes = (outBytes.GetInt64(), errBytes.GetInt64());
+            }
+
             if (root.GetProperty("ok").GetBoolean())
             {
                 return Result(task, startedAt, TaskState.Success, null) with { ReturnValue = root.GetProperty("value").GetRawText() };
@@ -199,10 +220,12 @@ internal sealed class PythonRunner(string label, ProcessIdentity identity, strin
         }
     }
 
-    private TaskResultMessage WithOutput(TaskResultMessage result, TaskMessage task)
+    /// <param name="sizes">What python3 said the files hold; an empty one is not opened. Null (python3 died, or the
+    /// call never returned): both are read.</param>
+    private TaskResultMessage WithOutput(TaskResultMessage result, TaskMessage task, (long Out, long Err)? sizes = null)
     {
-        var (stdout, cutOut) = OutputFile.ReadTail(StdoutPath, task.OutputLimitBytes);
-        var (stderr, cutErr) = OutputFile.ReadTail(StderrPath, task.OutputLimitBytes);
+        var (stdout, cutOut) = sizes is (0, _) ? ("", false) : OutputFile.ReadTail(StdoutPath, task.OutputLimitBytes);
+        var (stderr, cutErr) = sizes is (_, 0) ? ("", false) : OutputFile.ReadTail(StderrPath, task.OutputLimitBytes);
         return result with { Stdout = stdout, Stderr = stderr, OutputTruncated = cutOut || cutErr, CompletedAt = DateTimeOffset.UtcNow };
     }
 

@@ -11,7 +11,7 @@ namespace Mep.Endpoint.Worker;
 /// <summary>The worker's deliveries: dedupe, slot, attempts count, TaskStarted, run, result with confirms, then ack.</summary>
 internal sealed partial class WorkerService
 {
-    internal Task OnDeliveryAsync(ulong deliveryTag, string? messageId, byte[] body)
+    internal Task OnDeliveryAsync(ulong deliveryTag, bool redelivered, string? messageId, byte[] body)
     {
         bool refuse;
         lock (_gate)
@@ -32,15 +32,15 @@ internal sealed partial class WorkerService
         var id = Interlocked.Increment(ref _nextHandler);
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _handlers[id] = done.Task;
-        _ = HandleTrackedAsync(id, done, deliveryTag, messageId, body);
+        _ = HandleTrackedAsync(id, done, deliveryTag, redelivered, messageId, body);
         return Task.CompletedTask;
     }
 
-    private async Task HandleTrackedAsync(long id, TaskCompletionSource done, ulong deliveryTag, string? messageId, byte[] body)
+    private async Task HandleTrackedAsync(long id, TaskCompletionSource done, ulong deliveryTag, bool redelivered, string? messageId, byte[] body)
     {
         try
         {
-            await HandleDeliveryAsync(deliveryTag, messageId, body).ConfigureAwait(false);
+            await HandleDeliveryAsync(deliveryTag, redelivered, messageId, body).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -57,7 +57,7 @@ internal sealed partial class WorkerService
         RequestStop(new StopRequest("consumer-cancelled", ExitCodes.BrokerFailure,
             $"the broker cancelled our subscription to {Broker.TaskQueue} (queue deleted?)"));
 
-    private async Task HandleDeliveryAsync(ulong deliveryTag, string? messageId, byte[] body)
+    private async Task HandleDeliveryAsync(ulong deliveryTag, bool redelivered, string? messageId, byte[] body)
     {
         TaskMessage? task = null;
         string? invalid = null;
@@ -81,8 +81,6 @@ internal sealed partial class WorkerService
         }
 
         TaskResultMessage result;
-        // The attempts count to put back if the task goes back to the queue: only a worker's death may raise it.
-        var priorAttempts = 0;
         switch (_tracker.Begin(taskId, deliveryTag, out var kept))
         {
             case TaskTracker.Decision.AlreadyCompleted:
@@ -95,18 +93,17 @@ internal sealed partial class WorkerService
             case TaskTracker.Decision.PublishKept:
                 Log.Info($"task {taskId} delivered again; publishing the result kept from its run");
                 result = kept!;
-                priorAttempts = _attempts.Read(taskId);
                 break;
             default:
                 var run = invalid is not null
-                    ? (Result: Failure(taskId, invalid), Prior: 0)
-                    : await RunAsync(task!).ConfigureAwait(false);
-                if (run is not { } ran)
+                    ? Failure(taskId, invalid)
+                    : await RunAsync(task!, redelivered).ConfigureAwait(false);
+                if (run is null)
                 {
                     return; // handed back
                 }
 
-                (result, priorAttempts) = ran;
+                result = run;
                 break;
         }
 
@@ -117,8 +114,7 @@ internal sealed partial class WorkerService
         catch (Exception e) when (e is PublishException or AlreadyClosedException or OperationInterruptedException or OperationCanceledException or TimeoutException)
         {
             // Not acked, so not lost: the result is kept and published again if the task comes back here. The run
-            // ended without the worker dying, so it does not count.
-            _attempts.Write(taskId, priorAttempts);
+            // ended without the worker dying, so it does not count (its slot's record was blanked as it ended).
             var tags = _tracker.Release(taskId, result);
             var failures = Interlocked.Increment(ref _publishFailures);
             var backoff = TimeSpan.FromSeconds(Math.Min(MaxPublishBackoff.TotalSeconds, failures));
@@ -130,7 +126,11 @@ internal sealed partial class WorkerService
 
         Interlocked.Exchange(ref _publishFailures, 0);
         await SettleAsync(_tracker.Complete(taskId), ack: true).ConfigureAwait(false);
-        _attempts.Remove(taskId);
+        if (redelivered)
+        {
+            _attempts.Forget(taskId);
+        }
+
         lock (_gate)
         {
             _completed++;
@@ -142,14 +142,14 @@ internal sealed partial class WorkerService
     }
 
     /// <summary>
-    /// Runs the task in a free slot to a result, with the attempts count it had before this run; null when the task
-    /// was handed back to the queue (the worker is stopping).
+    /// Runs the task in a free slot to a result; null when the task was handed back to the queue (the worker is
+    /// stopping).
     /// </summary>
-    private async Task<(TaskResultMessage Result, int Prior)?> RunAsync(TaskMessage task)
+    private async Task<TaskResultMessage?> RunAsync(TaskMessage task, bool redelivered)
     {
         if (_executor.Refusal(task) is { } refusal)
         {
-            return (Failure(task.TaskId, refusal), 0);
+            return Failure(task.TaskId, refusal);
         }
 
         TaskSlot slot;
@@ -165,15 +165,16 @@ internal sealed partial class WorkerService
 
         try
         {
-            var prior = _attempts.Read(task.TaskId);
+            var prior = _attempts.PriorDeaths(task.TaskId, redelivered);
             if (prior >= _doc.Limits.MaxWorkerDeaths)
             {
                 Log.Warn($"task {task.TaskId} killed its worker {prior} times; failing it instead of running it again");
-                return (Failure(task.TaskId, string.Create(CultureInfo.InvariantCulture, $"its worker died {prior} times while running it")), prior);
+                return Failure(task.TaskId, string.Create(CultureInfo.InvariantCulture, $"its worker died {prior} times while running it"));
             }
 
-            // Written before the run: if this worker dies, the next one to get the task sees one more death.
-            _attempts.Write(task.TaskId, prior + 1);
+            // Recorded before the run: if this worker dies, the next one to get the task sees one more death. Blanked
+            // when the slot is given back, whatever the end.
+            _attempts.Begin(slot.Index, task.TaskId, prior + 1);
             ChangeRunning(+1);
             // The start is reported on its own only once the task has run for StartReportDelay: a short task's start
             // goes with its result, one event instead of two. A start reported on its own is published before the
@@ -212,12 +213,13 @@ internal sealed partial class WorkerService
 
                     await ended.CancelAsync().ConfigureAwait(false);
                     await reported.ConfigureAwait(false);
-                    return (result, prior);
+                    return result;
                 }
                 catch (OperationCanceledException) when (_abortTasks.IsCancellationRequested)
                 {
-                    _attempts.Write(task.TaskId, prior);
                     Log.Info($"task {task.TaskId} interrupted by shutdown; returned to the queue");
+                    // Not a death: blanked before the broker can hand the task to a worker that would read it.
+                    _attempts.End(slot.Index);
                     await SettleAsync(_tracker.Release(task.TaskId, null), ack: false).ConfigureAwait(false);
                     return null;
                 }
@@ -231,6 +233,7 @@ internal sealed partial class WorkerService
         }
         finally
         {
+            _attempts.End(slot.Index);
             _freeSlots.Writer.TryWrite(slot);
         }
     }

@@ -79,7 +79,7 @@ internal sealed partial class WorkerService : IAsyncDisposable
         _executor = new TaskExecutor(doc, shell);
         _results = new ResultBatcher(PublishResultsAsync);
         var directory = new UepDirectory(doc.RunDirectory);
-        _attempts = new AttemptStore(directory.AttemptsPath);
+        _attempts = new AttemptStore(directory.AttemptsPath, placement.WorkerId, identity.Hostname, doc.MaxTasks);
         _status = new WorkerStatusFile(directory.WorkersPath, placement.WorkerId);
         _manager = new ManagerLiveness(directory.ManagerAlivePath, TimeSpan.FromSeconds(doc.ManagerTimeoutSeconds));
         _allSlots = Enumerable.Range(0, doc.MaxTasks).Select(createSlot).ToList();
@@ -317,6 +317,7 @@ internal sealed partial class WorkerService : IAsyncDisposable
             slot.Dispose();
         }
 
+        _attempts.Dispose();
         if (_connection is not null)
         {
             await Quietly(_connection.CloseAsync(CloseTimeout)).ConfigureAwait(false);

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Mep.Endpoint;
 using Mep.Endpoint.Python;
 using Mep.Protocol.Messages;
+using Mep.Tests.Infrastructure;
 using Xunit;
 
 namespace Mep.Tests.Endpoint;
@@ -61,6 +62,31 @@ public sealed class PythonRunnerTests : IDisposable
         Assert.Equal(3.5, (double)value["pi"]!);
         Assert.Equal("computing 2\nfrom a child\nraw fd write\n", r.Stdout);
         Assert.Equal("child err\n", r.Stderr);
+    }
+
+    [Fact]
+    public async Task No_call_sees_another_calls_output_though_empty_files_are_kept()
+    {
+        var printed = await RunAsync(Call("def f():\n    print('one')\n", "f"));
+        var silent = await RunAsync(Call("def f():\n    return 1\n", "f"));
+        Assert.Equal("one\n", printed.Stdout);
+        Assert.Equal("", silent.Stdout);
+        Assert.Equal("", silent.Stderr);
+
+        // A program the function leaves running writes after the call has returned, into the file that call had.
+        var left = await RunAsync(Call("import subprocess\ndef f():\n    subprocess.Popen(['sh', '-c', 'sleep 0.3; echo late; echo late >&2'])\n", "f"));
+        Assert.Equal("", left.Stdout);
+        var stdout = Path.Combine(_scratch, "slot0.stdout");
+        var stderr = Path.Combine(_scratch, "slot0.stderr");
+        await Poll.UntilTrue(() => Task.FromResult(File.ReadAllText(stdout) == "late\n" && File.ReadAllText(stderr) == "late\n"),
+            TimeSpan.FromSeconds(30), () => "the straggler never wrote");
+
+        var next = await RunAsync(Call("def f():\n    return 2\n", "f"));
+        Assert.Equal("", next.Stdout);
+        Assert.Equal("", next.Stderr);
+        var after = await RunAsync(Call("import sys\ndef f():\n    print('three')\n    print('err', file=sys.stderr)\n", "f"));
+        Assert.Equal("three\n", after.Stdout);
+        Assert.Equal("err\n", after.Stderr);
     }
 
     [Fact]

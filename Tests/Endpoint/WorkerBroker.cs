@@ -84,6 +84,18 @@ internal sealed class WorkerBroker : IAsyncDisposable
         await _channel.BasicPublishAsync("", TaskQueue, mandatory: true, properties, ProtocolJson.SerializeToUtf8(task));
     }
 
+    /// <summary>
+    /// Publishes the task and has it delivered once and handed back, as a dying worker's deliveries are: the broker
+    /// marks its next delivery as redelivered.
+    /// </summary>
+    public async Task PublishRedeliveredAsync(TaskMessage task)
+    {
+        await PublishAsync(task);
+        var taken = await Poll.Until(async () => await _channel.BasicGetAsync(TaskQueue, autoAck: false), TimeSpan.FromSeconds(30),
+            () => $"task {task.TaskId} did not reach {TaskQueue}");
+        await _channel.BasicNackAsync(taken.DeliveryTag, multiple: false, requeue: true);
+    }
+
     /// <summary>Messages waiting in the task queue (not counting deliveries a worker holds).</summary>
     public Task<uint> ReadyCountAsync() => _channel.MessageCountAsync(TaskQueue);
 

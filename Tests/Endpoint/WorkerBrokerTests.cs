@@ -116,7 +116,7 @@ public sealed class WorkerBrokerTests(RabbitMqNode node, ITestOutputHelper outpu
         Assert.Equal(2, events.Count(e => About(e.Event, slow.TaskId)));
 
         Assert.Equal(0u, await _broker.ReadyCountAsync());
-        Assert.Empty(Directory.EnumerateFileSystemEntries(Uep.AttemptsPath));
+        Assert.Empty(RunsUnderWay());
         Assert.DoesNotContain(_broker.Password, worker.Stderr);
     }
 
@@ -318,20 +318,37 @@ public sealed class WorkerBrokerTests(RabbitMqNode node, ITestOutputHelper outpu
         var result = await ResultAsync(task, survivor);
         Assert.Equal("done\n", result.Stdout);
 
+        // The victim's record of its run is what made the survivor's run the second.
+        Assert.Equal([(task.TaskId, 1)], AttemptStore.ReadRecords(AttemptsFileOf(victim)));
         await StopAsync(survivor);
         Assert.Single(_broker.ResultsFor(task.TaskId));
         Assert.Equal(2, File.ReadAllLines(Path.Combine(_home, "starts")).Length);
-        Assert.False(File.Exists(Path.Combine(Uep.AttemptsPath, task.TaskId.ToString())));
+        // A worker that stops cleanly has no run under way: its file goes with it.
+        Assert.False(File.Exists(AttemptsFileOf(survivor)));
         Assert.Equal(0u, await _broker.ReadyCountAsync());
     }
 
-    [Fact]
-    public async Task A_task_whose_workers_died_max_times_fails_without_running()
+    [Theory]
+    [InlineData("records")]
+    [InlineData("count file")]
+    public async Task A_task_whose_workers_died_max_times_fails_without_running(string left)
     {
         var task = Shell("touch ran");
         Directory.CreateDirectory(Uep.AttemptsPath);
-        File.WriteAllText(Path.Combine(Uep.AttemptsPath, task.TaskId.ToString()), "2\n");
-        await _broker.PublishAsync(task);
+        if (left == "records")
+        {
+            // As two dead workers left them: each was running the task (runs 1 and 2) when it died.
+            File.WriteAllText(Path.Combine(Uep.AttemptsPath, "running.x.0.node1.101"), Record(Guid.NewGuid(), 1) + Record(task.TaskId, 1));
+            File.WriteAllText(Path.Combine(Uep.AttemptsPath, "running.y.0.node2.102"), Record(task.TaskId, 2));
+        }
+        else
+        {
+            // As workers before the records kept the count: a file per task.
+            File.WriteAllText(Path.Combine(Uep.AttemptsPath, task.TaskId.ToString()), "2\n");
+        }
+
+        // A task whose worker died comes back redelivered; only a redelivery is checked against the records.
+        await _broker.PublishRedeliveredAsync(task);
 
         var worker = Start(Document(maxTasks: 1, limits: TaskLimits.Default with { MaxWorkerDeaths = 2 }));
 
@@ -342,6 +359,33 @@ public sealed class WorkerBrokerTests(RabbitMqNode node, ITestOutputHelper outpu
         Assert.Empty(_broker.StartsOf(task.TaskId));
         await Poll.UntilTrue(() => Task.FromResult(!File.Exists(Path.Combine(Uep.AttemptsPath, task.TaskId.ToString()))), Deadline, () => worker.Stderr);
     }
+
+    [Fact]
+    public async Task A_first_delivery_runs_whatever_records_say()
+    {
+        // Only a delivery the broker marks as redelivered can follow a worker's death: a first one is run 1 without
+        // reading the records (a stale record of a task id the silo published again does not count against it).
+        var task = Shell("touch ran");
+        Directory.CreateDirectory(Uep.AttemptsPath);
+        File.WriteAllText(Path.Combine(Uep.AttemptsPath, "running.x.0.node1.101"), Record(task.TaskId, 5));
+        await _broker.PublishAsync(task);
+
+        var worker = Start(Document(maxTasks: 1, limits: TaskLimits.Default with { MaxWorkerDeaths = 2 }));
+
+        var r = await ResultAsync(task, worker);
+        Assert.True(r.State == TaskState.Success, r.Error);
+        Assert.Equal(1, (r.Started ?? _broker.StartsOf(task.TaskId).Single().Started).Attempt);
+    }
+
+    private static string Record(Guid taskId, int run) => string.Create(CultureInfo.InvariantCulture, $"{taskId:D} {run,10}\n");
+
+    /// <summary>Runs any worker's records show under way.</summary>
+    private List<(Guid TaskId, int Run)> RunsUnderWay() =>
+        Directory.EnumerateFiles(Uep.AttemptsPath, AttemptStore.RunningPrefix + "*").SelectMany(AttemptStore.ReadRecords).ToList();
+
+    private string AttemptsFileOf(WorkerProcess worker) =>
+        Directory.EnumerateFiles(Uep.AttemptsPath, $"{AttemptStore.RunningPrefix}*.{worker.Pid}").SingleOrDefault()
+        ?? Path.Combine(Uep.AttemptsPath, $"{AttemptStore.RunningPrefix}(none for pid {worker.Pid})");
 
     [Theory]
     [InlineData("shell")]
@@ -411,7 +455,7 @@ public sealed class WorkerBrokerTests(RabbitMqNode node, ITestOutputHelper outpu
 
         await _broker.PublishAsync(second);
         await Poll.UntilTrue(() => Task.FromResult(File.Exists(Path.Combine(_home, "second-runs")) && TryReadStatus() is { Running: 1 }), Deadline, () => worker.Stderr);
-        Assert.Equal("1\n", File.ReadAllText(Path.Combine(Uep.AttemptsPath, second.TaskId.ToString())));
+        Assert.Equal([(second.TaskId, 1)], AttemptStore.ReadRecords(AttemptsFileOf(worker)));
 
         Assert.Equal(0, await StopAsync(worker));
         status = ReadStatus();
@@ -420,8 +464,9 @@ public sealed class WorkerBrokerTests(RabbitMqNode node, ITestOutputHelper outpu
         Assert.Equal(0, status.Running);
         Assert.Empty(_broker.ResultsFor(second.TaskId));
         Assert.Equal(1u, await _broker.ReadyCountAsync());
-        // Handed back, not a death: the count is as it was before the run.
-        Assert.False(File.Exists(Path.Combine(Uep.AttemptsPath, second.TaskId.ToString())));
+        // Handed back, not a death: no run is left under way, and the worker's file went with it.
+        Assert.Empty(RunsUnderWay());
+        Assert.False(File.Exists(AttemptsFileOf(worker)));
     }
 
     [Fact]
