@@ -22,6 +22,12 @@ PrivilegeDrop.BecomeServiceAccount(early.GetSection("Mep").Get<SiloSettings>()?.
 // Content root at the program, not the working directory: after the privilege drop the latter may be unreadable.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 var settings = builder.Configuration.GetSection(MepOptions.Section).Get<SiloSettings>() ?? new SiloSettings();
+// ASP.NET Core logs four or five lines per request at Information: most of a busy site's log, and CPU on every
+// request. Warnings and errors only by default; Logging:LogLevel:Microsoft.AspNetCore in any source says otherwise.
+builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
+{
+    InitialData = new Dictionary<string, string?> { ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning" },
+});
 
 // Checked before anything starts so that a binding that would expose the API in clear is one line, not a stack trace.
 // The same for silo-to-silo TLS: a missing or foreign certificate file is one line naming the setting.

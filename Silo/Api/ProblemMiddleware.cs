@@ -41,9 +41,12 @@ public sealed class ProblemMiddleware(RequestDelegate next, ILogger<ProblemMiddl
             await Problems.Write(context.Response, 504, "Timeout",
                 $"MEP did not answer in time; the request may or may not have taken effect (trace id {context.TraceIdentifier})");
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        catch (Exception e) when (e is OperationCanceledException or IOException && context.RequestAborted.IsCancellationRequested)
         {
-            // The client went away; nothing to answer.
+            // The client went away (on HTTP/2 it resets the request's stream, and a body still being read fails with
+            // an IOException): nothing to answer, and nothing went wrong here. An executor does it whenever it cuts a
+            // long poll short.
+            logger.LogDebug(e, "{Method} {Path}: the client went away", context.Request.Method, context.Request.Path);
         }
         catch (Exception e) when (!context.Response.HasStarted)
         {

@@ -1,6 +1,8 @@
 using System.Globalization;
+using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Mep.Protocol.Api;
+using Mep.Sdk;
 using Mep.Tests.Infrastructure;
 using Xunit;
 using ApiTaskStatus = Mep.Protocol.Api.TaskStatus;
@@ -68,6 +70,60 @@ public sealed partial class MetricsTests(SiteFixture site)
             Assert.Equal(1, Sum(gauges, "mep_ready", $"check=\"{check}\""));
         }
         Assert.Contains(Samples(gauges), s => s.Name.StartsWith("orleans_", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_executor_cutting_its_long_poll_short_keeps_its_one_connection_and_no_request_fails()
+    {
+        using var http = site.Tls.Client(site.ApiBase);
+        // The executor's own connections, counted as it opens them (the silo's handshake count, read from a scrape the
+        // exporter may have cached, would also count this test's other clients).
+        var connections = 0;
+        var handler = (SocketsHttpHandler)site.Tls.Handler();
+        handler.ConnectCallback = async (context, ct) =>
+        {
+            Interlocked.Increment(ref connections);
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(context.DnsEndPoint, ct);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        };
+        using var client = new MepClient(site.ApiBase, site.TokenFor(site.AliceIdentity), handler);
+        using var alice = site.ClientFor(site.AliceIdentity);
+        var slow = await SiteApi.RegisterAsync(alice, "sleep 10");
+        var quick = await SiteApi.RegisterAsync(alice, "true");
+        const string status = "http_route=\"/v1/tasks/status\"";
+        var before = await ScrapeAsync(http);
+
+        await using var executor = new Executor(client, SiteFixture.EndpointId, new() { ["label"] = $"cuts-{Guid.NewGuid():N}" });
+        var waiting = executor.Submit(slow);
+        await Poll.UntilTrue(() => Task.FromResult(executor.UserEndpointId is not null), TimeSpan.FromSeconds(30), () => "the first task was not accepted");
+        // Each submission while the long poll over the slow task is held cuts that poll short (the request is
+        // cancelled); the cut shows on the silo as a status request the client closed. Waiting for each cut to show
+        // means the executor's next poll is held by the time of the next submission.
+        var quicks = new List<Task<TaskResultView>>();
+        for (var cut = 1; cut <= 3; cut++)
+        {
+            quicks.Add(executor.Submit(quick));
+            await Poll.UntilTrue(
+                async () => Sum(await ScrapeAsync(http), "http_server_request_duration_seconds_count", status, "http_response_status_code=\"499\"")
+                    - Sum(before, "http_server_request_duration_seconds_count", status, "http_response_status_code=\"499\"") >= cut,
+                TimeSpan.FromSeconds(30), () => $"cut {cut} of the long poll never showed on the silo");
+        }
+
+        await Task.WhenAll(quicks.Append(waiting)).WaitAsync(TimeSpan.FromSeconds(90));
+        var after = await ScrapeAsync(http);
+        double Delta(string name, params string[] labels) => Sum(after, name, labels) - Sum(before, name, labels);
+        // On HTTP/1.1 every cancelled request closed its connection, and the next one paid for a new TLS handshake.
+        Assert.Equal(1, connections);
+        Assert.Equal(0, Delta("http_server_request_duration_seconds_count", status, "http_response_status_code=\"500\""));
     }
 
     private static async Task<string> ScrapeAsync(HttpClient http)
