@@ -57,10 +57,15 @@ internal sealed class RawBroker : IAsyncDisposable
 
         await responder.BasicQosAsync(0, 1, false, ct);
         var serve = new AsyncEventingBasicConsumer(responder);
+        // Each round trip also waits (off the clock) for the responder's ack to be sent: otherwise the last one could
+        // go out after the channel is closed and its number reused by the next block's channel, which the broker
+        // answers by closing the connection (504 "expected 'channel.open'").
+        var acked = System.Threading.Channels.Channel.CreateUnbounded<bool>();
         serve.ReceivedAsync += async (_, d) =>
         {
             await responder.BasicPublishAsync("", "raw.replies", true, Persistent, d.Body.ToArray(), ct);
             await responder.BasicAckAsync(d.DeliveryTag, false, ct);
+            await acked.Writer.WriteAsync(true, ct);
         };
         await responder.BasicConsumeAsync("raw.requests", false, serve, ct);
 
@@ -77,6 +82,7 @@ internal sealed class RawBroker : IAsyncDisposable
             var tag = await replies.Reader.ReadAsync(ct).AsTask().WaitAsync(TimeSpan.FromSeconds(30), ct);
             var elapsed = clock.Elapsed;
             await client.BasicAckAsync(tag, false, ct);
+            await acked.Reader.ReadAsync(ct).AsTask().WaitAsync(TimeSpan.FromSeconds(30), ct);
             return elapsed;
         }
 
