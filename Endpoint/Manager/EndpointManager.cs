@@ -528,6 +528,13 @@ internal sealed partial class EndpointManager : IAsyncDisposable
             await Quietly(_provider.CancelAsync(live, CancellationToken.None)).ConfigureAwait(false);
         }
 
+        if (stop.Reason == "idle")
+        {
+            // Nothing ran or waited for the idle timeout, so the records of workers that died running a task are moot
+            // (that task has ended since). Any other stop may leave tasks to the next process, with their counts.
+            Worker.AttemptStore.RemoveAll(_dir.AttemptsPath);
+        }
+
         if (_settings.Config.EndpointTeardown is { Length: > 0 } teardown)
         {
             Log.Info("running endpoint_teardown");

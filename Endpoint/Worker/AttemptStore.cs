@@ -194,6 +194,29 @@ internal sealed class AttemptStore : IDisposable
         return 0;
     }
 
+    /// <summary>
+    /// Removes every worker's records and count file: for a UEP stopping because nothing ran or waited for its idle
+    /// timeout, when no task left can have died with a worker. Killed workers' files would otherwise stay.
+    /// </summary>
+    public static void RemoveAll(string directory)
+    {
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(directory).ToList())
+            {
+                var name = Path.GetFileName(file);
+                if (name.StartsWith(RunningPrefix, StringComparison.Ordinal) || Guid.TryParseExact(name, "D", out _))
+                {
+                    File.Delete(file);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.Warn($"cannot clear attempts directory {directory}: {e.Message}");
+        }
+    }
+
     /// <summary>A worker that ends cleanly has no run under way: its file goes with it.</summary>
     public void Dispose()
     {
