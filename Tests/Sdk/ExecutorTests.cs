@@ -96,7 +96,9 @@ public sealed class ExecutorTests : IAsyncLifetime
     [Fact]
     public async Task A_rejected_batch_faults_every_submission_in_it_with_the_problem()
     {
-        var executor = new Executor(client, StandInApiServer.ForbiddenEndpoint);
+        // One batch of all five, whenever the submission loop wakes: without a window it may send the first alone.
+        var executor = new Executor(client, StandInApiServer.ForbiddenEndpoint,
+            options: new ExecutorOptions { MaxBatchSize = 5, BatchWindow = TimeSpan.FromSeconds(30) });
         await using var stop = executor.Bounded();
 
         var submitted = Enumerable.Range(0, 5).Select(_ => executor.SubmitTracked(function)).ToList();
