@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using Microsoft.Win32.SafeHandles;
 
 namespace Mep.Endpoint.Worker;
 
@@ -31,8 +30,7 @@ internal sealed class AttemptStore : IDisposable
 
     private readonly string _directory;
     private readonly string _path;
-    private readonly FileStream? _stream;
-    private readonly SafeFileHandle? _file;
+    private readonly FileStream? _file;
 
     public AttemptStore(string directory, string workerId, string hostname, int slots)
     {
@@ -42,7 +40,7 @@ internal sealed class AttemptStore : IDisposable
         try
         {
             // Shared, not exclusive: .NET takes an advisory lock per open, and other workers read this file.
-            _stream = new FileStream(_path, new FileStreamOptions
+            _file = new FileStream(_path, new FileStreamOptions
             {
                 Mode = FileMode.OpenOrCreate,
                 Access = FileAccess.ReadWrite,
@@ -50,18 +48,16 @@ internal sealed class AttemptStore : IDisposable
                 UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
                 BufferSize = 0,
             });
-            _file = _stream.SafeFileHandle;
             for (var slot = 0; slot < slots; slot++)
             {
-                RandomAccess.Write(_file, Blank, (long)slot * RecordSize);
+                RandomAccess.Write(_file.SafeFileHandle, Blank, (long)slot * RecordSize);
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // Tasks still run, uncounted: failing every task for want of a count would be worse.
             Log.Warn($"cannot open attempts file {_path}: {e.Message}; worker deaths will not be counted");
-            _stream?.Dispose();
-            _stream = null;
+            _file?.Dispose();
             _file = null;
         }
     }
@@ -73,8 +69,10 @@ internal sealed class AttemptStore : IDisposable
     public int PriorDeaths(Guid taskId, bool redelivered) => redelivered ? Count(_directory, taskId, _path) : 0;
 
     /// <summary>Records that <paramref name="slot"/> begins run number <paramref name="run"/> of the task.</summary>
-    public void Begin(int slot, Guid taskId, int run) =>
-        Put(slot, Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{taskId:D} {run,10}\n")));
+    public void Begin(int slot, Guid taskId, int run) => Put(slot, Encoding.ASCII.GetBytes(Record(taskId, run)));
+
+    /// <summary>A record as a slot writes it (<see cref="RecordSize"/> bytes).</summary>
+    internal static string Record(Guid taskId, int run) => string.Create(CultureInfo.InvariantCulture, $"{taskId:D} {run,10}\n");
 
     /// <summary>The slot's run ended without the worker dying: it no longer counts.</summary>
     public void End(int slot) => Put(slot, Blank);
@@ -101,7 +99,7 @@ internal sealed class AttemptStore : IDisposable
 
         try
         {
-            RandomAccess.Write(_file, record, (long)slot * RecordSize);
+            RandomAccess.Write(_file.SafeFileHandle, record, (long)slot * RecordSize);
         }
         catch (IOException e)
         {
@@ -225,7 +223,7 @@ internal sealed class AttemptStore : IDisposable
             return;
         }
 
-        _stream!.Dispose();
+        _file.Dispose();
         if (ReadRecords(_path).Count > 0)
         {
             return; // a run that did not end (a handler past the shutdown's wait) still counts

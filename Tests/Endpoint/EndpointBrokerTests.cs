@@ -86,7 +86,7 @@ public sealed class EndpointBrokerTests(RabbitMqNode node, ITestOutputHelper out
         var attempts = Path.Combine(_home, ".mep", "endpoints", _uepId, "attempts");
         Directory.CreateDirectory(attempts);
         var killed = Path.Combine(attempts, $"{Mep.Endpoint.Worker.AttemptStore.RunningPrefix}b0.0.node9.4242");
-        File.WriteAllText(killed, $"{Guid.NewGuid():D} {1,10}\n");
+        File.WriteAllText(killed, Mep.Endpoint.Worker.AttemptStore.Record(Guid.NewGuid(), 1));
 
         using var uep = EndpointProcess.Start(Document(idleSeconds: 3), _home);
         var exit = await uep.WaitForExitAsync(Deadline);

@@ -377,7 +377,7 @@ public sealed class WorkerBrokerTests(RabbitMqNode node, ITestOutputHelper outpu
         Assert.Equal(1, (r.Started ?? _broker.StartsOf(task.TaskId).Single().Started).Attempt);
     }
 
-    private static string Record(Guid taskId, int run) => string.Create(CultureInfo.InvariantCulture, $"{taskId:D} {run,10}\n");
+    private static string Record(Guid taskId, int run) => AttemptStore.Record(taskId, run);
 
     /// <summary>Runs any worker's records show under way.</summary>
     private List<(Guid TaskId, int Run)> RunsUnderWay() =>
