@@ -28,6 +28,7 @@ namespace Mep.Protocol;
     ])]
 [JsonSerializable(typeof(UepStartDocument))]
 [JsonSerializable(typeof(TaskMessage))]
+[JsonSerializable(typeof(List<TaskMessage>))]
 [JsonSerializable(typeof(EndpointEvent))]
 [JsonSerializable(typeof(LauncherRequest))]
 [JsonSerializable(typeof(LauncherResponse))]

@@ -167,7 +167,7 @@ internal sealed partial class EndpointManager : IAsyncDisposable
             $"user endpoint {_doc.UepId} of endpoint {_doc.EndpointId}, pid {Environment.ProcessId} on {_identity.Hostname}; " +
             $"main {Stopwatch.GetElapsedTime(Program.MainEntered, connected).TotalMilliseconds:F0} ms ago, " +
             $"broker connect {Stopwatch.GetElapsedTime(connecting, connected).TotalMilliseconds:F0} ms"));
-        await _broker.PublishAsync(new EndpointEvent(EndpointEventKind.Started, _doc.UepId, DateTimeOffset.UtcNow, Pid: Environment.ProcessId), cancel)
+        await _broker.PublishAsync(new EndpointEvent(EndpointEventKind.Started, _doc.UepId, DateTimeOffset.UtcNow, Pid: Environment.ProcessId, TakesTaskBundles: true), cancel)
             .ConfigureAwait(false);
     }
 

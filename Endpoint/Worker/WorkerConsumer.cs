@@ -10,7 +10,7 @@ internal sealed class WorkerConsumer(IChannel channel, WorkerService service) : 
         IReadOnlyBasicProperties properties, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
         // The body's memory belongs to the client library once this returns: copy it.
-        return service.OnDeliveryAsync(deliveryTag, redelivered, properties.MessageId, body.ToArray());
+        return service.OnDeliveryAsync(deliveryTag, redelivered, properties.MessageId, properties.Type, body.ToArray());
     }
 
     public override async Task HandleBasicCancelAsync(string consumerTag, CancellationToken cancellationToken)

@@ -11,7 +11,7 @@ namespace Mep.Endpoint.Worker;
 /// <summary>The worker's deliveries: dedupe, slot, attempts count, TaskStarted, run, result with confirms, then ack.</summary>
 internal sealed partial class WorkerService
 {
-    internal Task OnDeliveryAsync(ulong deliveryTag, bool redelivered, string? messageId, byte[] body)
+    internal Task OnDeliveryAsync(ulong deliveryTag, bool redelivered, string? messageId, string? type, byte[] body)
     {
         bool refuse;
         lock (_gate)
@@ -25,22 +25,63 @@ internal sealed partial class WorkerService
             return SettleAsync([deliveryTag], ack: false);
         }
 
-        // Not awaited: the consumer's dispatch loop waits for what it is handed, and up to MaxTasks tasks run at once.
-        // The handler starts here, on the loop's thread, rather than through Task.Run: its first steps (parse, slot,
-        // attempts count) are short, it gives the thread back at its first wait (a slot, the task itself), and a warm
-        // task's start saves a thread-pool wake-up.
-        var id = Interlocked.Increment(ref _nextHandler);
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _handlers[id] = done.Task;
-        _ = HandleTrackedAsync(id, done, deliveryTag, redelivered, messageId, body);
+        if (type == BrokerNames.TaskBundleType)
+        {
+            return OnBundleAsync(deliveryTag, redelivered, body);
+        }
+
+        Start(deliveryTag, redelivered, messageId, body, parsed: null);
         return Task.CompletedTask;
     }
 
-    private async Task HandleTrackedAsync(long id, TaskCompletionSource done, ulong deliveryTag, bool redelivered, string? messageId, byte[] body)
+    /// <summary>Each task of a bundle is handled as if it had come alone, under a part tag (<see cref="TaskBundles"/>).</summary>
+    private Task OnBundleAsync(ulong deliveryTag, bool redelivered, byte[] body)
+    {
+        List<TaskMessage> tasks;
+        try
+        {
+            tasks = ProtocolJson.Deserialize(body, ProtocolJsonContext.Default.ListTaskMessage);
+        }
+        catch (JsonException e)
+        {
+            // No task in it can be told apart from the rest: dropped whole (dead-lettered if the queue has a
+            // dead-letter exchange). Only a broken silo sends one.
+            Log.Warn($"rejected a task bundle that cannot be read: {e.Message}");
+            return RejectAsync(deliveryTag);
+        }
+
+        if (tasks.Count == 0)
+        {
+            return SettleAsync([deliveryTag], ack: true);
+        }
+
+        var parts = _bundles.Split(deliveryTag, tasks.Count);
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            Start(parts[i], redelivered, tasks[i].TaskId.ToString(), body: null, tasks[i]);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    // Not awaited: the consumer's dispatch loop waits for what it is handed, and up to MaxTasks tasks run at once.
+    // The handler starts here, on the loop's thread, rather than through Task.Run: its first steps (parse, slot,
+    // attempts count) are short, it gives the thread back at its first wait (a slot, the task itself), and a warm
+    // task's start saves a thread-pool wake-up.
+    private void Start(ulong deliveryTag, bool redelivered, string? messageId, byte[]? body, TaskMessage? parsed)
+    {
+        var id = Interlocked.Increment(ref _nextHandler);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _handlers[id] = done.Task;
+        _ = HandleTrackedAsync(id, done, deliveryTag, redelivered, messageId, body, parsed);
+    }
+
+    private async Task HandleTrackedAsync(long id, TaskCompletionSource done, ulong deliveryTag, bool redelivered, string? messageId,
+        byte[]? body, TaskMessage? parsed)
     {
         try
         {
-            await HandleDeliveryAsync(deliveryTag, redelivered, messageId, body).ConfigureAwait(false);
+            await HandleDeliveryAsync(deliveryTag, redelivered, messageId, body, parsed).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -57,15 +98,19 @@ internal sealed partial class WorkerService
         RequestStop(new StopRequest("consumer-cancelled", ExitCodes.BrokerFailure,
             $"the broker cancelled our subscription to {Broker.TaskQueue} (queue deleted?)"));
 
-    private async Task HandleDeliveryAsync(ulong deliveryTag, bool redelivered, string? messageId, byte[] body)
+    /// <param name="body">The message of a task that came alone; null with <paramref name="parsed"/>, a bundle's task.</param>
+    private async Task HandleDeliveryAsync(ulong deliveryTag, bool redelivered, string? messageId, byte[]? body, TaskMessage? parsed)
     {
-        TaskMessage? task = null;
+        TaskMessage? task = parsed;
         string? invalid = null;
-        Guid taskId;
+        Guid taskId = parsed?.TaskId ?? Guid.Empty;
         try
         {
-            task = ProtocolJson.Deserialize(body, ProtocolJsonContext.Default.TaskMessage);
-            taskId = task.TaskId;
+            if (task is null)
+            {
+                task = ProtocolJson.Deserialize(body, ProtocolJsonContext.Default.TaskMessage);
+                taskId = task.TaskId;
+            }
         }
         catch (JsonException e)
         {
@@ -350,12 +395,31 @@ internal sealed partial class WorkerService
             return;
         }
 
+        // A bundle's part settles its share; the bundle's delivery goes to the broker with its last part.
+        List<(ulong Tag, bool Ack)> settle = new(tags.Count);
+        foreach (var tag in tags)
+        {
+            if (!TaskBundles.IsPart(tag))
+            {
+                settle.Add((tag, ack));
+            }
+            else if (_bundles.Settle(tag, ack) is { } whole)
+            {
+                settle.Add(whole);
+            }
+        }
+
+        if (settle.Count == 0)
+        {
+            return;
+        }
+
         await _settleGate.WaitAsync().ConfigureAwait(false);
         try
         {
-            foreach (var tag in tags)
+            foreach (var (tag, positive) in settle)
             {
-                if (ack)
+                if (positive)
                 {
                     await _taskChannel.BasicAckAsync(tag, multiple: false).ConfigureAwait(false);
                 }

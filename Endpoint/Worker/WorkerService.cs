@@ -37,6 +37,7 @@ internal sealed partial class WorkerService : IAsyncDisposable
     private readonly ManagerLiveness _manager;
     private readonly TimeSpan _brokerRecoveryDeadline;
     private readonly TaskTracker _tracker = new();
+    private readonly TaskBundles _bundles = new();
     private readonly ResultBatcher _results;
     private readonly List<TaskSlot> _allSlots;
     private readonly Channel<TaskSlot> _freeSlots;

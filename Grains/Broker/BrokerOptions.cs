@@ -64,6 +64,15 @@ public sealed class BrokerOptions
     /// taken for wedged and replaced, and the batch is reported failed, to be published again.
     /// </summary>
     public TimeSpan PublishConfirmTimeout { get; set; } = TimeSpan.FromSeconds(15);
+    /// <summary>
+    /// Short tasks go to a UEP several to a broker message (a task bundle): as many as make about this much work, by
+    /// the run times of the UEP's recent tasks, up to <see cref="MaxTaskBundle"/>. Each message costs the broker,
+    /// the silo and the worker the same whatever it holds; a worker holds a bundle whole, so this bounds the work one
+    /// worker can hold beyond what it runs (per message of its prefetch). Zero: one task per message.
+    /// </summary>
+    public TimeSpan TaskBundleWork { get; set; } = TimeSpan.FromMilliseconds(5);
+    /// <summary>The most tasks in one bundle.</summary>
+    public int MaxTaskBundle { get; set; } = 32;
     /// <summary>Name the broker shows for the silo's connection.</summary>
     public string ClientName { get; set; } = "mep-silo";
 

@@ -40,31 +40,28 @@ public sealed class TaskPublisher(BrokerConnection connection, IOptions<BrokerOp
     /// <see cref="TaskPublishException"/> naming the tasks the broker nacked or returned (e.g. no such queue), or did
     /// not confirm within <see cref="BrokerOptions.PublishConfirmTimeout"/>.
     /// </summary>
-    public async Task PublishAsync(string uepId, IReadOnlyList<TaskMessage> tasks, CancellationToken ct = default)
+    /// <param name="bundleSize">Tasks per message: above 1, consecutive tasks go together as a task bundle
+    /// (<see cref="BrokerNames.TaskBundleType"/>), for a UEP that takes them.</param>
+    public async Task PublishAsync(string uepId, IReadOnlyList<TaskMessage> tasks, CancellationToken ct = default, int bundleSize = 1)
     {
         var queue = BrokerNames.TaskQueue(UepIds.Check(uepId));
         var channel = await GetChannelAsync(ct);
+        var messages = Messages(tasks, Math.Max(1, bundleSize));
         var failed = new List<Guid>();
         var unconfirmedInAll = 0;
         Exception? firstError = null;
-        for (var start = 0; start < tasks.Count; start += _batchSize)
+        for (var start = 0; start < messages.Count; start += _batchSize)
         {
             // The confirms of one batch get a deadline of their own: one channel carries every UEP's tasks, so a
             // channel the broker stopped confirming on must be noticed and replaced, not waited on by each caller.
             using var confirmDeadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
             confirmDeadline.CancelAfter(_confirmTimeout);
-            var batch = tasks.Skip(start).Take(_batchSize).ToList();
+            var batch = messages.Skip(start).Take(_batchSize).ToList();
             var confirms = new List<Task>(batch.Count);
-            foreach (var task in batch)
+            foreach (var message in batch)
             {
-                var properties = new BasicProperties
-                {
-                    Persistent = true,
-                    MessageId = task.TaskId.ToString(),
-                    ContentType = "application/json",
-                };
                 // The default exchange routes by queue name; mandatory makes a missing queue an error, not a silent drop.
-                confirms.Add(PublishOneAsync(channel, queue, properties, ProtocolJson.SerializeToUtf8(task), confirmDeadline.Token));
+                confirms.Add(PublishOneAsync(channel, queue, message.Properties, message.Body, confirmDeadline.Token));
             }
             var unconfirmed = 0;
             for (var i = 0; i < confirms.Count; i++)
@@ -75,14 +72,14 @@ public sealed class TaskPublisher(BrokerConnection connection, IOptions<BrokerOp
                 }
                 catch (Exception e) when (e is PublishException or AlreadyClosedException or OperationInterruptedException)
                 {
-                    failed.Add(batch[i].TaskId);
+                    failed.AddRange(batch[i].TaskIds);
                     firstError ??= e;
                 }
                 catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
                 {
-                    failed.Add(batch[i].TaskId);
+                    failed.AddRange(batch[i].TaskIds);
                     firstError ??= e;
-                    unconfirmed++;
+                    unconfirmed += batch[i].TaskIds.Count;
                 }
             }
             if (unconfirmed > 0)
@@ -90,7 +87,7 @@ public sealed class TaskPublisher(BrokerConnection connection, IOptions<BrokerOp
                 unconfirmedInAll += unconfirmed;
                 await RetireAsync(channel, uepId, unconfirmed);
                 // The rest would go out on the retired channel: leave them to the retry.
-                failed.AddRange(tasks.Skip(start + batch.Count).Select(t => t.TaskId));
+                failed.AddRange(messages.Skip(start + batch.Count).SelectMany(m => m.TaskIds));
                 break;
             }
         }
@@ -105,6 +102,31 @@ public sealed class TaskPublisher(BrokerConnection connection, IOptions<BrokerOp
             throw new TaskPublishException(
                 $"{failed.Count} of {tasks.Count} tasks for UEP {uepId} were not confirmed: {cause}", failed, unconfirmedInAll, firstError);
         }
+    }
+
+    private sealed record OutgoingMessage(IReadOnlyList<Guid> TaskIds, BasicProperties Properties, byte[] Body);
+
+    /// <summary>A task alone keeps its id as the message id; a bundle is typed, and its tasks carry their own ids.</summary>
+    private static List<OutgoingMessage> Messages(IReadOnlyList<TaskMessage> tasks, int bundleSize)
+    {
+        var messages = new List<OutgoingMessage>((tasks.Count + bundleSize - 1) / bundleSize);
+        foreach (var chunk in tasks.Chunk(bundleSize))
+        {
+            var properties = new BasicProperties { Persistent = true, ContentType = "application/json" };
+            byte[] body;
+            if (chunk.Length == 1)
+            {
+                properties.MessageId = chunk[0].TaskId.ToString();
+                body = ProtocolJson.SerializeToUtf8(chunk[0]);
+            }
+            else
+            {
+                properties.Type = BrokerNames.TaskBundleType;
+                body = ProtocolJson.SerializeToUtf8(chunk);
+            }
+            messages.Add(new OutgoingMessage(chunk.Select(t => t.TaskId).ToList(), properties, body));
+        }
+        return messages;
     }
 
     // An async wrapper, so that a publish failing synchronously (closed channel) fails its own task only.

@@ -12,7 +12,8 @@ public interface IUserEndpointBroker
     Task<BrokerCredentials> MintCredentialsAsync(string uepId, CancellationToken ct);
 
     /// <summary>Publishes with publisher confirms; returns once the broker has confirmed every message.</summary>
-    Task PublishTasksAsync(string uepId, IReadOnlyList<TaskMessage> tasks, CancellationToken ct);
+    /// <param name="bundleSize">Tasks per message (1: each alone); above 1 only for a UEP that takes task bundles.</param>
+    Task PublishTasksAsync(string uepId, IReadOnlyList<TaskMessage> tasks, int bundleSize, CancellationToken ct);
 
     /// <summary>
     /// When the broker lists the UEP's task queue but runs no process for it (see

@@ -90,7 +90,7 @@ public sealed partial class UserEndpointGrain
         await (ev.Kind switch
         {
             EndpointEventKind.TaskStarted when ev.Started is { } started => OnTaskStarted(started),
-            EndpointEventKind.Started => OnSignal(Signal(UserEndpointSignalKind.Started, ev)),
+            EndpointEventKind.Started => OnStartedAsync(ev),
             EndpointEventKind.Heartbeat => OnSignal(Signal(UserEndpointSignalKind.Heartbeat, ev)),
             EndpointEventKind.Stopping => OnSignal(Signal(UserEndpointSignalKind.Stopping, ev)),
             _ => Unreadable($"{ev.Kind} without its payload"),
@@ -103,8 +103,15 @@ public sealed partial class UserEndpointGrain
         }
     }
 
+    private Task OnStartedAsync(EndpointEvent ev)
+    {
+        NoteStarted(ev);
+        return OnSignal(Signal(UserEndpointSignalKind.Started, ev));
+    }
+
     private async Task StageResultAsync(TaskResultMessage result)
     {
+        ObserveRunTime(result);
         if (result.Started is { } start)
         {
             // A short task's start travels with its result: the timeline shows it running all the same.

@@ -15,7 +15,7 @@ public sealed partial class UserEndpointGrain
     {
         try
         {
-            await Step("publish tasks", _broker.PublishTasksAsync(UepId, messages, CallDeadline()));
+            await Step("publish tasks", _broker.PublishTasksAsync(UepId, messages, BundleSize(), CallDeadline()));
         }
         catch (TaskPublishException)
         {

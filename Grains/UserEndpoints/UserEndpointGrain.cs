@@ -33,6 +33,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
     private readonly NodeChooser _nodes;
     private readonly string _localNode;
     private readonly MepOptions _options;
+    private readonly Broker.BrokerOptions _brokerOptions;
     private readonly IAuditLog _audit;
     private readonly StartGate _gate;
     private readonly TaskStore _tasks;
@@ -60,6 +61,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         NodeChooser nodes,
         ILocalSiloDetails silo,
         IOptions<MepOptions> options,
+        IOptions<Broker.BrokerOptions> brokerOptions,
         IAuditLog audit,
         StartGate gate,
         TaskStore tasks,
@@ -73,6 +75,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
         _nodes = nodes;
         _localNode = silo.Name;
         _options = options.Value;
+        _brokerOptions = brokerOptions.Value;
         _audit = audit;
         _logger = logger;
     }
@@ -497,6 +500,7 @@ public sealed partial class UserEndpointGrain : Grain, IUserEndpointGrain, IStre
 
         S.Phase = UserEndpointPhase.Starting;
         S.Pid = pid;
+        S.TakesTaskBundles = false; // until the new process says it does
         S.Node = launched.Node;
         S.ProcessStartedAt = DateTimeOffset.UtcNow;
         S.Uid = uid;

@@ -60,6 +60,11 @@ public sealed class UserEndpointState
     /// <summary>When a task last arrived or ended here: for admins looking for forgotten user endpoints.</summary>
     [Id(13)]
     public DateTimeOffset? LastTaskAt { get; set; }
+
+    /// <summary>The running process said its workers read task bundles (its Started event); false for a new process
+    /// until it says so, and for a UEP older than bundles.</summary>
+    [Id(14)]
+    public bool TakesTaskBundles { get; set; }
 }
 
 /// <param name="RequestedBy">Who stopped it, as its reason shows: the owner's username, or an endpoint admin's.</param>

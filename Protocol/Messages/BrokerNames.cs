@@ -28,4 +28,10 @@ public static class BrokerNames
 
     /// <summary>Message type property values, so a consumer can route without parsing the body.</summary>
     public const string EventMessageType = "mep.endpoint-event";
+
+    /// <summary>
+    /// A task queue message that carries several tasks: its body is a JSON array of <see cref="TaskMessage"/>. A message
+    /// without this type is one task. The silo sends bundles only to a UEP that said it takes them (its Started event).
+    /// </summary>
+    public const string TaskBundleType = "mep.task-bundle";
 }

@@ -35,6 +35,8 @@ public enum TaskState
 /// <param name="Pid">The sending UEP process: lifecycle signals from an earlier process of the same UEP (still in the
 /// stream after it died) must not move the current one's state.</param>
 /// <param name="Results">The results of a <see cref="EndpointEventKind.Results"/> event, in the order they ended.</param>
+/// <param name="TakesTaskBundles">On <see cref="EndpointEventKind.Started"/>: this UEP's workers read task bundles
+/// (<see cref="BrokerNames.TaskBundleType"/>). Null from a UEP older than bundles: it gets one task per message.</param>
 public sealed record EndpointEvent(
     EndpointEventKind Kind,
     string UepId,
@@ -44,7 +46,8 @@ public sealed record EndpointEvent(
     string? Reason = null,
     int? Pid = null,
     TaskStartedMessage? Started = null,
-    IReadOnlyList<TaskResultMessage>? Results = null);
+    IReadOnlyList<TaskResultMessage>? Results = null,
+    bool? TakesTaskBundles = null);
 
 /// <summary>A worker took a task off the queue and starts it now.</summary>
 /// <param name="WorkerId">The worker, as its UEP names it (<c>{block}.{node index}</c>).</param>

@@ -30,8 +30,8 @@ public sealed class UserEndpointBroker(BrokerAdmin admin, TaskPublisher publishe
             string.IsNullOrWhiteSpace(o.CaFile) ? null : o.CaFile);
     }
 
-    public Task PublishTasksAsync(string uepId, IReadOnlyList<TaskMessage> tasks, CancellationToken ct) =>
-        publisher.PublishAsync(uepId, tasks, ct);
+    public Task PublishTasksAsync(string uepId, IReadOnlyList<TaskMessage> tasks, int bundleSize, CancellationToken ct) =>
+        publisher.PublishAsync(uepId, tasks, ct, bundleSize);
 
     public async Task<bool> RepairTaskQueueAsync(string uepId, CancellationToken ct)
     {

@@ -63,6 +63,50 @@ public sealed class TaskPublisherTests(RabbitMqNode node, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task With_a_bundle_size_consecutive_tasks_go_together_typed_and_a_remainder_of_one_goes_alone()
+    {
+        var uep = BrokerTestContext.NewUepId();
+        var credentials = await _broker.AddUepAsync(uep);
+        var tasks = Enumerable.Range(0, 5).Select(i => UepPermissionTests.SampleTask($"echo {i} {{x}}")).ToList();
+        await using var publisher = new TaskPublisher(_broker.Connection, Microsoft.Extensions.Options.Options.Create(_broker.Options));
+
+        await publisher.PublishAsync(uep, tasks, bundleSize: 2);
+
+        Assert.Equal(3u, await _broker.ReadyCountAsync(BrokerNames.TaskQueue(uep)));
+        await using var connection = await _broker.ConnectAsync(credentials);
+        await using var channel = await connection.CreateChannelAsync();
+        var read = new List<(string? Type, string? MessageId, List<Guid> TaskIds)>();
+        for (var i = 0; i < 3; i++)
+        {
+            var delivery = await channel.BasicGetAsync(BrokerNames.TaskQueue(uep), autoAck: true);
+            Assert.NotNull(delivery);
+            Assert.Equal(DeliveryModes.Persistent, delivery.BasicProperties.DeliveryMode);
+            var type = delivery.BasicProperties.Type;
+            read.Add((type, delivery.BasicProperties.MessageId, type == BrokerNames.TaskBundleType
+                ? ProtocolJson.Deserialize<List<TaskMessage>>(delivery.Body.Span).Select(t => t.TaskId).ToList()
+                : [ProtocolJson.Deserialize<TaskMessage>(delivery.Body.Span).TaskId]));
+        }
+
+        // In order: two bundles of two, then the fifth alone, as a task has always been sent.
+        Assert.Equal(tasks.Select(t => t.TaskId), read.SelectMany(m => m.TaskIds));
+        Assert.Equal([BrokerNames.TaskBundleType, BrokerNames.TaskBundleType, null], read.Select(m => m.Type));
+        Assert.Equal([2, 2, 1], read.Select(m => m.TaskIds.Count));
+        Assert.Equal(tasks[4].TaskId.ToString(), read[2].MessageId);
+    }
+
+    [Fact]
+    public async Task A_bundle_that_fails_names_every_task_in_it()
+    {
+        var missing = BrokerTestContext.NewUepId();
+        var tasks = Enumerable.Range(0, 5).Select(_ => UepPermissionTests.SampleTask()).ToList();
+        await using var publisher = new TaskPublisher(_broker.Connection, Microsoft.Extensions.Options.Options.Create(_broker.Options));
+
+        var ex = await Assert.ThrowsAsync<TaskPublishException>(() => publisher.PublishAsync(missing, tasks, bundleSize: 4));
+        Assert.Equal(tasks.Select(t => t.TaskId).Order(), ex.FailedTaskIds.Order());
+        Assert.Contains("5 of 5 tasks", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Publishing_to_a_missing_queue_throws_naming_every_task_and_the_publisher_stays_usable()
     {
         var missing = BrokerTestContext.NewUepId();

@@ -84,6 +84,14 @@ internal sealed class WorkerBroker : IAsyncDisposable
         await _channel.BasicPublishAsync("", TaskQueue, mandatory: true, properties, ProtocolJson.SerializeToUtf8(task));
     }
 
+    /// <summary>Publishes the tasks in one message, as the silo sends short tasks to a UEP that takes bundles.</summary>
+    public Task PublishBundleAsync(IReadOnlyList<TaskMessage> tasks) =>
+        PublishRawAsync(BrokerNames.TaskBundleType, ProtocolJson.SerializeToUtf8(tasks.ToList()));
+
+    /// <summary>Publishes a body as it is, with the given message type.</summary>
+    public async Task PublishRawAsync(string? type, byte[] body) =>
+        await _channel.BasicPublishAsync("", TaskQueue, mandatory: true, new BasicProperties { Persistent = true, Type = type }, body);
+
     /// <summary>
     /// Publishes the task and has it delivered once and handed back, as a dying worker's deliveries are: the broker
     /// marks its next delivery as redelivered.

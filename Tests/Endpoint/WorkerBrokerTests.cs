@@ -274,6 +274,70 @@ public sealed class WorkerBrokerTests(RabbitMqNode node, ITestOutputHelper outpu
         Assert.Equal(0u, await _broker.ReadyCountAsync());
     }
 
+    [Fact]
+    public async Task A_bundle_runs_its_tasks_in_the_slots_and_is_acked_once_when_the_last_is_done()
+    {
+        var held = Enumerable.Range(0, 4).Select(i => Shell(
+            "mkdir -p running; touch running/{t}; while [ ! -e go ]; do sleep 0.05; done; echo {t}",
+            new() { ["t"] = i.ToString(CultureInfo.InvariantCulture) })).ToList();
+        var quick = Shell("echo quick");
+        var after = Shell("echo after");
+        await _broker.PublishBundleAsync([.. held, quick]);
+        await _broker.PublishAsync(after);
+
+        // Two slots, and a prefetch of one message: the bundle is all the worker holds until every task of it is done.
+        var worker = Start(Document(maxTasks: 2) with { Prefetch = 1 });
+        var running = Path.Combine(_home, "running");
+        await Poll.UntilTrue(async () => Directory.Exists(running) && Directory.GetFiles(running).Length == 2 && await _broker.ReadyCountAsync() == 1,
+            Deadline, () => worker.Stderr);
+        File.WriteAllText(Path.Combine(_home, "go"), "");
+        foreach (var (task, i) in held.Select((t, i) => (t, i)))
+        {
+            var result = await ResultAsync(task, worker);
+            Assert.Equal((TaskState.Success, $"{i}\n"), (result.State, result.Stdout));
+        }
+
+        Assert.Equal("quick\n", (await ResultAsync(quick, worker)).Stdout);
+        // The next message comes only once the bundle is acked, and nothing is left in the queue or the worker.
+        Assert.Equal("after\n", (await ResultAsync(after, worker)).Stdout);
+        Assert.Equal(0u, await _broker.ReadyCountAsync());
+        Assert.All(held.Append(quick).Append(after), t => Assert.Single(_broker.ResultsFor(t.TaskId)));
+    }
+
+    [Fact]
+    public async Task A_bundle_a_stopping_worker_hands_back_comes_back_whole_and_its_finished_task_runs_again()
+    {
+        var quick = Shell("echo x >> quick-runs");
+        var slow = Shell("while [ ! -e go ]; do sleep 0.05; done; echo slow");
+        await _broker.PublishBundleAsync([quick, slow]);
+        var worker = Start(Document(maxTasks: 2));
+        await ResultAsync(quick, worker);
+        await Poll.UntilTrue(() => Task.FromResult(TryReadStatus() is { Running: 1 }), Deadline, () => worker.Stderr);
+
+        Assert.Equal(0, await StopAsync(worker));
+        // Handed back whole: one message, both tasks in it. Losing the slow one would be worse than running the quick
+        // one twice (the silo keeps its first result).
+        Assert.Equal(1u, await _broker.ReadyCountAsync());
+        File.WriteAllText(Path.Combine(_home, "go"), "");
+        var again = Start(Document(maxTasks: 2));
+        Assert.Equal("slow\n", (await ResultAsync(slow, again)).Stdout);
+        await Poll.UntilTrue(() => Task.FromResult(_broker.ResultsFor(quick.TaskId).Count == 2), Deadline, () => again.Stderr);
+        Assert.Equal(["x", "x"], File.ReadAllLines(Path.Combine(_home, "quick-runs")));
+    }
+
+    [Fact]
+    public async Task An_unreadable_bundle_is_rejected_and_the_worker_goes_on()
+    {
+        await _broker.PublishRawAsync(BrokerNames.TaskBundleType, "[{\"not\": \"a task\"}]"u8.ToArray());
+        var next = Shell("echo next");
+        await _broker.PublishAsync(next);
+        var worker = Start(Document(maxTasks: 1));
+
+        Assert.Equal("next\n", (await ResultAsync(next, worker)).Stdout);
+        Assert.Equal(0u, await _broker.ReadyCountAsync());
+        Assert.Contains("rejected a task bundle that cannot be read", worker.Stderr);
+    }
+
     [Theory]
     [InlineData("shell")]
     [InlineData("python")]

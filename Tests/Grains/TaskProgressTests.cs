@@ -235,6 +235,59 @@ public sealed class TaskProgressTests(SiteFixture site) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Short_tasks_go_several_to_a_message_only_to_a_uep_that_said_it_takes_bundles()
+    {
+        using var client = Client();
+        var function = await client.RegisterShellFunctionAsync("echo {n}");
+        SubmitRequest Tasks(int count) => new(Enumerable.Range(0, count).Select(i =>
+            new TaskSubmission(function.FunctionId, new Dictionary<string, string> { ["n"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture) })).ToList());
+        var receipt = await client.SubmitAsync(_endpointId, Tasks(1));
+        var uepId = receipt.UserEndpointId;
+        await using var uep = await StandInAsync(uepId);
+        var at = DateTimeOffset.UtcNow;
+        TaskResultMessage Ran(Guid id, TimeSpan run) => new(id, TaskState.Success, 0, "", "", false, null,
+            at, at + run, "node-a", site.Alice.Uid, site.Alice.Name);
+        async Task<List<(string? Type, List<TaskMessage> Tasks)>> TakeAsync(int tasks)
+        {
+            var messages = new List<(string? Type, List<TaskMessage> Tasks)>();
+            while (messages.Sum(m => m.Tasks.Count) < tasks)
+            {
+                messages.Add(await uep.TakeMessageAsync());
+            }
+
+            return messages;
+        }
+
+        // 1. No run time known yet: one task, one message. It ran for 1 ms.
+        var first = Assert.Single(Assert.Single(await TakeAsync(1)).Tasks);
+        await uep.ResultAsync(Ran(first.TaskId, TimeSpan.FromMilliseconds(1)));
+        await ViewAsync(client, first.TaskId, v => v.Status != ApiTaskStatus.Pending);
+
+        // 2. Short tasks, but this process never said it reads bundles (a UEP older than them): one per message.
+        var alone = await TakeAsync((await client.SubmitAsync(_endpointId, Tasks(4))).TaskIds.Count);
+        Assert.Equal(4, alone.Count);
+        Assert.All(alone, m => Assert.Null(m.Type));
+
+        // 3. It says it does (its Started event, handled before the result behind it): 5 ms of work per message at
+        // 1 ms a task makes bundles of five.
+        await uep.PublishAsync(new EndpointEvent(EndpointEventKind.Started, uepId, DateTimeOffset.UtcNow, TakesTaskBundles: true));
+        await uep.ResultAsync(Ran(alone[0].Tasks[0].TaskId, TimeSpan.FromMilliseconds(1)));
+        await ViewAsync(client, alone[0].Tasks[0].TaskId, v => v.Status != ApiTaskStatus.Pending);
+        var submitted = (await client.SubmitAsync(_endpointId, Tasks(10))).TaskIds;
+        var bundled = await TakeAsync(submitted.Count);
+        Assert.Equal([5, 5], bundled.Select(m => m.Tasks.Count));
+        Assert.All(bundled, m => Assert.Equal(BrokerNames.TaskBundleType, m.Type));
+        Assert.Equal(submitted.Order(), bundled.SelectMany(m => m.Tasks).Select(t => t.TaskId).Order());
+
+        // 4. A long run stops the bundling at once: one per message again.
+        await uep.ResultAsync(Ran(bundled[0].Tasks[0].TaskId, TimeSpan.FromSeconds(1)));
+        await ViewAsync(client, bundled[0].Tasks[0].TaskId, v => v.Status != ApiTaskStatus.Pending);
+        var after = await TakeAsync((await client.SubmitAsync(_endpointId, Tasks(3))).TaskIds.Count);
+        Assert.Equal(3, after.Count);
+        Assert.All(after, m => Assert.Null(m.Type));
+    }
+
+    [Fact]
     public async Task A_repeated_start_changes_nothing_and_a_second_attempt_shows_as_a_new_run()
     {
         using var client = Client();

@@ -97,6 +97,28 @@ internal sealed class UepStandIn : IAsyncDisposable
         return task;
     }
 
+    /// <summary>
+    /// The next message of the UEP's queue as it was sent: one task (no type, message id = task id) or a task bundle
+    /// (<see cref="BrokerNames.TaskBundleType"/>, a JSON array).
+    /// </summary>
+    public async Task<(string? Type, List<TaskMessage> Tasks)> TakeMessageAsync()
+    {
+        var delivery = await Poll.Until(
+            () => _channel.BasicGetAsync(BrokerNames.TaskQueue(_uepId), autoAck: true),
+            TimeSpan.FromSeconds(60),
+            () => $"no message reached the queue of {_uepId}");
+        Assert.Equal(DeliveryModes.Persistent, delivery.BasicProperties.DeliveryMode);
+        var type = delivery.BasicProperties.Type;
+        if (type == BrokerNames.TaskBundleType)
+        {
+            return (type, ProtocolJson.Deserialize<List<TaskMessage>>(delivery.Body.Span));
+        }
+
+        var task = ProtocolJson.Deserialize<TaskMessage>(delivery.Body.Span);
+        Assert.Equal(task.TaskId.ToString(), delivery.BasicProperties.MessageId);
+        return (type, [task]);
+    }
+
     /// <summary>The next task message if the queue holds one now; null when it is empty.</summary>
     public async Task<TaskMessage?> TryTakeTaskAsync() =>
         await _channel.BasicGetAsync(BrokerNames.TaskQueue(_uepId), autoAck: true) is { } delivery
