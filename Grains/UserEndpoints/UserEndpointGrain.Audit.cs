@@ -14,12 +14,16 @@ namespace Mep.Grains.UserEndpoints;
 /// <remarks>
 /// These are records of what happened, not decisions a caller waits on: a failing audit write is logged as an error and
 /// does not undo or stall the lifecycle step (which would make a full disk stop every UEP, and would have a stream
-/// event redelivered forever). Received tasks of one submit go out as one write; a start or a result is one line per
-/// event, as each already is one grain call.
+/// event redelivered forever). Received tasks of one submit go out as one write; the starts and ends reported by one
+/// batch of events go out as one write at the end of the batch.
 /// </remarks>
 public sealed partial class UserEndpointGrain
 {
     private (string User, long? Uid)? _auditAccount;
+
+    // Starts seen in the batch of events being handled: written ahead of the next entries, at the latest as the batch
+    // ends (a short task's start comes with its result, so a line of its own would be a write per task).
+    private readonly List<AuditEntry> _stagedStarts = [];
 
     /// <param name="node">The login node whose launcher started (or refused) the process: pids are per node.</param>
     /// <param name="resourceControl">The launcher's account of the UEP's cgroups (or of why there are none).</param>
@@ -74,9 +78,10 @@ public sealed partial class UserEndpointGrain
             .ToList());
     }
 
-    private async Task AuditTaskStartedAsync(PendingTask pending, Protocol.Messages.TaskStartedMessage started)
+    /// <summary>Staged: written with the next entries, or by <see cref="FlushStagedStartsAsync"/> as the event batch ends.</summary>
+    private void StageTaskStartedAudit(PendingTask pending, Protocol.Messages.TaskStartedMessage started)
     {
-        await AuditAsync([Entry(AuditActions.TaskStarted, AuditEntry.Recorded, null, S.Pid) with
+        _stagedStarts.Add(Entry(AuditActions.TaskStarted, AuditEntry.Recorded, null, S.Pid) with
         {
             TaskId = pending.Task.TaskId,
             FunctionId = pending.Task.FunctionId,
@@ -84,8 +89,10 @@ public sealed partial class UserEndpointGrain
             WorkerId = started.WorkerId,
             JobId = started.JobId,
             Attempt = started.Attempt,
-        }]);
+        });
     }
+
+    private Task FlushStagedStartsAsync() => _stagedStarts.Count == 0 ? Task.CompletedTask : AuditAsync([]);
 
     /// <summary>Tasks that ended: with a worker's result (its uid, host and return code), or failed by the grain
     /// (the UEP could not start, its function is gone).</summary>
@@ -142,6 +149,13 @@ public sealed partial class UserEndpointGrain
 
     private async Task AuditAsync(IReadOnlyList<AuditEntry> entries)
     {
+        if (_stagedStarts.Count > 0)
+        {
+            // Starts first: they happened before whatever is written now.
+            entries = [.. _stagedStarts, .. entries];
+            _stagedStarts.Clear();
+        }
+
         try
         {
             await _audit.WriteAsync(entries);

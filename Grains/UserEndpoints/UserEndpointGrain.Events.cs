@@ -28,12 +28,20 @@ public sealed partial class UserEndpointGrain
     /// </summary>
     private async Task OnEventsAsync(IList<SequentialItem<RabbitMqStreamMessage>> events)
     {
-        foreach (var item in events)
+        try
         {
-            await OnEventAsync(item.Item, item.Token);
-        }
+            foreach (var item in events)
+            {
+                await OnEventAsync(item.Item, item.Token);
+            }
 
-        await RecordStagedEndsAsync();
+            await RecordStagedEndsAsync();
+        }
+        finally
+        {
+            // The starts not yet written with other entries: a redelivered batch would find them known and not stage them again.
+            await FlushStagedStartsAsync();
+        }
     }
 
     /// <summary>

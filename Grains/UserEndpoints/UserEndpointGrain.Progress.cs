@@ -50,7 +50,8 @@ public sealed partial class UserEndpointGrain
         pending.Placement = placement;
         pending.Transitions.Add(new TaskTransition(TaskProgressState.Running, started.StartedAt));
         pending.Unsaved = true;
-        return AuditTaskStartedAsync(pending, started); // audit trail (UserEndpointGrain.Audit.cs)
+        StageTaskStartedAudit(pending, started); // audit trail (UserEndpointGrain.Audit.cs)
+        return Task.CompletedTask;
     }
 
     /// <summary>The UEP process runs (it was just started, or reported in): tasks already in its broker queue are
