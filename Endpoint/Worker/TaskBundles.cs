@@ -60,7 +60,7 @@ internal sealed class TaskBundles
         }
     }
 
-    /// <summary>Parts not settled yet (for tests and the worker's own checks).</summary>
+    /// <summary>Parts not settled yet (what the tests check).</summary>
     public int Open
     {
         get
